@@ -1,0 +1,1 @@
+"""Fragmenty ingest service."""

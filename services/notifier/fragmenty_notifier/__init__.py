@@ -1,0 +1,1 @@
+"""Fragmenty notifier service."""

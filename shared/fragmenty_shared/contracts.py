@@ -1,0 +1,229 @@
+"""The messages that cross the broker, in one place.
+
+``ListingObserved`` and ``CensusCompleted`` go from the crawler to ingest on the listings exchange;
+``PriceEvent`` goes from ingest to everyone on the events exchange. Each carries a
+``schema_version`` so a consumer can refuse what it does not understand, and every field has a
+description, which FastStream turns into the AsyncAPI document.
+
+TON amounts are exact decimals (JSON strings), never binary floats.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION: Literal[1] = 1
+
+# Fragment's most expensive sales are in the millions of TON; a billion is "absurd", not "rich".
+MAX_PRICE_TON = Decimal(1_000_000_000)
+
+
+class Asset(StrEnum):
+    """What kind of collectible a listing is."""
+
+    NUMBER = "number"
+    USERNAME = "username"
+
+
+class ListingStatus(StrEnum):
+    """Where a listing stands in Fragment's market."""
+
+    AUCTION = "auction"
+    SALE = "sale"
+    SOLD = "sold"
+
+
+class EventType(StrEnum):
+    """What changed about a listing."""
+
+    LISTED = "listed"
+    PRICE_CHANGED = "price_changed"
+    STATUS_CHANGED = "status_changed"
+    AUCTION_EXTENDED = "auction_extended"
+    SOLD = "sold"
+    DELISTED = "delisted"
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+"""A timezone-aware moment, normalised to UTC; naive datetimes are refused."""
+
+TonAmount = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE_TON, decimal_places=9, allow_inf_nan=False),
+]
+"""An exact TON amount: non-negative, finite, at most nine decimals (one nanoTON)."""
+
+UsdAmount = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE_TON * 1000, decimal_places=2, allow_inf_nan=False),
+]
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9_]{1,32}$",
+        description="The id in Fragment's URL: digits for numbers (88800001234), a name for usernames.",
+    ),
+]
+
+CrawlId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="One crawl's id.")]
+
+
+class ContractModel(BaseModel):
+    """Strict about shape: unknown fields are refused, and instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HistoryEntry(ContractModel):
+    """One row of an item page's bid or ownership history."""
+
+    price_ton: TonAmount | None = Field(
+        description="Amount paid or bid; null for a plain transfer ('Transferred')."
+    )
+    at: UtcDatetime = Field(description="When the bid or sale happened.")
+    wallet: str | None = Field(
+        default=None, max_length=128, description="Bidder's or buyer's TON wallet address."
+    )
+
+
+class ItemDetails(ContractModel):
+    """What only the listing's own page shows; present when the crawler fetched that page."""
+
+    highest_bid_ton: TonAmount | None = Field(default=None, description="Current highest bid.")
+    bid_step_pct: Decimal | None = Field(
+        default=None, ge=0, le=1000, allow_inf_nan=False, description="Minimum raise, in percent."
+    )
+    min_bid_ton: TonAmount | None = Field(default=None, description="Minimum next bid.")
+    ends_at: UtcDatetime | None = Field(default=None, description="Auction end shown on the page.")
+    owner: str | None = Field(default=None, max_length=128, description="Owner's wallet address.")
+    bid_history: list[HistoryEntry] = Field(
+        default_factory=list, max_length=5000, description="Bids, newest first."
+    )
+    ownership_history: list[HistoryEntry] = Field(
+        default_factory=list, max_length=5000, description="Sales and transfers, newest first."
+    )
+
+
+class ListingObserved(ContractModel):
+    """One listing as the crawler saw it in one row of one Fragment view."""
+
+    kind: Literal["listing_observed"] = "listing_observed"
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Contract version.")
+    crawl_id: CrawlId
+    observed_at: UtcDatetime = Field(description="When the row was read (UTC).")
+    asset: Asset
+    slug: Slug
+    title: str = Field(
+        min_length=1, max_length=64, description="As Fragment shows it: '+888 0000 1234', '@boris'."
+    )
+    status: ListingStatus
+    price_ton: TonAmount = Field(
+        description="Minimum next bid (auction), fixed price (sale) or sale price (sold)."
+    )
+    price_usd: UsdAmount | None = Field(default=None, description="USD price, when the page shows one.")
+    ton_usd_rate: Decimal = Field(
+        gt=0, le=1_000_000, allow_inf_nan=False, description="USD per TON on the page (tonRate)."
+    )
+    ends_at: UtcDatetime | None = Field(
+        default=None, description="Auction end or sale expiry; null for sold listings."
+    )
+    sold_at: UtcDatetime | None = Field(default=None, description="Sale date of a sold listing.")
+    url: str = Field(min_length=1, max_length=512, description="The listing's page on Fragment.")
+    details: ItemDetails | None = Field(
+        default=None, description="Item page details, when the crawler fetched the item page."
+    )
+
+
+class CensusView(ContractModel):
+    """What a crawl saw of one asset/status view."""
+
+    asset: Asset
+    status: ListingStatus
+    rows: int = Field(ge=0, description="Rows parsed and published from this view.")
+    pages: int = Field(ge=0, description="Pages fetched for this view.")
+    complete: bool = Field(
+        description="Every page was fetched and parsed without error; only then may ingest delist."
+    )
+    reason: str | None = Field(
+        default=None, max_length=1000, description="Why the view is incomplete, if it is."
+    )
+
+
+class CensusCompleted(ContractModel):
+    """Sent after a crawl's views: which views it covered and whether each was complete."""
+
+    kind: Literal["census_completed"] = "census_completed"
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Contract version.")
+    crawl_id: CrawlId
+    started_at: UtcDatetime
+    completed_at: UtcDatetime
+    views: list[CensusView] = Field(min_length=1, max_length=16)
+
+
+ListingsMessage = Annotated[
+    ListingObserved | CensusCompleted, Field(discriminator="kind")
+]
+"""Everything that travels on the listings exchange, told apart by ``kind``."""
+
+listings_message_adapter: TypeAdapter[ListingObserved | CensusCompleted] = TypeAdapter(
+    ListingsMessage
+)
+
+
+class ListingSnapshot(ContractModel):
+    """The parts of a listing that events compare."""
+
+    status: ListingStatus
+    price_ton: TonAmount
+    price_usd: UsdAmount | None = None
+    ends_at: UtcDatetime | None = None
+
+
+class PriceEvent(ContractModel):
+    """Something changed about a listing. Published to ``fragmenty.events`` as ``<asset>.<type>``."""
+
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Contract version.")
+    event_id: str = Field(
+        min_length=1,
+        max_length=160,
+        description="Deterministic (see make_event_id): a replay yields the same id, so "
+        "consumers drop duplicates by it. Sorts by occurrence time.",
+    )
+    type: EventType
+    asset: Asset
+    slug: Slug
+    title: str = Field(min_length=1, max_length=64)
+    occurred_at: UtcDatetime = Field(description="Observation time of the change.")
+    old: ListingSnapshot | None = Field(default=None, description="State before; null if listed.")
+    new: ListingSnapshot | None = Field(default=None, description="State after; null if delisted.")
+    change_pct: float | None = Field(
+        default=None, allow_inf_nan=False, description="Price change in percent, for price_changed."
+    )
+    memorability: float | None = Field(
+        default=None, ge=0, le=1, description="Memorability score of a number (0..1)."
+    )
+    tags: list[str] = Field(default_factory=list, max_length=32, description="Pattern tags.")
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.asset.value}.{self.type.value}"
+
+
+def make_event_id(asset: Asset, slug: str, event_type: EventType, occurred_at: datetime) -> str:
+    """A deterministic event id that sorts by time: ``<UTC time>:<asset>:<slug>:<type>``.
+
+    The same observation always yields the same id, so replays after a crash are recognisable
+    duplicates; and because the id starts with the time, ``_id`` order is event order.
+    """
+    moment = occurred_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{moment}:{asset.value}:{slug}:{event_type.value}"

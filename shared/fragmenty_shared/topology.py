@@ -1,0 +1,98 @@
+"""The broker topology, declared in one place and imported by every publisher and subscriber.
+
+::
+
+    fragmenty.listings (topic) --#--> ingest.listings (quorum, single active consumer,
+                                                        delivery limit, dead-lettered)
+    fragmenty.dead-letter (direct) --ingest.listings.dlq--> ingest.listings.dlq
+    fragmenty.events (topic) --<asset>.<type>--> notifier.<instance> (exclusive, auto-delete)
+
+Names get the settings' ``namespace`` as a prefix when it is set, so tests that share one broker
+never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+# A message that crashed its consumer this many times goes to the dead-letter queue instead of
+# looping forever. Debian's RabbitMQ 3.10 has no default limit for quorum queues, so it is explicit.
+DELIVERY_LIMIT = 5
+
+# Header that carries why a message was dead-lettered by ingest itself (poison messages).
+DEAD_LETTER_REASON_HEADER = "x-fragmenty-reason"
+
+OBSERVED_ROUTING_SUFFIX = "observed"
+CENSUS_ROUTING_KEY = "census.completed"
+
+
+def observed_routing_key(asset: str) -> str:
+    return f"{asset}.{OBSERVED_ROUTING_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Every exchange and queue name of one deployment (or one test)."""
+
+    namespace: str = ""
+
+    def _name(self, base: str) -> str:
+        return f"{self.namespace}.{base}" if self.namespace else base
+
+    @property
+    def listings_exchange(self) -> RabbitExchange:
+        return RabbitExchange(
+            self._name("fragmenty.listings"), type=ExchangeType.TOPIC, durable=True
+        )
+
+    @property
+    def dead_letter_exchange(self) -> RabbitExchange:
+        return RabbitExchange(
+            self._name("fragmenty.dead-letter"), type=ExchangeType.DIRECT, durable=True
+        )
+
+    @property
+    def events_exchange(self) -> RabbitExchange:
+        return RabbitExchange(self._name("fragmenty.events"), type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def dead_letter_queue_name(self) -> str:
+        return self._name("ingest.listings.dlq")
+
+    @property
+    def ingest_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self._name("ingest.listings"),
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key="#",
+            arguments={
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-single-active-consumer": True,
+                "x-dead-letter-exchange": self.dead_letter_exchange.name,
+                "x-dead-letter-routing-key": self.dead_letter_queue_name,
+            },
+        )
+
+    @property
+    def dead_letter_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self.dead_letter_queue_name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key=self.dead_letter_queue_name,
+        )
+
+    def notifier_queue(self, instance_id: str | None = None) -> RabbitQueue:
+        """A queue of this notifier instance's own: every instance sees every event."""
+        instance = instance_id or uuid.uuid4().hex[:12]
+        return RabbitQueue(
+            self._name(f"notifier.{instance}"),
+            durable=False,
+            exclusive=True,
+            auto_delete=True,
+            routing_key="#",
+        )

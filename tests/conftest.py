@@ -1,0 +1,98 @@
+"""Fixtures every test can use.
+
+Integration tests talk to the real RabbitMQ and the real MongoDB-compatible server named by
+``FRAGMENTY_RABBITMQ_URL`` and ``FRAGMENTY_MONGODB_URL`` (``make test`` starts local ones). Each
+test gets its own topology namespace and database, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faststream.rabbit import RabbitBroker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_shared.broker import make_broker
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.storage import make_mongo_client
+from fragmenty_shared.topology import Topology
+
+TESTS_DIR = Path(__file__).parent
+ARTIFACTS_DIR = TESTS_DIR.parent / "artifacts"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under integration/ and e2e/ carry their marker without having to say so."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(TESTS_DIR).parts
+        if parts[0] == "integration":
+            item.add_marker(pytest.mark.integration)
+        elif parts[0] == "e2e":
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def test_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(test_id: str) -> Settings:
+    """Settings from the environment, with a namespace and database of this test's own."""
+    return Settings(namespace=f"t{test_id}", mongodb_database=f"test_{test_id}")
+
+
+@pytest.fixture
+def topology(settings: Settings) -> Topology:
+    return Topology(settings.namespace)
+
+
+@pytest.fixture
+async def mongo_db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """This test's database on the real server; dropped afterwards."""
+    client = make_mongo_client(settings)
+    try:
+        yield client[settings.mongodb_database]
+    finally:
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
+
+
+@pytest.fixture
+async def broker(settings: Settings, topology: Topology) -> AsyncIterator[RabbitBroker]:
+    """A connected broker on the real RabbitMQ; this test's queues are deleted afterwards."""
+    rabbit = make_broker(settings)
+    await rabbit.connect()
+    try:
+        yield rabbit
+    finally:
+        await delete_namespace_queues(rabbit, topology)
+        await rabbit.stop()
+
+
+async def delete_namespace_queues(rabbit: RabbitBroker, topology: Topology) -> None:
+    """Remove the durable queues and exchanges a test declared (quorum queues outlive tests)."""
+    channel = await rabbit._connection.channel()  # type: ignore[union-attr]
+    try:
+        for name in (topology.ingest_queue.name, topology.dead_letter_queue_name):
+            await channel.queue_delete(name, if_unused=False, if_empty=False)
+        for exchange in (
+            topology.listings_exchange,
+            topology.dead_letter_exchange,
+            topology.events_exchange,
+        ):
+            await channel.exchange_delete(exchange.name)
+    finally:
+        await channel.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests leave files for people to look at (screenshots); kept after the run."""
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    return ARTIFACTS_DIR

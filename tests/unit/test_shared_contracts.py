@@ -1,0 +1,128 @@
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from fragmenty_shared.contracts import (
+    Asset,
+    CensusCompleted,
+    EventType,
+    ListingObserved,
+    listings_message_adapter,
+    make_event_id,
+)
+from fragmenty_shared.money import from_nanoton, to_nanoton, usd_cents
+from fragmenty_shared.patterns import PatternError, compile_pattern
+from fragmenty_shared.topology import DELIVERY_LIMIT, Topology
+
+
+def observation(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "crawl_id": "c1",
+        "observed_at": "2026-04-16T05:34:55+02:00",
+        "asset": "number",
+        "slug": "88800001234",
+        "title": "+888 0000 1234",
+        "status": "auction",
+        "price_ton": "36645.5",
+        "price_usd": "44610.00",
+        "ton_usd_rate": "1.21735963",
+        "ends_at": "2026-04-20T05:34:55+00:00",
+        "url": "https://fragment.com/number/88800001234",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def test_observation_round_trips_through_json_exactly() -> None:
+    observed = ListingObserved.model_validate(observation())
+    again = listings_message_adapter.validate_json(observed.model_dump_json())
+    assert again == observed
+    assert isinstance(again, ListingObserved)
+    assert again.price_ton == Decimal("36645.5")
+    assert '"price_ton":"36645.5"' in observed.model_dump_json()  # a string, never a float
+    assert again.observed_at == datetime(2026, 4, 16, 3, 34, 55, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price_ton", "NaN"),
+        ("price_ton", "-1"),
+        ("price_ton", "1e12"),
+        ("price_ton", "0.0000000001"),
+        ("observed_at", "2026-04-16T05:34:55"),  # naive
+        ("slug", "../etc/passwd"),
+        ("asset", "gift"),
+        ("surprise", "field"),
+    ],
+)
+def test_observation_refuses_poison(field: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        ListingObserved.model_validate(observation(**{field: value}))
+
+
+def test_census_is_told_apart_from_observations_by_kind() -> None:
+    census = CensusCompleted.model_validate(
+        {
+            "crawl_id": "c1",
+            "started_at": "2026-04-16T05:00:00+00:00",
+            "completed_at": "2026-04-16T05:10:00+00:00",
+            "views": [{"asset": "username", "status": "sold", "rows": 3, "pages": 1, "complete": True}],
+        }
+    )
+    assert isinstance(listings_message_adapter.validate_json(census.model_dump_json()), CensusCompleted)
+
+
+def test_event_ids_are_deterministic_and_sort_by_time() -> None:
+    moment = datetime(2026, 4, 16, 7, 0, tzinfo=timezone(timedelta(hours=2)))
+    first = make_event_id(Asset.NUMBER, "8888080", EventType.SOLD, moment)
+    assert first == make_event_id(Asset.NUMBER, "8888080", EventType.SOLD, moment.astimezone(UTC))
+    later = make_event_id(Asset.NUMBER, "8888080", EventType.LISTED, moment + timedelta(seconds=1))
+    assert first.startswith("20260416T050000.000000Z:number:8888080:sold")
+    assert first < later
+
+
+def test_nanoton_conversion_is_exact() -> None:
+    assert to_nanoton(Decimal("12.5")) == 12_500_000_000
+    assert to_nanoton(Decimal("0.000000001")) == 1
+    assert from_nanoton(12_500_000_000) == Decimal("12.5")
+    assert str(from_nanoton(100 * 10**9)) == "100"
+    with pytest.raises(ValueError, match="finer than one nanoTON"):
+        to_nanoton(Decimal("0.0000000001"))
+    assert usd_cents(Decimal(9), Decimal("1.21735963")) == 1096
+
+
+@pytest.mark.parametrize(
+    ("pattern", "slug", "matches"),
+    [
+        ("*7777", "88800007777", True),
+        ("*7777", "88800007770", False),
+        ("888 0???", "8880123", True),
+        ("888 0???", "88801234567", False),
+        ("+888 8 080", "8888080", True),
+    ],
+)
+def test_number_patterns(pattern: str, slug: str, matches: bool) -> None:
+    assert compile_pattern(pattern, Asset.NUMBER).matches(slug) is matches
+
+
+def test_username_pattern_is_a_substring_and_bad_patterns_say_why() -> None:
+    assert compile_pattern("@Bor", Asset.USERNAME).matches("boris")
+    with pytest.raises(PatternError, match="only digits"):
+        compile_pattern("88a", Asset.NUMBER)
+
+
+def test_topology_declares_a_bounded_dead_lettered_single_consumer_queue() -> None:
+    topology = Topology("t1")
+    queue = topology.ingest_queue
+    assert queue.name == "t1.ingest.listings"
+    assert queue.arguments is not None
+    assert queue.arguments["x-delivery-limit"] == DELIVERY_LIMIT
+    assert queue.arguments["x-single-active-consumer"] is True
+    assert queue.arguments["x-dead-letter-exchange"] == "t1.fragmenty.dead-letter"
+    assert Topology().events_exchange.name == "fragmenty.events"
+    first, second = topology.notifier_queue(), topology.notifier_queue()
+    assert first.name != second.name
+    assert first.exclusive and first.auto_delete

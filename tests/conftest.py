@@ -55,7 +55,7 @@ def topology(settings: Settings) -> Topology:
 @pytest.fixture
 async def mongo_db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     """This test's database on the real server; dropped afterwards."""
-    client = make_mongo_client(settings)
+    client = make_mongo_client(settings.mongodb_url)
     try:
         yield client[settings.mongodb_database]
     finally:

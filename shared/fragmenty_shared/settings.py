@@ -47,3 +47,13 @@ class Settings(BaseSettings):
     host: str = Field(
         default="127.0.0.1", description="Address the service's HTTP endpoints listen on."
     )
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the api service.")
+    notifier_port: int = Field(
+        default=8001, ge=1, le=65535, description="Port of the notifier (WebSocket) service."
+    )
+    ingest_port: int = Field(
+        default=8002, ge=1, le=65535, description="Port of ingest's health and metrics endpoints."
+    )
+    crawler_port: int = Field(
+        default=8003, ge=1, le=65535, description="Port of the looping crawler's health/metrics."
+    )

@@ -1,8 +1,29 @@
 """What lives in the database, and how to reach it.
 
-Every document has a deterministic string ``_id`` (``number:88800001234``): FerretDB only pushes
-``{_id: ...}`` filters down to SQLite, and deterministic ids make every write idempotent.
-Stay inside what both MongoDB and FerretDB 1.x support (see docs/storage.md).
+Every document has a deterministic string ``_id``: FerretDB only pushes ``{_id: ...}`` filters
+down to SQLite, and deterministic ids make every write idempotent. Stay inside what both MongoDB
+and FerretDB 1.x support (no transactions, change streams, TTL indexes, $lookup, $facet, ...).
+
+Document shapes (ingest writes them, the api and notifier read them):
+
+``listings`` -- current state, ``_id`` = :func:`listing_id`::
+
+    asset, slug, title, status, url,
+    price_nanoton: int                exact price; sortable and range-filterable
+    price_usd_cents: int | None       USD at the observed rate
+    ton_usd_rate: str                 decimal string
+    ends_at, sold_at: datetime | None
+    memorability: float | None        numbers only (0..1); tags: list[str]
+    first_seen_at, changed_at: datetime   observation times of the first and the last change
+    delisted_at: datetime | None      set when a complete census no longer lists it
+    details: dict | None              ItemDetails (JSON mode) from the item page
+
+``price_history`` -- one document per change, ``_id`` = the event id::
+
+    listing_id, asset, slug, type, at: datetime, status, price_nanoton, price_usd_cents, ends_at
+
+``events`` -- every PriceEvent, ``_id`` = event id (which sorts by time): see
+:func:`event_to_document` / :func:`event_from_document`.
 """
 
 from __future__ import annotations
@@ -11,8 +32,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from fragmenty_shared.contracts import Asset
-from fragmenty_shared.settings import Settings
+from fragmenty_shared.contracts import Asset, PriceEvent
 
 
 class Collections:
@@ -31,9 +51,22 @@ def listing_id(asset: Asset | str, slug: str) -> str:
     return f"{Asset(asset).value}:{slug}"
 
 
-def make_mongo_client(settings: Settings, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
+def event_to_document(event: PriceEvent) -> dict[str, Any]:
+    """An event as stored: JSON-mode fields (exact decimals as strings), ``occurred_at`` as a date."""
+    document = event.model_dump(mode="json", exclude={"event_id"})
+    document["_id"] = event.event_id
+    document["occurred_at"] = event.occurred_at
+    return document
+
+
+def event_from_document(document: dict[str, Any]) -> PriceEvent:
+    fields = {key: value for key, value in document.items() if key != "_id"}
+    return PriceEvent.model_validate({**fields, "event_id": document["_id"]})
+
+
+def make_mongo_client(settings_url: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
     """A client that fails fast when the server is down, rather than hanging a request."""
     options.setdefault("serverSelectionTimeoutMS", 5_000)
     options.setdefault("connectTimeoutMS", 5_000)
     options.setdefault("tz_aware", True)
-    return AsyncMongoClient(settings.mongodb_url, **options)
+    return AsyncMongoClient(settings_url, **options)

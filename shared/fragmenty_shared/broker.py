@@ -5,6 +5,7 @@ from __future__ import annotations
 from faststream.rabbit import Channel, RabbitBroker
 
 from fragmenty_shared.settings import Settings
+from fragmenty_shared.topology import Topology
 
 
 def make_broker(settings: Settings, *, prefetch: int = 256) -> RabbitBroker:
@@ -18,3 +19,23 @@ def make_broker(settings: Settings, *, prefetch: int = 256) -> RabbitBroker:
         default_channel=Channel(prefetch_count=prefetch, publisher_confirms=True),
         logger=None,
     )
+
+
+async def declare_listings_topology(broker: RabbitBroker, topology: Topology) -> None:
+    """Declare the listings exchange, the ingest queue and its dead-letter queue, and bind them.
+
+    Publishers call this too, not only ingest: a message sent to an exchange with no bound queue
+    is dropped, so whichever side starts first must make sure the queue exists. Declarations are
+    idempotent.
+    """
+    listings = await broker.declare_exchange(topology.listings_exchange)
+    dead_letter = await broker.declare_exchange(topology.dead_letter_exchange)
+    ingest_queue = await broker.declare_queue(topology.ingest_queue)
+    await ingest_queue.bind(listings, routing_key=topology.ingest_queue.routing_key)
+    dead_letter_queue = await broker.declare_queue(topology.dead_letter_queue)
+    await dead_letter_queue.bind(dead_letter, routing_key=topology.dead_letter_queue_name)
+
+
+async def declare_events_exchange(broker: RabbitBroker, topology: Topology) -> None:
+    """Declare the durable topic exchange that price events are published to."""
+    await broker.declare_exchange(topology.events_exchange)

@@ -130,7 +130,9 @@ class ListingObserved(ContractModel):
     price_ton: TonAmount = Field(
         description="Minimum next bid (auction), fixed price (sale) or sale price (sold)."
     )
-    price_usd: UsdAmount | None = Field(default=None, description="USD price, when the page shows one.")
+    price_usd: UsdAmount | None = Field(
+        default=None, description="USD price, when the page shows one."
+    )
     ton_usd_rate: Decimal = Field(
         gt=0, le=1_000_000, allow_inf_nan=False, description="USD per TON on the page (tonRate)."
     )
@@ -170,9 +172,7 @@ class CensusCompleted(ContractModel):
     views: list[CensusView] = Field(min_length=1, max_length=16)
 
 
-ListingsMessage = Annotated[
-    ListingObserved | CensusCompleted, Field(discriminator="kind")
-]
+ListingsMessage = Annotated[ListingObserved | CensusCompleted, Field(discriminator="kind")]
 """Everything that travels on the listings exchange, told apart by ``kind``."""
 
 listings_message_adapter: TypeAdapter[ListingObserved | CensusCompleted] = TypeAdapter(

@@ -47,9 +47,7 @@ async def run_readiness_checks(checks: Mapping[str, ReadinessCheck]) -> dict[str
     return dict(zip(names, results, strict=True))
 
 
-def ops_routes(
-    registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]
-) -> list[Route]:
+def ops_routes(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> list[Route]:
     """The three routes, ready to add to any Starlette or FastAPI app."""
 
     async def healthz(_: Request) -> Response:

@@ -100,7 +100,7 @@ class PrivateRabbitMQ:
     def start(self) -> None:
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "rabbitmq.conf").write_text(
-            "loopback_users = none\nlisteners.tcp.default = %d\n" % self.port
+            f"loopback_users = none\nlisteners.tcp.default = {self.port}\n"
         )
         subprocess.run(
             ["rabbitmq-server", "-detached"], env=self._env(), check=True, capture_output=True

@@ -69,10 +69,14 @@ def test_census_is_told_apart_from_observations_by_kind() -> None:
             "crawl_id": "c1",
             "started_at": "2026-04-16T05:00:00+00:00",
             "completed_at": "2026-04-16T05:10:00+00:00",
-            "views": [{"asset": "username", "status": "sold", "rows": 3, "pages": 1, "complete": True}],
+            "views": [
+                {"asset": "username", "status": "sold", "rows": 3, "pages": 1, "complete": True}
+            ],
         }
     )
-    assert isinstance(listings_message_adapter.validate_json(census.model_dump_json()), CensusCompleted)
+    assert isinstance(
+        listings_message_adapter.validate_json(census.model_dump_json()), CensusCompleted
+    )
 
 
 def test_event_ids_are_deterministic_and_sort_by_time() -> None:
@@ -125,4 +129,5 @@ def test_topology_declares_a_bounded_dead_lettered_single_consumer_queue() -> No
     assert Topology().events_exchange.name == "fragmenty.events"
     first, second = topology.notifier_queue(), topology.notifier_queue()
     assert first.name != second.name
-    assert first.exclusive and first.auto_delete
+    assert first.exclusive
+    assert first.auto_delete

@@ -120,13 +120,17 @@ ferretdb_down() {
   rm -f "$RUN_DIR/ferretdb.pid"
 }
 
-# Programs the test suite drives besides the servers: a browser for the chart pages, and
-# Prometheus for checking the shipped scrape configuration.
+# Programs the test suite drives besides the shared servers: a browser for the chart pages,
+# Prometheus for the shipped scrape configuration, and the RabbitMQ and FerretDB binaries that
+# crash tests start privately (so they are there with INFRA=docker or external servers too).
 test_tools_up() {
   local missing=()
+  PATH="$PATH:/usr/sbin"
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  "$ROOT/scripts/build-ferretdb.sh" >/dev/null
 }
 
 case "${1:-up}" in

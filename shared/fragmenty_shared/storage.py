@@ -23,7 +23,33 @@ Document shapes (ingest writes them, the api and notifier read them):
     listing_id, asset, slug, type, at: datetime, status, price_nanoton, price_usd_cents, ends_at
 
 ``events`` -- every PriceEvent, ``_id`` = event id (which sorts by time): see
-:func:`event_to_document` / :func:`event_from_document`.
+:func:`event_to_document` / :func:`event_from_document`. Ingest adds one field (strip it before
+:func:`event_from_document`, which refuses unknown fields)::
+
+    rollup_key: str                   the daily_rollups ``_id`` the event counts in
+
+``daily_rollups`` -- per UTC day, asset and status, ``_id`` = ``"<YYYY-MM-DD>:<asset>:<status>"``
+(kept with ``$inc``/``$min``/``$max``; recomputed from ``events`` after a crash)::
+
+    day: str ("YYYY-MM-DD"), asset, status
+    floor_nanoton: int | None         lowest price among that day's events with a price
+    ceiling_nanoton: int | None       highest price among them
+    listed_count: int                 ``listed`` events (new or relisted listings)
+    sold_count: int                   ``sold`` events; a sale counts on its sold_at day
+    volume_nanoton: int               sum of sale prices
+    volume_usd_cents: int             sum of sale prices in USD cents (at the observed rate)
+    delisted_count: int               ``delisted`` events (status = the status it left)
+
+``census`` -- one document per crawl, ``_id`` = crawl_id (first record wins)::
+
+    started_at, completed_at: datetime, views: list[CensusView as JSON],
+    delisted_count: int, delisted_from: list["<asset>:<status>"],
+    not_fully_seen: list["<asset>:<status>"]   complete views ingest did not see in full
+
+``outbox`` -- events not yet confirmed published, ``_id`` = event id; ingest's own::
+
+    routing_key, event (the events document), history (the price_history document),
+    listing_id, listing (the listing fields written with the event)
 """
 
 from __future__ import annotations

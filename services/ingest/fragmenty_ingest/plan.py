@@ -1,0 +1,118 @@
+"""A batch's database work, as plain documents: what the decisions of one batch must write.
+
+Building the plan is pure; :mod:`fragmenty_ingest.store` carries it out. Each event becomes an
+outbox entry that holds everything needed to redo the event's effects (the event, its history
+row, the listing's fields after it, its rollup key), so a relay can finish a batch a crash
+interrupted without guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fragmenty_ingest.decide import CensusDecision
+from fragmenty_ingest.rollups import RollupDelta, deltas_by_key, rollup_key
+from fragmenty_ingest.state import ListingState, listing_document_fields
+from fragmenty_shared.contracts import CensusCompleted, PriceEvent
+from fragmenty_shared.storage import event_to_document
+
+
+def history_document(event: PriceEvent, state: ListingState) -> dict[str, Any]:
+    """One row of a listing's timeline (``price_history``), ``_id`` = the event id."""
+    return {
+        "_id": event.event_id,
+        "listing_id": state.listing_id,
+        "asset": state.asset.value,
+        "slug": state.slug,
+        "type": event.type.value,
+        "at": event.occurred_at,
+        "status": state.status.value,
+        "price_nanoton": state.price_nanoton,
+        "price_usd_cents": state.price_usd_cents,
+        "ends_at": state.ends_at,
+    }
+
+
+def stored_event_document(event: PriceEvent, key: str) -> dict[str, Any]:
+    """The ``events`` document: the shared shape plus the rollup it counts in (additive field)."""
+    document = event_to_document(event)
+    document["rollup_key"] = key
+    return document
+
+
+@dataclass
+class WritePlan:
+    """Everything one batch writes. Empty when nothing changed: then nothing is written."""
+
+    listing_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    events: list[PriceEvent] = field(default_factory=list)
+    census: list[dict[str, Any]] = field(default_factory=list)
+    _keyed_events: list[tuple[str, PriceEvent]] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.listing_sets or self.outbox or self.census)
+
+    @property
+    def event_documents(self) -> list[dict[str, Any]]:
+        return [entry["event"] for entry in self.outbox]
+
+    @property
+    def history_documents(self) -> list[dict[str, Any]]:
+        return [entry["history"] for entry in self.outbox]
+
+    def rollup_deltas(self) -> dict[str, RollupDelta]:
+        return deltas_by_key(self._keyed_events)
+
+    def add_listing_write(
+        self,
+        state: ListingState,
+        *,
+        details: dict[str, Any] | None,
+        is_new: bool,
+        events: tuple[PriceEvent, ...],
+    ) -> None:
+        fields = listing_document_fields(state)
+        if details is not None or is_new:
+            fields["details"] = details
+        # Several observations of one listing in a batch: the later ones win field by field.
+        self.listing_sets.setdefault(state.listing_id, {}).update(fields)
+        for event in events:
+            self._add_event(event, state, fields)
+
+    def add_census(self, census: CensusCompleted, decision: CensusDecision) -> None:
+        for state, event in decision.delisted:
+            fields = {"delisted_at": state.delisted_at, "changed_at": state.changed_at}
+            self.listing_sets.setdefault(state.listing_id, {}).update(fields)
+            self._add_event(event, state, fields)
+        self.census.append(
+            {
+                "_id": census.crawl_id,
+                "started_at": census.started_at,
+                "completed_at": census.completed_at,
+                "views": [view.model_dump(mode="json") for view in census.views],
+                "delisted_count": len(decision.delisted),
+                "delisted_from": [
+                    f"{asset}:{status}" for asset, status in decision.views_delisted_from
+                ],
+                "not_fully_seen": [
+                    f"{asset}:{status}" for asset, status in decision.views_not_trusted
+                ],
+            }
+        )
+
+    def _add_event(self, event: PriceEvent, state: ListingState, fields: dict[str, Any]) -> None:
+        key = rollup_key(event, state.sold_at)
+        self.events.append(event)
+        self._keyed_events.append((key, event))
+        self.outbox.append(
+            {
+                "_id": event.event_id,
+                "routing_key": event.routing_key,
+                "event": stored_event_document(event, key),
+                "history": history_document(event, state),
+                "listing_id": state.listing_id,
+                "listing": dict(fields),
+            }
+        )

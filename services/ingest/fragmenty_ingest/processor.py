@@ -1,0 +1,232 @@
+"""The batch pipeline: decide, write durably, publish, acknowledge; and the outbox relay.
+
+For each batch, in this order (the loss-free order without transactions):
+
+1. decide every message against the in-memory state (pure, see :mod:`decide`);
+2. write the outbox entries (idempotent ``_id`` = event id);
+3. write events, history, listings, census and rollups (retried until the database takes them);
+4. publish the events with publisher confirms;
+5. delete their outbox entries;
+6. acknowledge the messages.
+
+A crash anywhere leaves either unacknowledged messages (RabbitMQ redelivers them; replays are
+recognised as no change) or outbox entries (the relay redoes their effects and republishes them
+at start and every few seconds). Nothing is acknowledged before it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fragmenty_ingest.decide import decide_census, decide_observation
+from fragmenty_ingest.metrics import IngestMetrics
+from fragmenty_ingest.plan import WritePlan
+from fragmenty_ingest.publisher import EventPublisher
+from fragmenty_ingest.retry import until_done
+from fragmenty_ingest.sightings import CrawlSightings
+from fragmenty_ingest.state import ListingState, observed_details
+from fragmenty_ingest.store import IngestStore
+from fragmenty_ingest.validation import ListingsMessage
+from fragmenty_shared.contracts import CensusCompleted, ListingObserved, PriceEvent
+from fragmenty_shared.storage import event_from_document, listing_id
+
+logger = logging.getLogger(__name__)
+
+RELAY_CHUNK = 1000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A valid message and how to acknowledge it once its effects are durable."""
+
+    message: ListingsMessage
+    ack: Callable[[], Awaitable[None]]
+    arrived_at: float  # time.monotonic()
+
+
+class IngestProcessor:
+    def __init__(
+        self,
+        store: IngestStore,
+        publisher: EventPublisher,
+        metrics: IngestMetrics,
+        *,
+        max_backoff_s: float,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._metrics = metrics
+        self._max_backoff_s = max_backoff_s
+        self._states: dict[str, ListingState] = {}
+        self._sightings = CrawlSightings()
+        # Batches and the relay never interleave: the relay must see only finished batches.
+        self._lock = asyncio.Lock()
+        self.ready = False
+
+    @property
+    def known_listings(self) -> int:
+        return len(self._states)
+
+    async def recover(self) -> None:
+        """At start: finish what a crash left in the outbox, then warm the state from the DB."""
+        async with self._lock:
+            await self._relay(redo=True)
+            self._states = await self._db(self._store.load_states, "loading listings")
+        self.ready = True
+        logger.info("ingest warmed: %d listings known", len(self._states))
+
+    # --- batches ------------------------------------------------------------------------------
+
+    async def process(self, deliveries: Sequence[Delivery]) -> None:
+        started = min(delivery.arrived_at for delivery in deliveries)
+        self._metrics.batch_size.observe(len(deliveries))
+        async with self._lock:
+            plan, scratch = self._decide(deliveries)
+            if not plan.is_empty():
+                await self._make_durable(plan)
+            self._states.update(scratch)
+            if plan.events:
+                await self._publish_and_clear(plan.events)
+        await asyncio.gather(*(self._ack(delivery) for delivery in deliveries))
+        self._metrics.batch_latency.observe(time.monotonic() - started)
+
+    def _decide(self, deliveries: Sequence[Delivery]) -> tuple[WritePlan, dict[str, ListingState]]:
+        plan = WritePlan()
+        scratch: dict[str, ListingState] = {}
+        observations = [d.message for d in deliveries if isinstance(d.message, ListingObserved)]
+        # A census is judged after every observation of its batch: observations of its own crawl
+        # must count as seen, and later crawls' observations are newer than its start anyway.
+        censuses = [d.message for d in deliveries if isinstance(d.message, CensusCompleted)]
+        for observation in observations:
+            self._metrics.consumed.labels(kind="listing_observed").inc()
+            self._sightings.see(observation)
+            key = listing_id(observation.asset, observation.slug)
+            previous = scratch.get(key) or self._states.get(key)
+            decision = decide_observation(previous, observation)
+            if decision.state is not None:
+                scratch[key] = decision.state
+            if decision.write and decision.state is not None:
+                plan.add_listing_write(
+                    decision.state,
+                    details=observed_details(observation),
+                    is_new=previous is None,
+                    events=decision.events,
+                )
+        for census in censuses:
+            self._metrics.consumed.labels(kind="census_completed").inc()
+            current = {**self._states, **scratch}
+            verdict = decide_census(
+                current.values(), census, self._sightings.sighting(census.crawl_id)
+            )
+            for state, _ in verdict.delisted:
+                scratch[state.listing_id] = state
+            plan.add_census(census, verdict)
+            self._sightings.forget(census.crawl_id)
+            if verdict.views_not_trusted:
+                logger.info(
+                    "crawl %s: not delisting from %s (ingest did not see the whole view)",
+                    census.crawl_id,
+                    verdict.views_not_trusted,
+                )
+        return plan, scratch
+
+    async def _make_durable(self, plan: WritePlan) -> None:
+        await self._db(lambda: self._store.write_outbox(plan.outbox), "writing the outbox")
+        attempts = 0
+
+        async def apply() -> None:
+            nonlocal attempts
+            attempts += 1
+            # A retry may follow a partly applied attempt: recompute rollups, do not add again.
+            await self._store.apply(plan, exact_rollups=attempts > 1)
+
+        await self._db(apply, "writing the batch")
+        self._metrics.listing_writes.inc(len(plan.listing_sets))
+        for event in plan.events:
+            self._metrics.changes.labels(type=event.type.value).inc()
+
+    async def _publish_and_clear(self, events: Sequence[PriceEvent]) -> None:
+        try:
+            await self._publisher.publish_events(events)
+        except Exception as error:  # the broker is away: the outbox keeps them for the relay
+            logger.warning(
+                "publishing %d events failed (%s); the outbox keeps them", len(events), error
+            )
+            self._metrics.outbox_depth.inc(len(events))
+            return
+        ids = [event.event_id for event in events]
+        await self._db(lambda: self._store.delete_outbox(ids), "clearing the outbox")
+
+    async def _ack(self, delivery: Delivery) -> None:
+        try:
+            await delivery.ack()
+        except Exception as error:
+            # The channel it came on is gone (broker restart): RabbitMQ redelivers it, and the
+            # replay is recognised as no change.
+            logger.debug("ack failed, the message will be redelivered: %s", error)
+
+    # --- the outbox relay ---------------------------------------------------------------------
+
+    async def relay_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                async with self._lock:
+                    await self._relay(redo=False)
+            except Exception:
+                logger.exception("outbox relay failed; next try in %.1f s", interval_s)
+
+    async def _relay(self, *, redo: bool) -> None:
+        """Republish every outbox entry; with ``redo``, first finish their database effects.
+
+        At start the previous process may have died between the outbox and the other writes,
+        so the effects are redone (idempotently). Later, in this process, an outbox entry only
+        outlives its batch when publishing failed, after every write succeeded.
+        """
+        while True:
+            entries = await self._db(
+                lambda: self._store.pending_outbox(RELAY_CHUNK), "reading the outbox"
+            )
+            self._metrics.outbox_depth.set(len(entries))
+            if not entries:
+                return
+            if redo:
+                await self._db(
+                    functools.partial(self._store.redo, entries), "redoing outbox entries"
+                )
+            events = [_event_of(entry) for entry in entries]
+            try:
+                await self._publisher.publish_events(events)
+            except Exception as error:
+                logger.warning("relay: publishing failed (%s); next try later", error)
+                return
+            await self._db(
+                functools.partial(self._store.delete_outbox, [e.event_id for e in events]),
+                "clearing the outbox",
+            )
+            self._metrics.relayed.inc(len(events))
+            logger.info("relayed %d events left in the outbox", len(events))
+            if len(entries) < RELAY_CHUNK:
+                self._metrics.outbox_depth.set(0)
+                return
+
+    async def _db(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        return await until_done(
+            operation,
+            what=what,
+            max_backoff_s=self._max_backoff_s,
+            on_retry=self._metrics.retries.labels(dependency="database").inc,
+        )
+
+
+def _event_of(entry: dict[str, Any]) -> PriceEvent:
+    document = {key: value for key, value in entry["event"].items() if key != "rollup_key"}
+    return event_from_document(document)

@@ -1,0 +1,96 @@
+"""Daily market rollups: per UTC day, asset and status, what each event adds.
+
+Pure functions. A rollup is a sum of event contributions, so it can be kept incrementally with
+``$inc``/``$min``/``$max`` in the normal path and recomputed exactly from the ``events``
+collection after a crash (see ``store.IngestStore.recompute_rollups``): that is what makes
+rollups neither lost nor doubled without transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fragmenty_shared.contracts import EventType, ListingStatus, PriceEvent
+from fragmenty_shared.money import to_nanoton
+
+
+def rollup_key(event: PriceEvent, sold_at: datetime | None) -> str:
+    """``<YYYY-MM-DD>:<asset>:<status>``; a sale counts on the day it happened, when known."""
+    snapshot = event.new if event.new is not None else event.old
+    assert snapshot is not None, "an event has an old or a new state"
+    moment = sold_at if event.type is EventType.SOLD and sold_at is not None else event.occurred_at
+    return f"{moment.date().isoformat()}:{event.asset.value}:{snapshot.status.value}"
+
+
+@dataclass
+class RollupDelta:
+    """What a set of events adds to one rollup document."""
+
+    listed_count: int = 0
+    sold_count: int = 0
+    delisted_count: int = 0
+    volume_nanoton: int = 0
+    volume_usd_cents: int = 0
+    floor_nanoton: int | None = None
+    ceiling_nanoton: int | None = None
+
+    def add(self, event: PriceEvent) -> None:
+        if event.type is EventType.LISTED:
+            self.listed_count += 1
+        elif event.type is EventType.DELISTED:
+            self.delisted_count += 1
+        if event.new is None:
+            return
+        price = to_nanoton(event.new.price_ton)
+        if event.type is EventType.SOLD and event.new.status is ListingStatus.SOLD:
+            self.sold_count += 1
+            self.volume_nanoton += price
+            if event.new.price_usd is not None:
+                self.volume_usd_cents += int(event.new.price_usd * 100)
+        self.floor_nanoton = price if self.floor_nanoton is None else min(self.floor_nanoton, price)
+        self.ceiling_nanoton = (
+            price if self.ceiling_nanoton is None else max(self.ceiling_nanoton, price)
+        )
+
+    def increment_update(self) -> dict[str, Any]:
+        """The ``$inc``/``$min``/``$max`` update that adds this delta to a stored rollup."""
+        update: dict[str, Any] = {
+            "$inc": {
+                "listed_count": self.listed_count,
+                "sold_count": self.sold_count,
+                "delisted_count": self.delisted_count,
+                "volume_nanoton": self.volume_nanoton,
+                "volume_usd_cents": self.volume_usd_cents,
+            }
+        }
+        if self.floor_nanoton is not None:
+            update["$min"] = {"floor_nanoton": self.floor_nanoton}
+            update["$max"] = {"ceiling_nanoton": self.ceiling_nanoton}
+        return update
+
+    def totals(self) -> dict[str, Any]:
+        """The delta as absolute fields, for a rollup recomputed from all its events."""
+        return {
+            "listed_count": self.listed_count,
+            "sold_count": self.sold_count,
+            "delisted_count": self.delisted_count,
+            "volume_nanoton": self.volume_nanoton,
+            "volume_usd_cents": self.volume_usd_cents,
+            "floor_nanoton": self.floor_nanoton,
+            "ceiling_nanoton": self.ceiling_nanoton,
+        }
+
+
+def key_fields(key: str) -> dict[str, str]:
+    day, asset, status = key.split(":")
+    return {"day": day, "asset": asset, "status": status}
+
+
+def deltas_by_key(keyed_events: Iterable[tuple[str, PriceEvent]]) -> dict[str, RollupDelta]:
+    deltas: dict[str, RollupDelta] = {}
+    for key, event in keyed_events:
+        deltas.setdefault(key, RollupDelta()).add(event)
+    return deltas

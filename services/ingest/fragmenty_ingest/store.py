@@ -1,0 +1,192 @@
+"""The database side of ingest: bulk writes of a batch's plan, the outbox, and crash repair.
+
+Every write is idempotent except the rollups' ``$inc``; those are applied once in the normal
+path and *recomputed* from the ``events`` collection whenever a batch has to be redone (after a
+crash, or a database error halfway through), so rollups are never doubled nor lost.
+Only operations that both MongoDB and FerretDB 1.x support are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from fragmenty_ingest.plan import WritePlan
+from fragmenty_ingest.rollups import RollupDelta, key_fields
+from fragmenty_ingest.state import ListingState, state_from_document
+from fragmenty_shared.storage import Collections, event_from_document
+
+DUPLICATE_KEY = 11000
+WRITE_CHUNK = 1000  # documents per bulk call: large enough to amortise, small enough to retry
+
+Document = dict[str, Any]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    # The api filters and sorts listings by these; a compound index per common pairing.
+    Collections.LISTINGS: [
+        IndexModel([("status", ASCENDING), ("price_nanoton", ASCENDING)]),
+        IndexModel([("asset", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("price_nanoton", ASCENDING)]),
+        IndexModel([("ends_at", ASCENDING)]),
+        IndexModel([("memorability", DESCENDING)]),
+        IndexModel([("changed_at", DESCENDING)]),
+    ],
+    Collections.PRICE_HISTORY: [IndexModel([("listing_id", ASCENDING), ("at", ASCENDING)])],
+    # Events are read in _id order (the id sorts by time); rollup_key serves crash repair.
+    Collections.EVENTS: [
+        IndexModel([("rollup_key", ASCENDING)]),
+        IndexModel([("asset", ASCENDING), ("type", ASCENDING)]),
+    ],
+    Collections.DAILY_ROLLUPS: [IndexModel([("day", ASCENDING), ("asset", ASCENDING)])],
+    Collections.CENSUS: [IndexModel([("completed_at", DESCENDING)])],
+}
+
+
+def _chunks(items: Sequence[Any], size: int = WRITE_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> int:
+    """Insert documents whose ``_id`` may already exist (a replay); those are skipped.
+
+    Returns how many were new. Any error other than a duplicate key is raised.
+    """
+    inserted = 0
+    for chunk in _chunks(documents):
+        try:
+            result = await collection.insert_many(list(chunk), ordered=False)
+            inserted += len(result.inserted_ids)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(item.get("code") != DUPLICATE_KEY for item in errors):
+                raise
+            inserted += int(error.details.get("nInserted", 0))
+    return inserted
+
+
+class IngestStore:
+    """Ingest's reads and writes, over one database."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._db = database
+        self.listings = database[Collections.LISTINGS]
+        self.price_history = database[Collections.PRICE_HISTORY]
+        self.events = database[Collections.EVENTS]
+        self.outbox = database[Collections.OUTBOX]
+        self.census = database[Collections.CENSUS]
+        self.rollups = database[Collections.DAILY_ROLLUPS]
+        self.writes = 0  # documents written (inserted, upserted or updated), for the benchmark
+
+    async def ping(self) -> None:
+        await self._db.command("ping")
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes; a second call is a no-op (same names, same keys)."""
+        for name, indexes in INDEXES.items():
+            await self._db[name].create_indexes(indexes)
+
+    async def load_states(self) -> dict[str, ListingState]:
+        """Every stored listing's state, to warm ingest's memory at start."""
+        states: dict[str, ListingState] = {}
+        async for document in self.listings.find({}):
+            states[document["_id"]] = state_from_document(document)
+        return states
+
+    # --- the normal path ----------------------------------------------------------------------
+
+    async def write_outbox(self, entries: Sequence[Document]) -> None:
+        self.writes += await insert_new(self.outbox, entries)
+
+    async def apply(self, plan: WritePlan, *, exact_rollups: bool) -> None:
+        """Write a batch's effects (the outbox entries must already be durable).
+
+        ``exact_rollups`` recomputes the touched rollups instead of incrementing them: used
+        when this batch's increments may already have been applied once.
+        """
+        self.writes += await insert_new(self.events, plan.event_documents)
+        self.writes += await insert_new(self.price_history, plan.history_documents)
+        await self._set_listings(plan.listing_sets)
+        self.writes += await insert_new(self.census, plan.census)
+        deltas = plan.rollup_deltas()
+        if exact_rollups:
+            await self.recompute_rollups(deltas)
+        else:
+            await self._increment_rollups(deltas)
+
+    async def delete_outbox(self, event_ids: Sequence[str]) -> None:
+        for chunk in _chunks(event_ids):
+            await self.outbox.delete_many({"_id": {"$in": list(chunk)}})
+
+    async def _set_listings(self, listing_sets: dict[str, Document]) -> None:
+        operations = [
+            UpdateOne({"_id": listing_id}, {"$set": fields}, upsert=True)
+            for listing_id, fields in listing_sets.items()
+        ]
+        for chunk in _chunks(operations):
+            await self.listings.bulk_write(list(chunk), ordered=False)
+            self.writes += len(chunk)
+
+    async def _increment_rollups(self, deltas: dict[str, RollupDelta]) -> None:
+        operations = [
+            UpdateOne(
+                {"_id": key}, {**delta.increment_update(), "$set": key_fields(key)}, upsert=True
+            )
+            for key, delta in deltas.items()
+        ]
+        if operations:
+            await self.rollups.bulk_write(operations, ordered=False)
+            self.writes += len(operations)
+
+    # --- crash repair -------------------------------------------------------------------------
+
+    async def pending_outbox(self, limit: int) -> list[Document]:
+        """Outbox entries in event order; whatever is here was not confirmed published."""
+        return [entry async for entry in self.outbox.find({}).sort("_id", ASCENDING).limit(limit)]
+
+    async def outbox_depth(self) -> int:
+        return await self.outbox.count_documents({})
+
+    async def redo(self, entries: Sequence[Document]) -> None:
+        """Finish the effects of outbox entries a crash may have interrupted; idempotent."""
+        self.writes += await insert_new(self.events, [entry["event"] for entry in entries])
+        self.writes += await insert_new(self.price_history, [entry["history"] for entry in entries])
+        await self._redo_listings(entries)
+        keys = {entry["event"]["rollup_key"] for entry in entries}
+        await self.recompute_rollups(dict.fromkeys(keys, RollupDelta()))
+
+    async def _redo_listings(self, entries: Sequence[Document]) -> None:
+        latest: dict[str, Document] = {}
+        for entry in entries:  # in event order: the last entry of a listing is its newest state
+            latest.setdefault(entry["listing_id"], {}).update(entry["listing"])
+        stored = {
+            document["_id"]: document["changed_at"]
+            async for document in self.listings.find(
+                {"_id": {"$in": list(latest)}}, {"changed_at": 1}
+            )
+        }
+        newer = {
+            listing_id: fields
+            for listing_id, fields in latest.items()
+            # Equal means this write already happened (a later silent fix must not be undone).
+            if listing_id not in stored or stored[listing_id] < fields["changed_at"]
+        }
+        await self._set_listings(newer)
+
+    async def recompute_rollups(self, keys: Iterable[str]) -> None:
+        """Rebuild rollups from every stored event that counts in them: exact, repeatable."""
+        for key in keys:
+            delta = RollupDelta()
+            async for document in self.events.find({"rollup_key": key}):
+                delta.add(
+                    event_from_document({k: v for k, v in document.items() if k != "rollup_key"})
+                )
+            await self.rollups.replace_one(
+                {"_id": key}, {**key_fields(key), **delta.totals()}, upsert=True
+            )
+            self.writes += 1

@@ -1,0 +1,166 @@
+"""Takes price events from this instance's own queue and hands them to the hub.
+
+The queue is exclusive and auto-deleted: it vanishes with the connection, so after a broker
+restart aio-pika's robust connection declares it again, re-binds it and resumes consuming. Events
+published while the queue did not exist are not lost for connected clients: once the queue is
+back, the stored events from shortly before the outage are fanned out again, and the hub drops
+the ones that did arrive (dedupe by event_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from faststream.rabbit import RabbitBroker
+from pydantic import ValidationError
+
+from fragmenty_notifier.envelope import Envelope, published_at_from_headers
+from fragmenty_notifier.event_store import EventStore, event_id_floor
+from fragmenty_notifier.hub import Hub
+from fragmenty_notifier.metrics import NotifierMetrics
+from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_shared.broker import declare_events_exchange, make_broker
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.topology import Topology
+
+logger = logging.getLogger(__name__)
+
+CONNECT_RETRY_S = 2.0
+# Recovery reads at most this many stored events; a longer outage at a higher rate than this
+# covers would need the clients to resume with ?since= themselves.
+RECOVERY_LIMIT = 100_000
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        hub: Hub,
+        store: EventStore,
+        metrics: NotifierMetrics,
+    ) -> None:
+        self._settings = settings
+        self._topology = Topology(settings.namespace)
+        self._hub = hub
+        self._store = store
+        self._metrics = metrics
+        self._broker: RabbitBroker | None = None
+        self._consuming = asyncio.Event()
+        self._starter: asyncio.Task[None] | None = None
+        self._recoveries: set[asyncio.Task[None]] = set()
+        self._last_delivery_at = time.time()
+        self._lost_at: float | None = None
+        self.queue_name = self._topology.notifier_queue(settings.notifier_instance_id).name
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background, retrying, so the web server is up while RabbitMQ is not."""
+        self._starter = asyncio.create_task(self._connect_until_done(), name="event-consumer")
+
+    async def wait_consuming(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self._consuming.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._starter
+        for task in tuple(self._recoveries):
+            task.cancel()
+        if self._broker is not None:
+            with contextlib.suppress(Exception):
+                await self._broker.stop()
+            self._broker = None
+
+    async def check_ready(self) -> None:
+        """Readiness: connected, and this instance's queue is being consumed."""
+        if self._broker is None or not self._consuming.is_set():
+            raise RuntimeError("not consuming events yet")
+        if not await self._broker.ping(timeout=1.0):
+            raise RuntimeError("broker connection is down")
+
+    async def _connect_until_done(self) -> None:
+        while True:
+            try:
+                await self._connect()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("cannot consume events yet (%r); retrying", error)
+                if self._broker is not None:
+                    with contextlib.suppress(Exception):
+                        await self._broker.stop()
+                    self._broker = None
+                await asyncio.sleep(CONNECT_RETRY_S)
+
+    async def _connect(self) -> None:
+        broker = self._broker = make_broker(self._settings)
+        await broker.connect()
+        await declare_events_exchange(broker, self._topology)
+        exchange = await broker.declare_exchange(self._topology.events_exchange)
+        queue_spec = self._topology.notifier_queue(self._settings.notifier_instance_id)
+        queue = await broker.declare_queue(queue_spec)
+        await queue.bind(exchange, routing_key=queue_spec.routing_key or "#")
+        channel = queue.channel
+        if isinstance(channel, AbstractRobustChannel):
+            channel.close_callbacks.add(self._on_channel_lost)
+            channel.reopen_callbacks.add(self._on_channel_restored)
+        await queue.consume(self._on_message)
+        self._consuming.set()
+        logger.info("consuming events from %s", queue_spec.name)
+
+    # --- deliveries --------------------------------------------------------------------------
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._last_delivery_at = time.time()
+        try:
+            event = PriceEvent.model_validate_json(message.body)
+        except ValidationError as error:
+            # Nothing to retry: a message this notifier cannot read never becomes readable.
+            logger.warning("dropping an unreadable event: %s", error.errors()[:3])
+            await message.reject(requeue=False)
+            return
+        envelope = Envelope.wrap(event, published_at_from_headers(message.headers))
+        self._hub.publish(envelope)
+        await message.ack()
+
+    # --- recovery after a broker outage -------------------------------------------------------
+
+    def _on_channel_lost(self, *_: Any) -> None:
+        if self._lost_at is None:
+            self._lost_at = time.time()
+        self._consuming.clear()
+
+    def _on_channel_restored(self, *_: Any) -> None:
+        # Called once aio-pika has declared, bound and resumed consuming the queue again.
+        self._metrics.broker_reconnects.inc()
+        self._consuming.set()
+        anchor = min(self._lost_at or self._last_delivery_at, self._last_delivery_at)
+        self._lost_at = None
+        task = asyncio.create_task(self._recover(anchor), name="event-recovery")
+        self._recoveries.add(task)
+        task.add_done_callback(self._recoveries.discard)
+
+    async def _recover(self, anchor: float) -> None:
+        margin = timedelta(seconds=self._settings.notifier_recovery_margin_s)
+        since = event_id_floor(datetime.fromtimestamp(anchor, UTC) - margin)
+        recovered = 0
+        try:
+            async for event in self._store.events_after(since, limit=RECOVERY_LIMIT):
+                if self._hub.knows(event.event_id):
+                    continue
+                if self._hub.publish(Envelope.wrap(event), source="recovery"):
+                    recovered += 1
+                    self._metrics.replayed_events.inc()
+        except Exception:
+            logger.exception("recovering events after a broker reconnect failed")
+            return
+        logger.info("broker connection restored; %d missed events recovered", recovered)

@@ -1,0 +1,94 @@
+"""Every open connection of this instance, and the fan-out of each event to them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
+from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.metrics import NotifierMetrics
+from fragmenty_notifier.recent_ids import RecentIds
+
+logger = logging.getLogger(__name__)
+
+# Event ids this instance remembers having fanned out: enough for a broker outage's recovery
+# window at a busy day's event rate, so recovered events that did arrive are not sent twice.
+HUB_SEEN_IDS = 200_000
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status_code: int
+    reason: str  # metric label
+    message: str
+
+
+class Hub:
+    def __init__(
+        self, metrics: NotifierMetrics, *, max_connections: int, max_per_client: int
+    ) -> None:
+        self._metrics = metrics
+        self._max_connections = max_connections
+        self._max_per_client = max_per_client
+        self._connections: set[ClientConnection] = set()
+        self._per_client: Counter[str] = Counter()
+        self._seen = RecentIds(HUB_SEEN_IDS)
+        self._events_in = {
+            source: metrics.events_in.labels(source) for source in ("broker", "recovery")
+        }
+        self.closing = False
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def refusal(self, client_host: str) -> Refusal | None:
+        """Why a new connection from ``client_host`` may not open now, if it may not."""
+        if self.closing:
+            return Refusal(503, "shutdown", "the notifier is shutting down")
+        if len(self._connections) >= self._max_connections:
+            return Refusal(503, "total_limit", "too many connections; try again later")
+        if self._per_client[client_host] >= self._max_per_client:
+            return Refusal(429, "client_limit", "too many connections from this address")
+        return None
+
+    def add(self, connection: ClientConnection) -> None:
+        self._connections.add(connection)
+        self._per_client[connection.client_host] += 1
+        self._metrics.connections.labels(connection.endpoint).inc()
+
+    def remove(self, connection: ClientConnection) -> None:
+        if connection not in self._connections:
+            return
+        self._connections.discard(connection)
+        self._per_client[connection.client_host] -= 1
+        if self._per_client[connection.client_host] <= 0:
+            del self._per_client[connection.client_host]
+        self._metrics.connections.labels(connection.endpoint).dec()
+
+    def knows(self, event_id: str) -> bool:
+        return event_id in self._seen
+
+    def publish(self, envelope: Envelope, *, source: str = "broker") -> bool:
+        """Fan an event out to every connection; False for an event already fanned out."""
+        self._events_in[source].inc()
+        if not self._seen.add(envelope.event_id):
+            self._metrics.duplicates_dropped.inc()
+            return False
+        for connection in tuple(self._connections):
+            connection.offer(envelope)
+        return True
+
+    async def close_all(self, timeout_s: float = 5.0) -> None:
+        """Graceful shutdown: refuse newcomers and say goodbye to everyone with 1001."""
+        self.closing = True
+        connections = tuple(self._connections)
+        if not connections:
+            return
+        logger.info("closing %d connections (1001)", len(connections))
+        closing = [
+            connection.close(CLOSE_GOING_AWAY, "server shutting down") for connection in connections
+        ]
+        await asyncio.wait([asyncio.ensure_future(close) for close in closing], timeout=timeout_s)

@@ -1,0 +1,116 @@
+"""Composition root: settings -> metrics, database, hub, broker consumer, routes, server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from fragmenty_notifier.connection import ConnectionLimits
+from fragmenty_notifier.consumer import EventConsumer
+from fragmenty_notifier.event_store import EventStore
+from fragmenty_notifier.hub import Hub
+from fragmenty_notifier.legacy import LegacyView
+from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
+from fragmenty_notifier.server import NotifierServer
+from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_notifier.sockets import OriginPolicy, SocketEndpoints
+from fragmenty_shared.logs import configure_logging
+from fragmenty_shared.ops import ops_routes
+from fragmenty_shared.storage import make_mongo_client
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """The assembled service; tests and benchmarks reach its parts through this."""
+
+    settings: NotifierSettings
+    app: Starlette
+    hub: Hub
+    consumer: EventConsumer
+    metrics: NotifierMetrics
+
+
+def build_notifier(settings: NotifierSettings) -> Notifier:
+    metrics = create_metrics()
+    mongo = make_mongo_client(settings.mongodb_url)
+    store = EventStore(mongo[settings.mongodb_database])
+    hub = Hub(
+        metrics,
+        max_connections=settings.notifier_max_connections,
+        max_per_client=settings.notifier_max_connections_per_client,
+    )
+    consumer = EventConsumer(settings, hub, store, metrics)
+    limits = ConnectionLimits(
+        send_queue_frames=settings.notifier_send_queue_frames,
+        max_subscriptions=settings.notifier_max_subscriptions,
+        max_client_errors=settings.notifier_max_client_errors,
+        max_client_frames_per_s=settings.notifier_max_client_frames_per_s,
+        max_replay_events=settings.notifier_max_replay_events,
+    )
+    endpoints = SocketEndpoints(
+        hub,
+        store,
+        metrics,
+        limits,
+        OriginPolicy.of(settings.notifier_allowed_origins, settings.notifier_allow_missing_origin),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        consumer.start()
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            await mongo.close()
+
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/ws", endpoints.stream),
+        *(WebSocketRoute(f"/ws/{view.value}", endpoints.legacy(view)) for view in LegacyView),
+        *ops_routes(metrics.registry, {"broker": consumer.check_ready, "database": store.ping}),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return Notifier(settings, app, hub, consumer, metrics)
+
+
+def server_config(notifier: Notifier) -> uvicorn.Config:
+    settings = notifier.settings
+    return uvicorn.Config(
+        notifier.app,
+        host=settings.host,
+        port=settings.notifier_port,
+        ws="websockets",
+        ws_max_size=settings.notifier_max_frame_bytes,
+        ws_ping_interval=settings.notifier_ping_interval_s,
+        ws_ping_timeout=settings.notifier_ping_timeout_s,
+        # Compressing every frame for every client costs more CPU than the bytes are worth.
+        ws_per_message_deflate=False,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def build_server(notifier: Notifier, *, handle_signals: bool = True) -> NotifierServer:
+    return NotifierServer(server_config(notifier), notifier.hub, handle_signals=handle_signals)
+
+
+async def serve(settings: NotifierSettings) -> None:
+    configure_logging("notifier", level=settings.log_level, json_lines=settings.log_json)
+    notifier = build_notifier(settings)
+    logger.info(
+        "notifier on %s:%d, queue %s",
+        settings.host,
+        settings.notifier_port,
+        notifier.consumer.queue_name,
+    )
+    await build_server(notifier).serve()

@@ -1,0 +1,105 @@
+"""The ``/ws`` protocol: JSON text frames from the client, and the frames the server writes.
+
+Client: ``{"action": "subscribe", "id": "s1", "filter": {...}}``,
+``{"action": "unsubscribe", "id": "s1"}``, ``{"action": "ping"}``.
+Server: ``subscribed``, ``unsubscribed``, ``event``, ``pong``, ``replayed`` and ``error`` frames.
+Event frames are assembled from the event's JSON, serialised once per event, so fanning one
+event out to thousands of sockets costs a string concatenation each, not a serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from fragmenty_notifier.filters import SubscriptionFilter
+
+SubscriptionId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Subscribe(_Command):
+    action: Literal["subscribe"]
+    id: SubscriptionId
+    filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
+
+
+class Unsubscribe(_Command):
+    action: Literal["unsubscribe"]
+    id: SubscriptionId
+
+
+class Ping(_Command):
+    action: Literal["ping"]
+
+
+ClientCommand = Annotated[Subscribe | Unsubscribe | Ping, Field(discriminator="action")]
+_command_adapter: TypeAdapter[Subscribe | Unsubscribe | Ping] = TypeAdapter(ClientCommand)
+
+
+class ProtocolError(ValueError):
+    """A client frame the server cannot act on; the message is meant for the client."""
+
+    def __init__(self, message: str, subscription_id: str | None = None) -> None:
+        super().__init__(message)
+        self.subscription_id = subscription_id
+
+
+def parse_command(text: str) -> Subscribe | Unsubscribe | Ping:
+    """The command in one text frame, or :class:`ProtocolError` saying what is wrong with it."""
+    try:
+        raw = json.loads(text)
+    except ValueError as error:
+        raise ProtocolError(f"not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError("a frame must be a JSON object with an 'action'")
+    subscription_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    try:
+        return _command_adapter.validate_python(raw)
+    except ValidationError as error:
+        raise ProtocolError(_describe(error), subscription_id) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(part) for part in detail["loc"]) or "frame"
+        problems.append(f"{where}: {detail['msg']}")
+    return "; ".join(problems)
+
+
+def _frame(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def subscribed_frame(subscription_id: str) -> str:
+    return _frame({"type": "subscribed", "id": subscription_id})
+
+
+def unsubscribed_frame(subscription_id: str) -> str:
+    return _frame({"type": "unsubscribed", "id": subscription_id})
+
+
+def pong_frame() -> str:
+    return _frame({"type": "pong"})
+
+
+def error_frame(message: str, subscription_id: str | None = None) -> str:
+    payload: dict[str, Any] = {"type": "error", "message": message}
+    if subscription_id is not None:
+        payload["id"] = subscription_id
+    return _frame(payload)
+
+
+def replayed_frame(count: int, last_event_id: str | None) -> str:
+    """Marks the end of a ``?since=`` replay: what follows is live."""
+    return _frame({"type": "replayed", "count": count, "last_event_id": last_event_id})
+
+
+def event_frame(subscription_id: str, event_json: str) -> str:
+    return f'{{"type":"event","subscription":{json.dumps(subscription_id)},"event":{event_json}}}'

@@ -1,0 +1,211 @@
+"""The ``/ws`` connection: subscriptions with filters, and resume with ``?since=<event_id>``.
+
+Resume without a gap or a duplicate at the seam: when the first subscription arrives, live
+events this client matches start collecting in ``_pending`` *before* the stored events after
+``since`` are read. The replay sends the stored ones; then the pending live ones follow, minus
+any the replay already sent (dedupe by event_id). Only then does the connection go live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from fragmenty_notifier.connection import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
+    ClientConnection,
+    ConnectionLimits,
+    Outgoing,
+)
+from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.filters import EventFilter, compile_filter
+from fragmenty_notifier.metrics import NotifierMetrics
+from fragmenty_notifier.protocol import (
+    Ping,
+    ProtocolError,
+    Subscribe,
+    Unsubscribe,
+    error_frame,
+    event_frame,
+    parse_command,
+    pong_frame,
+    replayed_frame,
+    subscribed_frame,
+    unsubscribed_frame,
+)
+from fragmenty_notifier.token_bucket import TokenBucket
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.patterns import PatternError
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+    from fragmenty_notifier.event_store import EventStore
+
+logger = logging.getLogger(__name__)
+
+
+class StreamConnection(ClientConnection):
+    endpoint = "ws"
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        client_host: str,
+        limits: ConnectionLimits,
+        metrics: NotifierMetrics,
+        store: EventStore,
+        since: str | None = None,
+    ) -> None:
+        super().__init__(websocket, client_host, limits, metrics)
+        self._store = store
+        self._since = since
+        self._subscriptions: dict[str, EventFilter] = {}
+        self._replaying = False
+        self._pending: deque[tuple[Envelope, str]] = deque()
+        self._errors = 0
+        self._bucket = TokenBucket(
+            limits.max_client_frames_per_s, max(10.0, 3 * limits.max_client_frames_per_s)
+        )
+        self._replay_task: asyncio.Task[None] | None = None
+        self._subscriptions_gauge = metrics.subscriptions
+        self._client_errors = metrics.client_errors
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    def matching_subscription(self, event: PriceEvent) -> str | None:
+        """The first of this client's subscriptions the event matches: one frame per event."""
+        for subscription_id, event_filter in self._subscriptions.items():
+            if event_filter.matches(event):
+                return subscription_id
+        return None
+
+    def frame_for(self, envelope: Envelope) -> str | None:
+        subscription_id = self.matching_subscription(envelope.event)
+        return None if subscription_id is None else envelope.frame_for(subscription_id)
+
+    def offer(self, envelope: Envelope) -> None:
+        if not self._replaying:
+            super().offer(envelope)
+            return
+        subscription_id = self.matching_subscription(envelope.event)
+        if subscription_id is None or self.closed:
+            return
+        self._pending.append((envelope, subscription_id))
+        if len(self._pending) > self.limits.send_queue_frames:
+            self.drop(
+                CLOSE_TRY_AGAIN_LATER,
+                "too slow: live events piled up during the replay",
+                reason="slow",
+            )
+
+    # --- client frames ---------------------------------------------------------------------
+
+    def handle_text(self, text: str | None) -> None:
+        """Act on one client frame; errors are answered, and counted against the client."""
+        if not self._bucket.take():
+            self.drop(CLOSE_POLICY_VIOLATION, "too many frames", reason="flood")
+            return
+        if text is None:
+            self._refuse(ProtocolError("binary frames are not understood; send JSON text"))
+            return
+        try:
+            command = parse_command(text)
+            if isinstance(command, Subscribe):
+                self._subscribe(command)
+            elif isinstance(command, Unsubscribe):
+                self._unsubscribe(command)
+            elif isinstance(command, Ping):
+                self.send_control(pong_frame())
+        except ProtocolError as error:
+            self._refuse(error)
+
+    def _refuse(self, error: ProtocolError) -> None:
+        self._errors += 1
+        self._client_errors.inc()
+        if self._errors > self.limits.max_client_errors:
+            self.drop(CLOSE_POLICY_VIOLATION, "too many malformed frames", reason="abuse")
+            return
+        self.send_control(error_frame(str(error), error.subscription_id))
+
+    def _subscribe(self, command: Subscribe) -> None:
+        is_new = command.id not in self._subscriptions
+        if is_new and len(self._subscriptions) >= self.limits.max_subscriptions:
+            raise ProtocolError(
+                f"at most {self.limits.max_subscriptions} subscriptions per connection", command.id
+            )
+        try:
+            compiled = compile_filter(command.filter)
+        except PatternError as error:
+            raise ProtocolError(f"filter.pattern: {error}", command.id) from None
+        self._subscriptions[command.id] = compiled
+        if is_new:
+            self._subscriptions_gauge.inc()
+        self.send_control(subscribed_frame(command.id))
+        if self._since is not None and self._replay_task is None:
+            self._start_replay(self._since)
+
+    def _unsubscribe(self, command: Unsubscribe) -> None:
+        if self._subscriptions.pop(command.id, None) is None:
+            raise ProtocolError("no such subscription", command.id)
+        self._subscriptions_gauge.dec()
+        self.send_control(unsubscribed_frame(command.id))
+
+    # --- resume ------------------------------------------------------------------------------
+
+    def _start_replay(self, since: str) -> None:
+        self._replaying = True
+        self._replay_task = asyncio.create_task(self._replay(since), name=f"replay-{id(self)}")
+
+    async def _replay(self, since: str) -> None:
+        try:
+            count, last = await self._replay_stored(since)
+            if count < 0:
+                return
+            self.send_control(replayed_frame(count, last))
+            # Live events that arrived meanwhile, without those the replay already sent.
+            while self._pending and not self.closed:
+                envelope, subscription_id = self._pending.popleft()
+                if self.remember(envelope.event_id):
+                    await self.put_waiting(Outgoing(envelope.frame_for(subscription_id), envelope))
+            self._replaying = False
+        except Exception:
+            logger.exception("replay for %s failed", self.client_host)
+            self.drop(CLOSE_INTERNAL_ERROR, "replay failed; reconnect to retry", reason="replay")
+
+    async def _replay_stored(self, since: str) -> tuple[int, str | None]:
+        """Send the stored events after ``since`` that match; -1 when there were too many."""
+        limit = self.limits.max_replay_events
+        scanned = sent = 0
+        last: str | None = None
+        async for event in self._store.events_after(since, limit=limit + 1):
+            scanned += 1
+            if scanned > limit:
+                self.send_control(
+                    error_frame(f"more than {limit} events since {since}: resume point too old")
+                )
+                self.drop(CLOSE_POLICY_VIOLATION, "resume point too old", reason="replay")
+                return -1, None
+            if self.closed:
+                return -1, None
+            subscription_id = self.matching_subscription(event)
+            if subscription_id is None or not self.remember(event.event_id):
+                continue
+            frame = event_frame(subscription_id, event.model_dump_json())
+            await self.put_waiting(Outgoing(frame, None, replayed=True))
+            sent += 1
+            last = event.event_id
+        return sent, last
+
+    async def finish(self) -> None:
+        self._subscriptions_gauge.dec(len(self._subscriptions))
+        self._subscriptions.clear()
+        if self._replay_task is not None:
+            self._replay_task.cancel()
+        await super().finish()

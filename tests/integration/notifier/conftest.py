@@ -1,0 +1,142 @@
+"""A notifier running in the test's event loop, on a free port, against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from faststream.rabbit import RabbitBroker
+from pymongo.asynchronous.database import AsyncDatabase
+from websockets.asyncio.client import ClientConnection, connect
+
+from fragmenty_notifier.envelope import PUBLISHED_AT_HEADER
+from fragmenty_notifier.main import Notifier, build_notifier, build_server
+from fragmenty_notifier.server import NotifierServer
+from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.storage import Collections, event_to_document
+from fragmenty_shared.topology import Topology
+from tests.support.private_servers import free_port
+
+ALLOWED_ORIGIN = "https://fragmenty.example"
+
+
+@dataclass
+class RunningNotifier:
+    notifier: Notifier
+    server: NotifierServer
+    port: int
+
+    def url(self, path: str = "/ws") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def notifier_settings(settings: Settings, **overrides: Any) -> NotifierSettings:
+    """This test's namespace and database, a free port, and test-friendly limits."""
+    values: dict[str, Any] = {
+        "namespace": settings.namespace,
+        "mongodb_database": settings.mongodb_database,
+        "rabbitmq_url": settings.rabbitmq_url,
+        "mongodb_url": settings.mongodb_url,
+        "notifier_port": free_port(),
+        "notifier_allowed_origins": [ALLOWED_ORIGIN],
+        **overrides,
+    }
+    return NotifierSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_notifier(settings: NotifierSettings) -> AsyncIterator[RunningNotifier]:
+    notifier = build_notifier(settings)
+    server = build_server(notifier, handle_signals=False)
+    serving = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("the notifier stopped during startup")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the notifier did not start")
+        await asyncio.sleep(0.02)
+    await notifier.consumer.wait_consuming(15)
+    try:
+        yield RunningNotifier(notifier, server, settings.notifier_port)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 20)
+
+
+@pytest.fixture
+async def notifier(
+    settings: Settings, broker: RabbitBroker, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> AsyncIterator[RunningNotifier]:
+    """The notifier with default limits (the broker and database fixtures clean up after)."""
+    async with running_notifier(notifier_settings(settings)) as running:
+        yield running
+
+
+async def publish(
+    broker: RabbitBroker, topology: Topology, event: PriceEvent, *, stamp: bool = True
+) -> None:
+    """Publish as ingest does: the event as JSON, routed by ``<asset>.<type>``."""
+    headers: dict[str, Any] | None = {PUBLISHED_AT_HEADER: repr(time.time())} if stamp else None
+    await broker.publish(
+        event.model_dump_json(),
+        exchange=topology.events_exchange,
+        routing_key=event.routing_key,
+        headers=headers,
+        persist=True,
+        content_type="application/json",
+    )
+
+
+async def store(database: AsyncDatabase[dict[str, Any]], *events: PriceEvent) -> None:
+    """Store events as ingest does (``events`` collection, ``_id`` = event id)."""
+    if events:
+        await database[Collections.EVENTS].insert_many([event_to_document(e) for e in events])
+
+
+async def next_frame(websocket: ClientConnection, wait_s: float = 10.0) -> dict[str, Any]:
+    raw = await asyncio.wait_for(websocket.recv(), wait_s)
+    frame = json.loads(raw)
+    assert isinstance(frame, dict | list)
+    return frame  # type: ignore[return-value]
+
+
+async def frames_until(
+    websocket: ClientConnection, count: int, *, kind: str = "event", wait_s: float = 15.0
+) -> list[dict[str, Any]]:
+    """The next ``count`` frames of one type (others are skipped)."""
+    found: list[dict[str, Any]] = []
+    async with asyncio.timeout(wait_s):
+        while len(found) < count:
+            frame = await next_frame(websocket, wait_s)
+            if frame.get("type") == kind:
+                found.append(frame)
+    return found
+
+
+async def subscribe(
+    websocket: ClientConnection, subscription_id: str, filter: dict[str, Any] | None = None
+) -> None:
+    await websocket.send(
+        json.dumps({"action": "subscribe", "id": subscription_id, "filter": filter or {}})
+    )
+    answer = await next_frame(websocket)
+    assert answer == {"type": "subscribed", "id": subscription_id}, answer
+
+
+def open_client(running: RunningNotifier, path: str = "/ws", **options: Any) -> connect:
+    options.setdefault("origin", ALLOWED_ORIGIN)
+    return connect(running.url(path), **options)

@@ -1,0 +1,50 @@
+"""The bounded dedupe set, the flood limiter and the Origin allowlist."""
+
+import pytest
+
+from fragmenty_notifier.recent_ids import RecentIds
+from fragmenty_notifier.sockets import OriginPolicy
+from fragmenty_notifier.token_bucket import TokenBucket
+
+
+def test_recent_ids_drop_duplicates_and_forget_the_oldest() -> None:
+    seen = RecentIds(3)
+    assert seen.add("a")
+    assert seen.add("b")
+    assert seen.add("c")
+    assert not seen.add("a")
+    assert seen.add("d")  # forgets "a"
+    assert "a" not in seen
+    assert "d" in seen
+    assert len(seen) == 3
+    assert seen.add("a")
+
+
+def test_recent_ids_need_room() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        RecentIds(0)
+
+
+def test_a_token_bucket_allows_a_burst_then_refuses() -> None:
+    bucket = TokenBucket(rate=0.001, burst=3)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://fragmenty.example", True),
+        ("https://FRAGMENTY.example/", True),
+        ("https://evil.example", False),
+        ("null", False),
+        (None, True),
+    ],
+)
+def test_origin_allowlist(origin: str | None, allowed: bool) -> None:
+    policy = OriginPolicy.of(["https://fragmenty.example"], allow_missing=True)
+    assert policy.permits(origin) is allowed
+
+
+def test_missing_origin_can_be_refused_and_star_allows_all() -> None:
+    assert not OriginPolicy.of(["https://a.example"], allow_missing=False).permits(None)
+    assert OriginPolicy.of(["*"], allow_missing=False).permits("https://anything.example")

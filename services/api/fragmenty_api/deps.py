@@ -1,0 +1,54 @@
+"""What route handlers get injected: the current snapshot, the database, the rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_api.metrics import ApiMetrics
+from fragmenty_api.security import TokenBucketLimiter, client_address
+from fragmenty_api.settings import ApiSettings
+from fragmenty_api.snapshot import MarketSnapshot
+from fragmenty_api.snapshot_store import SnapshotStore
+
+
+@dataclass
+class ApiState:
+    """Everything the composition root builds once and the routes share."""
+
+    settings: ApiSettings
+    database: AsyncDatabase[dict[str, Any]]
+    store: SnapshotStore
+    limiter: TokenBucketLimiter
+    metrics: ApiMetrics
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]
+
+
+async def get_snapshot(state: State) -> MarketSnapshot:
+    return await state.store.current()
+
+
+Snapshot = Annotated[MarketSnapshot, Depends(get_snapshot)]
+
+
+def limit_expensive(request: Request, state: State) -> None:
+    """Per-client rate limit for export and stats; raises RateLimitExceeded (429)."""
+    route = request.scope.get("route")
+    try:
+        state.limiter.take(client_address(request))
+    except Exception:
+        state.metrics.rate_limited.labels(getattr(route, "path", "unknown")).inc()
+        raise
+
+
+ExpensiveRequest = Depends(limit_expensive)

@@ -1,0 +1,73 @@
+"""One listing with everything known about it: shared by the REST detail and the listing page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_api.models import HistoryPoint, ListingDetail, ListingPublic, trade_entries
+from fragmenty_api.snapshot import ListingRow, MarketSnapshot
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.storage import Collections, event_from_document
+
+logger = logging.getLogger(__name__)
+
+
+async def read_fresh_listing(
+    database: AsyncDatabase[dict[str, Any]], key: str
+) -> tuple[ListingRow | None, dict[str, Any] | None]:
+    """The listing as stored right now (an ``_id`` lookup, which FerretDB serves by key)."""
+    try:
+        document = await database[Collections.LISTINGS].find_one({"_id": key})
+    except Exception:  # the snapshot still answers when the database is briefly away
+        logger.warning("could not read listing %s; answering from the snapshot", key)
+        return None, None
+    if document is None:
+        return None, None
+    try:
+        row = ListingRow.from_document(document)
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    details = document.get("details")
+    return row, details if isinstance(details, dict) else None
+
+
+def _decimal_or_none(value: Any) -> Any:
+    return value if isinstance(value, str | int) else None
+
+
+def build_listing_detail(
+    row: ListingRow, details: dict[str, Any] | None, snapshot: MarketSnapshot
+) -> ListingDetail:
+    return ListingDetail(
+        listing=ListingPublic.from_row(row),
+        highest_bid_ton=_decimal_or_none((details or {}).get("highest_bid_ton")),
+        min_bid_ton=_decimal_or_none((details or {}).get("min_bid_ton")),
+        owner=(details or {}).get("owner")
+        if isinstance((details or {}).get("owner"), str)
+        else None,
+        history=[HistoryPoint.from_row(change) for change in snapshot.history.get(row.id, ())],
+        events=valid_events(snapshot.events_by_listing.get(row.id, ())),
+        bid_history=trade_entries(details, "bid_history"),
+        ownership_history=trade_entries(details, "ownership_history"),
+    )
+
+
+_EVENT_FIELDS = frozenset(PriceEvent.model_fields) | {"_id"}
+
+
+def valid_events(documents: Iterable[dict[str, Any]]) -> list[PriceEvent]:
+    """Stored events as the contract says; fields ingest keeps for itself (``rollup_key``) are
+    dropped first, and a document that is not a valid event is skipped."""
+    events = []
+    for document in documents:
+        contract_fields = {key: value for key, value in document.items() if key in _EVENT_FIELDS}
+        try:
+            events.append(event_from_document(contract_fields))
+        except (KeyError, ValidationError):
+            continue
+    return events

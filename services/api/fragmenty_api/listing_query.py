@@ -1,0 +1,239 @@
+"""What a ``/listings`` query asks for, and how it is answered from a snapshot.
+
+The same :class:`ListingQuery` serves the REST listings, the CSV export and the market map, so
+a filter means exactly the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from fragmenty_api.snapshot import ListingRow, MarketSnapshot, SortKey, SortOrder, sort_key
+from fragmenty_shared.contracts import Asset, ListingStatus
+from fragmenty_shared.money import to_nanoton
+from fragmenty_shared.patterns import PatternError, compile_pattern
+
+Predicate = Callable[[ListingRow], bool]
+
+MAX_ENDING_WITHIN = timedelta(days=366)
+_DURATION = re.compile(r"^([0-9]{1,6})([smhdw])$")
+_ISO_DURATION = re.compile(
+    r"^P(?:([0-9]{1,4})W)?(?:([0-9]{1,4})D)?(?:T(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,7})S)?)?$"
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class Currency(StrEnum):
+    TON = "ton"
+    USD = "usd"
+
+
+class QueryError(ValueError):
+    """A query parameter is well-typed but makes no sense; ``field`` names it for the 422."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``2h``, ``3d``, ``1w`` or an ISO 8601 duration such as ``PT2H30M``."""
+    text = text.strip()
+    if match := _DURATION.match(text):
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    elif (match := _ISO_DURATION.match(text.upper())) and text.upper() not in ("P", "PT"):
+        weeks, days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+        seconds = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + secs
+    else:
+        raise QueryError(
+            "ending_within", "use a duration such as 90m, 2h, 3d, 1w or ISO 8601 PT2H30M"
+        )
+    duration = timedelta(seconds=seconds)
+    if not timedelta(0) < duration <= MAX_ENDING_WITHIN:
+        raise QueryError("ending_within", "duration must be more than 0 and at most 366 days")
+    return duration
+
+
+def _price_in_storage_units(amount: Decimal | None, currency: Currency, name: str) -> int | None:
+    """TON as integer nanoTON, USD as integer cents, as the listings store them."""
+    if amount is None:
+        return None
+    if currency is Currency.TON:
+        try:
+            return to_nanoton(amount)
+        except ValueError:
+            raise QueryError(name, "TON amounts have at most 9 decimals") from None
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise QueryError(name, "USD amounts have at most 2 decimals")
+    return int(cents)
+
+
+@dataclass(frozen=True)
+class ListingQuery:
+    asset: Asset | None = None
+    status: ListingStatus | None = None
+    q: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    currency: Currency = Currency.TON
+    min_memorability: float | None = None
+    tags: tuple[str, ...] = ()
+    ending_within: timedelta | None = None
+    include_delisted: bool = False
+    sort: SortOrder = SortOrder.PRICE_ASC
+    _patterns: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
+    _min_units: int | None = None
+    _max_units: int | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        asset: Asset | None = None,
+        status: ListingStatus | None = None,
+        q: str | None = None,
+        min_price: Decimal | None = None,
+        max_price: Decimal | None = None,
+        currency: Currency = Currency.TON,
+        min_memorability: float | None = None,
+        tags: tuple[str, ...] = (),
+        ending_within: str | None = None,
+        include_delisted: bool = False,
+        sort: SortOrder = SortOrder.PRICE_ASC,
+    ) -> ListingQuery:
+        """Validate everything that a type alone cannot; raises :class:`QueryError`."""
+        min_units = _price_in_storage_units(min_price, currency, "min_price")
+        max_units = _price_in_storage_units(max_price, currency, "max_price")
+        if min_units is not None and max_units is not None and min_units > max_units:
+            raise QueryError("max_price", "max_price is below min_price")
+        return cls(
+            asset=asset,
+            status=status,
+            q=q,
+            min_price=min_price,
+            max_price=max_price,
+            currency=currency,
+            min_memorability=min_memorability,
+            tags=tags,
+            ending_within=None if ending_within is None else parse_duration(ending_within),
+            include_delisted=include_delisted,
+            sort=sort,
+            _patterns=_compile_search(q, asset),
+            _min_units=min_units,
+            _max_units=max_units,
+        )
+
+    def predicate(self, now: datetime) -> Predicate:
+        """One function that tells whether a listing matches every filter of this query."""
+        checks: list[Predicate] = []
+        if not self.include_delisted:
+            checks.append(lambda row: row.delisted_at is None)
+        if self.asset is not None:
+            asset = self.asset.value
+            checks.append(lambda row: row.asset == asset)
+        if self.status is not None:
+            status = self.status.value
+            checks.append(lambda row: row.status == status)
+        if self.q is not None:
+            patterns = self._patterns
+            checks.append(
+                lambda row: (
+                    (pattern := patterns.get(row.asset)) is not None
+                    and pattern.search(row.slug) is not None
+                )
+            )
+        checks.extend(self._price_checks())
+        if self.min_memorability is not None:
+            floor = self.min_memorability
+            checks.append(lambda row: row.memorability is not None and row.memorability >= floor)
+        if self.tags:
+            wanted = set(self.tags)
+            checks.append(lambda row: wanted.issubset(row.tags))
+        if self.ending_within is not None:
+            deadline = now + self.ending_within
+            checks.append(
+                lambda row: (
+                    row.status != ListingStatus.SOLD.value
+                    and row.ends_at is not None
+                    and now < row.ends_at <= deadline
+                )
+            )
+        return lambda row: all(check(row) for check in checks)
+
+    def _price_checks(self) -> list[Predicate]:
+        low, high = self._min_units, self._max_units
+        checks: list[Predicate] = []
+        if self.currency is Currency.TON:
+            if low is not None:
+                checks.append(lambda row: row.price_nanoton >= low)
+            if high is not None:
+                checks.append(lambda row: row.price_nanoton <= high)
+        else:
+            if low is not None:
+                checks.append(
+                    lambda row: row.price_usd_cents is not None and row.price_usd_cents >= low
+                )
+            if high is not None:
+                checks.append(
+                    lambda row: row.price_usd_cents is not None and row.price_usd_cents <= high
+                )
+        return checks
+
+
+def _compile_search(q: str | None, asset: Asset | None) -> dict[str, re.Pattern[str]]:
+    """The search pattern per asset it applies to; without an asset, every asset it fits."""
+    if q is None:
+        return {}
+    assets = [asset] if asset is not None else list(Asset)
+    compiled: dict[str, re.Pattern[str]] = {}
+    errors: list[str] = []
+    for candidate in assets:
+        try:
+            compiled[candidate.value] = re.compile(compile_pattern(q, candidate).regex)
+        except PatternError as error:
+            errors.append(str(error))
+    if not compiled:
+        raise QueryError("q", "; ".join(errors))
+    return compiled
+
+
+def matching_rows(
+    snapshot: MarketSnapshot,
+    query: ListingQuery,
+    now: datetime,
+    *,
+    after: SortKey | None = None,
+    extra: Predicate | None = None,
+) -> Iterator[ListingRow]:
+    """Every matching listing in the query's order, starting after the cursor key ``after``."""
+    ordered = snapshot.sorted_listings[query.sort]
+    matches = query.predicate(now)
+    rows = ordered.rows
+    for index in range(ordered.start_after(after), len(rows)):
+        row = rows[index]
+        if matches(row) and (extra is None or extra(row)):
+            yield row
+
+
+def page_of_rows(
+    snapshot: MarketSnapshot,
+    query: ListingQuery,
+    now: datetime,
+    *,
+    after: SortKey | None,
+    limit: int,
+) -> tuple[list[ListingRow], SortKey | None]:
+    """One page and the key to continue after it (None when this page is the last)."""
+    rows: list[ListingRow] = []
+    for row in matching_rows(snapshot, query, now, after=after):
+        if len(rows) == limit:
+            return rows, sort_key(query.sort, rows[-1])
+        rows.append(row)
+    return rows, None

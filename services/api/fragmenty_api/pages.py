@@ -1,0 +1,204 @@
+"""The server-rendered pages: the market map, one listing's history, the market over time.
+
+Pages get their data as a JSON block (``<script type="application/json">``, escaped by
+Jinja's ``tojson``) and draw it with the app's own scripts and its own copy of plotly.js, so the
+Content-Security-Policy can forbid inline scripts and every CDN. Everything scraped is escaped:
+Jinja autoescapes HTML, and the scripts put text into the DOM only as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import plotly
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from fragmenty_api.deps import Snapshot, State
+from fragmenty_api.listing_detail import build_listing_detail, read_fresh_listing
+from fragmenty_api.listing_query import ListingQuery, matching_rows
+from fragmenty_api.models import ListingDetail, ListingPublic, fragment_url
+from fragmenty_api.query_params import listing_query
+from fragmenty_api.routes_api import SlugParam
+from fragmenty_api.snapshot import ListingRow, SortOrder
+from fragmenty_api.stats import snapshot_market_days
+from fragmenty_shared.contracts import Asset
+from fragmenty_shared.storage import listing_id
+
+PACKAGE_DIR = Path(__file__).parent
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+MARKET_PAGE_DAYS = 90
+
+templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+class MapMode(StrEnum):
+    """The original Fragmenty's three views of the market."""
+
+    ALL = "all"
+    CURRENT = "current"
+    PAST = "past"
+
+
+def mount(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+
+
+@functools.cache
+def _plotly_js_gzipped() -> bytes:
+    """plotly.js is 4.8 MB; compressed once, on first request, it is about 1.4 MB."""
+    return gzip.compress(PLOTLY_JS.read_bytes(), compresslevel=6, mtime=0)
+
+
+@router.get("/vendor/plotly.min.js")
+async def plotly_js(request: Request) -> Response:
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        body = await asyncio.to_thread(_plotly_js_gzipped)
+        return Response(
+            body,
+            media_type="text/javascript",
+            headers={**headers, "Content-Encoding": "gzip"},
+        )
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=headers)
+
+
+def _is_current(row: ListingRow, now: datetime) -> bool:
+    return row.is_listed and (row.ends_at is None or row.ends_at > now)
+
+
+def _in_mode(mode: MapMode, row: ListingRow, now: datetime) -> bool:
+    if mode is MapMode.ALL:
+        return True
+    return _is_current(row, now) == (mode is MapMode.CURRENT)
+
+
+def _page_config(state: State, **data: Any) -> dict[str, Any]:
+    return {"notifierUrl": state.settings.notifier_public_url, **data}
+
+
+def _map_points(rows: list[ListingRow]) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {
+        key: [] for key in ("slug", "title", "status", "memorability", "ton", "usd", "ends_at")
+    }
+    for row in rows:
+        listing = ListingPublic.from_row(row)
+        columns["slug"].append(row.slug)
+        columns["title"].append(row.title)
+        columns["status"].append(row.status)
+        columns["memorability"].append(row.memorability)
+        columns["ton"].append(str(listing.price_ton))
+        columns["usd"].append(None if listing.price_usd is None else str(listing.price_usd))
+        columns["ends_at"].append(None if row.ends_at is None else row.ends_at.isoformat())
+    return columns
+
+
+@router.get("/", response_class=HTMLResponse)
+async def market_map(
+    request: Request,
+    snapshot: Snapshot,
+    state: State,
+    query: Annotated[ListingQuery, Depends(listing_query)],
+    mode: Annotated[MapMode, Query()] = MapMode.CURRENT,
+) -> HTMLResponse:
+    now = datetime.now(UTC)
+    # Only numbers have a memorability; the most memorable are drawn first when capped.
+    by_memorability = ListingQuery.create(
+        asset=Asset.NUMBER,
+        status=query.status,
+        q=query.q,
+        min_price=query.min_price,
+        max_price=query.max_price,
+        currency=query.currency,
+        min_memorability=query.min_memorability,
+        tags=query.tags,
+        include_delisted=mode is not MapMode.CURRENT,
+        sort=SortOrder.MEMORABILITY,
+    )
+    rows: list[ListingRow] = []
+    total = 0
+    for row in matching_rows(
+        snapshot,
+        by_memorability,
+        now,
+        extra=lambda r: r.memorability is not None and _in_mode(mode, r, now),
+    ):
+        total += 1
+        if len(rows) < state.settings.map_max_points:
+            rows.append(row)
+    config = _page_config(state, mode=mode.value, points=_map_points(rows))
+    return templates.TemplateResponse(
+        request,
+        "map.html",
+        {
+            "config": config,
+            "mode": mode.value,
+            "query": query,
+            "shown": len(rows),
+            "total": total,
+            "loaded_at": snapshot.loaded_at,
+        },
+    )
+
+
+@router.get("/listing/{asset}/{slug}", response_class=HTMLResponse)
+async def listing_page(
+    request: Request, asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
+) -> HTMLResponse:
+    key = listing_id(asset, slug)
+    row, details = await read_fresh_listing(state.database, key)
+    row = row or snapshot.listings.get(key)
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such listing")
+    detail: ListingDetail = build_listing_detail(row, details, snapshot)
+    history = [point.model_dump(mode="json") for point in detail.history]
+    config = _page_config(
+        state,
+        asset=asset.value,
+        slug=slug,
+        history=history,
+        listing=detail.listing.model_dump(mode="json"),
+    )
+    return templates.TemplateResponse(
+        request,
+        "listing.html",
+        {
+            "config": config,
+            "detail": detail,
+            "fragment_url": fragment_url(asset.value, slug),
+        },
+    )
+
+
+@router.get("/market", response_class=HTMLResponse)
+async def market_page(request: Request, snapshot: Snapshot, state: State) -> HTMLResponse:
+    last_day = datetime.now(UTC).date()
+    first_day = last_day - timedelta(days=MARKET_PAGE_DAYS - 1)
+    days = snapshot_market_days(snapshot, first_day, last_day, list(Asset))
+    series: dict[str, dict[str, list[Any]]] = {}
+    for day in days:
+        # Days before anything was listed carry no information: start each line at its first.
+        column = series.setdefault(
+            day.asset.value, {"day": [], "floor": [], "median": [], "volume": [], "sold": []}
+        )
+        if not column["day"] and day.listed_count == 0 and day.sold_count == 0:
+            continue
+        column["day"].append(day.day.isoformat())
+        column["floor"].append(None if day.floor_ton is None else str(day.floor_ton))
+        column["median"].append(None if day.median_ton is None else str(day.median_ton))
+        column["volume"].append(str(day.volume_ton))
+        column["sold"].append(day.sold_count)
+    config = _page_config(state, series=series, today=last_day.isoformat())
+    return templates.TemplateResponse(
+        request, "market.html", {"config": config, "days": MARKET_PAGE_DAYS}
+    )

@@ -1,0 +1,185 @@
+"""The REST API under ``/api/v1``."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import StreamingResponse
+
+from fragmenty_api.csv_export import csv_chunks
+from fragmenty_api.cursor import CursorError, decode_cursor, encode_cursor
+from fragmenty_api.deps import ExpensiveRequest, Snapshot, State
+from fragmenty_api.listing_detail import build_listing_detail, read_fresh_listing, valid_events
+from fragmenty_api.listing_query import ListingQuery, QueryError, matching_rows, page_of_rows
+from fragmenty_api.models import (
+    EventPage,
+    ListingDetail,
+    ListingPage,
+    ListingPublic,
+    MarketDay,
+    MarketStats,
+)
+from fragmenty_api.query_params import listing_query
+from fragmenty_api.stats import snapshot_market_days
+from fragmenty_shared.contracts import Asset, EventType
+from fragmenty_shared.storage import listing_id
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["market"])
+
+MAX_PAGE = 500
+MAX_EXPORT_ROWS = 100_000
+MAX_STATS_DAYS = 366
+SlugParam = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,32}$", examples=["88800001234"])]
+EVENT_ID_PATTERN = r"^[0-9A-Za-z:._+-]{1,160}$"
+
+Query_ = Annotated[ListingQuery, Depends(listing_query)]
+
+
+@router.get(
+    "/listings",
+    summary="Query the market",
+    response_model=ListingPage,
+    responses={422: {"description": "A parameter is out of bounds; the body says which."}},
+)
+async def list_listings(
+    query: Query_,
+    snapshot: Snapshot,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, description="`next_cursor` of the previous page."),
+    ] = None,
+) -> ListingPage:
+    """Listings matching every filter, in `sort` order, a page at a time (keyset cursor)."""
+    try:
+        after = None if cursor is None else decode_cursor(cursor, query.sort)
+    except CursorError as error:
+        raise QueryError("cursor", str(error)) from None
+    rows, next_key = page_of_rows(snapshot, query, datetime.now(UTC), after=after, limit=limit)
+    return ListingPage(
+        items=[ListingPublic.from_row(row) for row in rows],
+        next_cursor=None if next_key is None else encode_cursor(query.sort, next_key),
+    )
+
+
+@router.get(
+    "/listings/{asset}/{slug}",
+    summary="One listing with its history",
+    response_model=ListingDetail,
+    responses={404: {"description": "No such listing."}},
+)
+async def get_listing(
+    asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
+) -> ListingDetail:
+    """The current state (read fresh by id), every observed change and every event."""
+    key = listing_id(asset, slug)
+    row, details = await read_fresh_listing(state.database, key)
+    if row is None:
+        row = snapshot.listings.get(key)
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such listing")
+    return build_listing_detail(row, details, snapshot)
+
+
+@router.get("/events", summary="The event feed", response_model=EventPage)
+async def list_events(
+    snapshot: Snapshot,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=EVENT_ID_PATTERN,
+            description="An `event_id`: only events after it. Without it, the latest events.",
+        ),
+    ] = None,
+    type: Annotated[EventType | None, Query(description="Only this event type.")] = None,
+    asset: Annotated[Asset | None, Query(description="Only this asset.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> EventPage:
+    """Events in the order they happened. Follow `next_since` to read on without gaps."""
+
+    def wanted(document: dict[str, Any]) -> bool:
+        return (type is None or document.get("type") == type.value) and (
+            asset is None or document.get("asset") == asset.value
+        )
+
+    if since is None:
+        newest_first = (doc for doc in reversed(snapshot.events) if wanted(doc))
+        documents = list(itertools.islice(newest_first, limit))[::-1]
+    else:
+        documents = list(itertools.islice(filter(wanted, snapshot.events_after(since)), limit))
+    events = valid_events(documents)
+    return EventPage(items=events, next_since=documents[-1]["_id"] if documents else since)
+
+
+@router.get(
+    "/stats/market",
+    summary="Daily market statistics",
+    response_model=MarketStats,
+    dependencies=[ExpensiveRequest],
+    responses={429: {"description": "Too many requests from this client."}},
+)
+async def market_stats(
+    snapshot: Snapshot,
+    asset: Annotated[Asset | None, Query(description="One asset, or both.")] = None,
+    from_: Annotated[
+        date | None,
+        Query(alias="from", description="First UTC day (default: 29 days before `to`)."),
+    ] = None,
+    to: Annotated[date | None, Query(description="Last UTC day (default: today).")] = None,
+) -> MarketStats:
+    """Per asset and day: floor, median and count of listed prices; sold count and volume."""
+    last_day = to or datetime.now(UTC).date()
+    first_day = from_ or last_day - timedelta(days=29)
+    if first_day > last_day:
+        raise QueryError("from", "`from` is after `to`")
+    if (last_day - first_day).days >= MAX_STATS_DAYS:
+        raise QueryError("from", f"at most {MAX_STATS_DAYS} days at a time")
+    assets = [asset] if asset is not None else list(Asset)
+    days = snapshot_market_days(snapshot, first_day, last_day, assets)
+    return MarketStats(
+        days=[
+            MarketDay(
+                day=day.day,
+                asset=day.asset,
+                listed_count=day.listed_count,
+                floor_ton=day.floor_ton,
+                median_ton=day.median_ton,
+                sold_count=day.sold_count,
+                volume_ton=day.volume_ton,
+                volume_usd=day.volume_usd,
+            )
+            for day in days
+        ]
+    )
+
+
+@router.get(
+    "/export.csv",
+    summary="Export a listings query as CSV",
+    dependencies=[ExpensiveRequest],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "CSV with a header row."},
+        429: {"description": "Too many requests from this client."},
+    },
+)
+async def export_csv(
+    query: Query_,
+    snapshot: Snapshot,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_EXPORT_ROWS, description="Most rows.")
+    ] = MAX_EXPORT_ROWS,
+) -> StreamingResponse:
+    """Every listing matching the same filters as `/listings`, in the same order, streamed."""
+    rows = itertools.islice(matching_rows(snapshot, query, datetime.now(UTC)), limit)
+    return StreamingResponse(
+        csv_chunks(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="fragmenty-listings.csv"'},
+    )

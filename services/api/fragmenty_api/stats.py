@@ -1,0 +1,112 @@
+"""Daily market statistics, replayed from the price history.
+
+FerretDB's ``$group`` knows only ``$sum``/``$count`` and neither server can keep a median in a
+rollup, so the statistics are computed here, in one pass over the snapshot's history in time
+order: at the end of each UTC day, the listings whose latest state is "on auction" or "for sale"
+give the floor, median and count; the ``sold`` changes of that day give the sold count and
+volume.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from fragmenty_api.snapshot import HistoryRow, MarketSnapshot
+from fragmenty_shared.contracts import Asset, EventType, ListingStatus
+from fragmenty_shared.money import from_nanoton
+
+_LISTED = frozenset({ListingStatus.AUCTION.value, ListingStatus.SALE.value})
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    asset: Asset
+    listed_count: int
+    floor_ton: Decimal | None
+    median_ton: Decimal | None
+    sold_count: int
+    volume_ton: Decimal
+    volume_usd: Decimal
+
+
+def _median_ton(sorted_nanoton: list[int]) -> Decimal:
+    middle = len(sorted_nanoton) // 2
+    if len(sorted_nanoton) % 2:
+        return from_nanoton(sorted_nanoton[middle])
+    return from_nanoton(sorted_nanoton[middle - 1] + sorted_nanoton[middle]) / 2
+
+
+def _asset_of(listing_id: str) -> str:
+    return listing_id.split(":", 1)[0]
+
+
+def market_days(
+    history: list[HistoryRow], first_day: date, last_day: date, assets: list[Asset]
+) -> list[DayStats]:
+    """Statistics for each day in ``[first_day, last_day]`` and each asset, oldest first."""
+    listed_price: dict[str, int] = {}  # listing id -> price while it is listed
+    position = 0
+    result: list[DayStats] = []
+    day = first_day
+    while day <= last_day:
+        day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+        day_start = day_end - timedelta(days=1)
+        sold_count: dict[str, int] = defaultdict(int)
+        sold_nanoton: dict[str, int] = defaultdict(int)
+        sold_cents: dict[str, int] = defaultdict(int)
+        while position < len(history) and history[position].at < day_end:
+            change = history[position]
+            position += 1
+            _apply(change, listed_price)
+            if change.at >= day_start and change.type == EventType.SOLD.value:
+                asset = _asset_of(change.listing_id)
+                sold_count[asset] += 1
+                sold_nanoton[asset] += change.price_nanoton or 0
+                sold_cents[asset] += change.price_usd_cents or 0
+        by_asset: dict[str, list[int]] = defaultdict(list)
+        for listing_id, price in listed_price.items():
+            by_asset[_asset_of(listing_id)].append(price)
+        for asset in assets:
+            prices = sorted(by_asset.get(asset.value, ()))
+            result.append(
+                DayStats(
+                    day=day,
+                    asset=asset,
+                    listed_count=len(prices),
+                    floor_ton=from_nanoton(prices[0]) if prices else None,
+                    median_ton=_median_ton(prices) if prices else None,
+                    sold_count=sold_count[asset.value],
+                    volume_ton=from_nanoton(sold_nanoton[asset.value]),
+                    volume_usd=(Decimal(sold_cents[asset.value]) / 100).quantize(Decimal("0.01")),
+                )
+            )
+        day += timedelta(days=1)
+    return result
+
+
+def _apply(change: HistoryRow, listed_price: dict[str, int]) -> None:
+    """Move one listing's state forward by one change."""
+    still_listed = (
+        change.type != EventType.DELISTED.value
+        and change.status in _LISTED
+        and change.price_nanoton is not None
+    )
+    if still_listed:
+        assert change.price_nanoton is not None
+        listed_price[change.listing_id] = change.price_nanoton
+    else:
+        listed_price.pop(change.listing_id, None)
+
+
+def snapshot_market_days(
+    snapshot: MarketSnapshot, first_day: date, last_day: date, assets: list[Asset]
+) -> list[DayStats]:
+    """:func:`market_days` for a snapshot, computed once per snapshot and range."""
+    name = f"market_days:{first_day}:{last_day}:{','.join(a.value for a in assets)}"
+    return snapshot.derived(
+        name, lambda snap: market_days(snap.history_in_time_order, first_day, last_day, assets)
+    )

@@ -1,0 +1,181 @@
+"""Builds stored documents in the shapes ingest writes (fragmenty_shared.storage's docstring).
+
+The api's tests and benchmark seed the real database with these, so they never depend on ingest
+being finished, and a test can state exactly what the market looks like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_shared.contracts import (
+    Asset,
+    EventType,
+    ListingSnapshot,
+    ListingStatus,
+    PriceEvent,
+    make_event_id,
+)
+from fragmenty_shared.memorability import assess_number
+from fragmenty_shared.money import to_nanoton, usd_cents
+from fragmenty_shared.storage import Collections, event_to_document, listing_id
+
+DEFAULT_RATE = Decimal("3.25")
+
+
+def title_of(asset: Asset, slug: str) -> str:
+    if asset is Asset.USERNAME:
+        return f"@{slug}"
+    if len(slug) == 7:
+        return f"+888 {slug[3]} {slug[4:]}"
+    return f"+888 {slug[3:7]} {slug[7:]}"
+
+
+@dataclass
+class SeedListing:
+    """One listing and the changes that led to its current state (oldest first)."""
+
+    asset: Asset
+    slug: str
+    status: ListingStatus
+    price_ton: Decimal
+    first_seen_at: datetime
+    ends_at: datetime | None = None
+    sold_at: datetime | None = None
+    delisted_at: datetime | None = None
+    rate: Decimal = DEFAULT_RATE
+    title: str | None = None
+    details: dict[str, Any] | None = None
+    # Extra earlier states: (time, type, status, price); the listing's own state is added last.
+    changes: list[tuple[datetime, EventType, ListingStatus, Decimal]] = field(default_factory=list)
+    memorability_override: float | None = None
+    tags_override: list[str] | None = None
+
+    @property
+    def id(self) -> str:
+        return listing_id(self.asset, self.slug)
+
+    def memorability(self) -> tuple[float | None, list[str]]:
+        if self.memorability_override is not None:
+            return self.memorability_override, self.tags_override or []
+        assessed = assess_number(self.slug) if self.asset is Asset.NUMBER else None
+        if assessed is None:
+            return None, []
+        return assessed.score, list(assessed.tags)
+
+    def listing_document(self) -> dict[str, Any]:
+        score, tags = self.memorability()
+        last_change = self.changes[-1][0] if self.changes else self.first_seen_at
+        return {
+            "_id": self.id,
+            "asset": self.asset.value,
+            "slug": self.slug,
+            "title": self.title or title_of(self.asset, self.slug),
+            "status": self.status.value,
+            "url": f"https://fragment.com/{self.asset.value}/{self.slug}",
+            "price_nanoton": to_nanoton(self.price_ton),
+            "price_usd_cents": usd_cents(self.price_ton, self.rate),
+            "ton_usd_rate": str(self.rate),
+            "ends_at": self.ends_at,
+            "sold_at": self.sold_at,
+            "memorability": score,
+            "tags": tags,
+            "first_seen_at": self.first_seen_at,
+            "changed_at": max(last_change, self.sold_at or last_change),
+            "delisted_at": self.delisted_at,
+            "details": self.details,
+        }
+
+    def timeline(self) -> list[tuple[datetime, EventType, ListingStatus, Decimal]]:
+        """Every change: the ``changes`` given, or a single ``listed`` at first sight."""
+        if self.changes:
+            return list(self.changes)
+        return [(self.first_seen_at, EventType.LISTED, self.status, self.price_ton)]
+
+    def events(self) -> list[PriceEvent]:
+        score, tags = self.memorability()
+        events = []
+        previous: ListingSnapshot | None = None
+        for at, event_type, status, price in self.timeline():
+            new = ListingSnapshot(
+                status=status,
+                price_ton=price,
+                price_usd=Decimal(usd_cents(price, self.rate)) / 100,
+                ends_at=self.ends_at if status is not ListingStatus.SOLD else None,
+            )
+            change = None
+            if previous is not None and previous.price_ton:
+                change = float((price - previous.price_ton) / previous.price_ton * 100)
+            events.append(
+                PriceEvent(
+                    event_id=make_event_id(self.asset, self.slug, event_type, at),
+                    type=event_type,
+                    asset=self.asset,
+                    slug=self.slug,
+                    title=self.title or title_of(self.asset, self.slug),
+                    occurred_at=at,
+                    old=previous,
+                    new=None if event_type is EventType.DELISTED else new,
+                    change_pct=change if event_type is EventType.PRICE_CHANGED else None,
+                    memorability=score,
+                    tags=tags,
+                )
+            )
+            previous = new
+        return events
+
+    def history_documents(self) -> list[dict[str, Any]]:
+        documents = []
+        for event in self.events():
+            state = event.new or event.old
+            assert state is not None
+            documents.append(
+                {
+                    "_id": event.event_id,
+                    "listing_id": self.id,
+                    "asset": self.asset.value,
+                    "slug": self.slug,
+                    "type": event.type.value,
+                    "at": event.occurred_at,
+                    "status": state.status.value,
+                    "price_nanoton": to_nanoton(state.price_ton),
+                    "price_usd_cents": usd_cents(state.price_ton, self.rate),
+                    "ends_at": state.ends_at,
+                }
+            )
+        return documents
+
+    def event_documents(self) -> list[dict[str, Any]]:
+        documents = []
+        for event in self.events():
+            document = event_to_document(event)
+            # Ingest keeps this bookkeeping field on stored events; readers must cope with it.
+            document["rollup_key"] = f"{event.occurred_at:%Y-%m-%d}:{self.asset.value}:x"
+            documents.append(document)
+        return documents
+
+
+async def seed_market(
+    database: AsyncDatabase[dict[str, Any]], listings: Iterable[SeedListing]
+) -> None:
+    """Store the listings, their price history and their events."""
+    listing_docs: list[dict[str, Any]] = []
+    history_docs: list[dict[str, Any]] = []
+    event_docs: list[dict[str, Any]] = []
+    for listing in listings:
+        listing_docs.append(listing.listing_document())
+        history_docs.extend(listing.history_documents())
+        event_docs.extend(listing.event_documents())
+    for name, documents in (
+        (Collections.LISTINGS, listing_docs),
+        (Collections.PRICE_HISTORY, history_docs),
+        (Collections.EVENTS, event_docs),
+    ):
+        for start in range(0, len(documents), 2000):
+            await database[name].insert_many(documents[start : start + 2000])

@@ -1,0 +1,28 @@
+# Connection strings (with their credentials) live in Secrets Manager; ECS injects them into the
+# containers as FRAGMENTY_RABBITMQ_URL and FRAGMENTY_MONGODB_URL at start.
+
+resource "aws_secretsmanager_secret" "rabbitmq_url" {
+  #checkov:skip=CKV2_AWS_57:The password belongs to the Amazon MQ user; rotate it with terraform (taint random_password.mq, apply), which updates broker and secret together
+  name                    = "${local.name}/rabbitmq-url"
+  description             = "AMQPS URL of the Amazon MQ broker, with credentials"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "rabbitmq_url" {
+  secret_id     = aws_secretsmanager_secret.rabbitmq_url.id
+  secret_string = local.rabbitmq_url
+}
+
+resource "aws_secretsmanager_secret" "mongodb_url" {
+  #checkov:skip=CKV2_AWS_57:The password belongs to the Atlas database user; rotate it with terraform (taint random_password.mongodb, apply), which updates user and secret together
+  name                    = "${local.name}/mongodb-url"
+  description             = "MongoDB Atlas connection string (peering), with credentials"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "mongodb_url" {
+  secret_id     = aws_secretsmanager_secret.mongodb_url.id
+  secret_string = local.mongodb_url
+}

@@ -1,0 +1,67 @@
+"""Everything one census shares between its spider, pipeline and middlewares."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from fragmenty_crawler.census import CensusReport, ViewProgress
+from fragmenty_crawler.metrics import CrawlerMetrics
+from fragmenty_crawler.prior import ItemPageSelector
+from fragmenty_crawler.publisher import ListingsPublisher
+from fragmenty_crawler.views import View
+from fragmenty_shared.contracts import CensusView, ListingObserved
+
+
+@dataclass
+class PageItem:
+    """What the spider hands the pipeline: observations of one page (or one item page).
+
+    ``final`` marks the view's last item: the pipeline then waits for every confirm of the
+    view and sends its ``CensusCompleted``. ``sequence`` numbers a view's items, so the
+    pipeline can tell it has seen all of them before it closes the view.
+    """
+
+    view: View
+    observations: list[ListingObserved]
+    sequence: int
+    final: bool = False
+
+
+@dataclass
+class ViewPublishing:
+    """The pipeline's side of a view: its publishes in flight, and whether its census went out."""
+
+    pending: list[asyncio.Task[int]] = field(default_factory=list)
+    items_seen: int = 0
+    closed: bool = False
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set when an item comes in
+
+
+@dataclass
+class CensusContext:
+    base_url: str
+    views: tuple[View, ...]
+    crawl_id: str
+    publisher: ListingsPublisher
+    metrics: CrawlerMetrics
+    selector: ItemPageSelector
+    report: CensusReport
+    history_page_cap: int = 20
+    on_progress: Callable[[View, ViewProgress], None] | None = None
+    on_view_done: Callable[[CensusView], None] | None = None
+    on_published: Callable[[list[ListingObserved]], None] | None = None
+    progress: dict[View, ViewProgress] = field(default_factory=dict)
+    ton_rates: dict[View, Decimal] = field(default_factory=dict)
+    publishing: dict[View, ViewPublishing] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.progress = {view: ViewProgress(view) for view in self.views}
+        self.publishing = {view: ViewPublishing() for view in self.views}
+
+    @property
+    def started_at(self) -> datetime:
+        return self.report.started_at

@@ -1,0 +1,224 @@
+"""Fragment's listing table: the first page (HTML) and the ``searchAuctions`` answers (JSON).
+
+A row becomes a :class:`ListingRow` only when every required field was read; otherwise it is a
+:class:`ParseFailure` in the outcome's ``failures``. A page that is not a listing page at all
+(no results table, no ``ajInit``, cut off) raises instead: its rows are not trusted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from lxml import html as lxml_html  # type: ignore[import-untyped]
+from lxml.cssselect import CSSSelector  # type: ignore[import-untyped]
+from lxml.html import HtmlElement  # type: ignore[import-untyped]
+
+from fragmenty_crawler.parsing import values
+from fragmenty_crawler.parsing.ajinit import PageInit, page_init
+from fragmenty_crawler.parsing.errors import ParseFailure
+from fragmenty_shared.contracts import Asset, ListingStatus
+
+_RESULTS_BODY = CSSSelector("section.js-search-results table.tm-table tbody.tm-high-cells")
+_ROWS = CSSSelector("tr.tm-row-selectable")
+_CELLS = CSSSelector("td")
+_ITEM_LINK = CSSSelector("a.table-cell")
+_TITLE = CSSSelector("div.table-cell-value.tm-value")
+_STATUS_THIN = CSSSelector("div.table-cell-status-thin")
+_PRICE_CELL = CSSSelector("td.thin-last-col")
+_TON_VALUE = CSSSelector("div.table-cell-value.icon-ton")
+_USD_DESC = CSSSelector("div.table-cell-desc.wide-only")
+_STATUS_CELL = CSSSelector("td.wide-last-col")
+# Only a value with a tm-status-* class is a status: the auction countdown is a tm-value too.
+_STATUS_VALUE = CSSSelector("div.table-cell-value[class*='tm-status-']")
+_TIME = CSSSelector("time[datetime]")
+_LOAD_MORE = CSSSelector(".js-load-more[data-next-offset]")
+
+# Visible status words, lower-cased. "Resale" appears in browse views and marks a resale auction.
+_STATUS_WORDS = {
+    "on auction": ListingStatus.AUCTION,
+    "resale": ListingStatus.AUCTION,
+    "for sale": ListingStatus.SALE,
+    "sold": ListingStatus.SOLD,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRow:
+    """One fully read row of a listing table (the rate is the page's, added on publishing)."""
+
+    asset: Asset
+    slug: str
+    title: str
+    status: ListingStatus
+    price_ton: Decimal
+    price_usd: Decimal | None
+    ends_at: datetime | None
+    sold_at: datetime | None
+    url: str
+
+
+@dataclass
+class RowsOutcome:
+    """The rows of one page or API part: what was read, what was not, and the next cursor."""
+
+    rows: list[ListingRow] = field(default_factory=list)
+    failures: list[ParseFailure] = field(default_factory=list)
+    next_offset: str | None = None
+
+
+@dataclass
+class ListingPage(RowsOutcome):
+    """The first page of a view, read by GET: its rows plus the API hash and TON rate."""
+
+    init: PageInit | None = None
+
+
+def parse_listing_page(
+    page: str, url: str, base_url: str, view_status: ListingStatus | None
+) -> ListingPage:
+    """Read a whole listing page (``/numbers?...`` or ``/?...``)."""
+    if "</html>" not in page[-4096:].lower():
+        raise ParseFailure("truncated", f"{url}: the page ends before </html>")
+    init = page_init(page, url)
+    root = lxml_html.document_fromstring(page)
+    bodies = _RESULTS_BODY(root)
+    if not bodies:
+        raise ParseFailure("no_results_table", f"{url}: no results table in the page")
+    outcome = _read_rows(bodies[0], url, base_url, view_status)
+    if not outcome.rows and not outcome.failures:
+        raise ParseFailure("empty_page", f"{url}: the results table has no rows")
+    return ListingPage(outcome.rows, outcome.failures, _next_offset(root), init)
+
+
+def parse_search_answer(
+    answer: str, url: str, base_url: str, view_status: ListingStatus | None
+) -> RowsOutcome:
+    """Read a ``searchAuctions`` answer: a whole section (``html``) or a part (``body``/``foot``)."""
+    data = _json_object(answer, url)
+    if data.get("part"):
+        body, foot = data.get("body"), data.get("foot")
+        if not isinstance(body, str) or not isinstance(foot, str):
+            raise ParseFailure("bad_answer", f"{url}: a part answer lacks body or foot")
+        rows_root = lxml_html.fragment_fromstring(
+            f"<table><tbody>{body}</tbody></table>", create_parent="div"
+        )
+        outcome = _read_rows(rows_root, url, base_url, view_status)
+        outcome.next_offset = _next_offset(_fragment(foot))
+        if not outcome.rows and not outcome.failures and outcome.next_offset:
+            raise ParseFailure("empty_page", f"{url}: an empty part that points to more")
+        return outcome
+    section = data.get("html")
+    if not isinstance(section, str):
+        raise ParseFailure("bad_answer", f"{url}: answer has neither html nor part")
+    root = _fragment(section)
+    bodies = _RESULTS_BODY(root)
+    if not bodies:
+        raise ParseFailure("no_results_table", f"{url}: no results table in the answer")
+    outcome = _read_rows(bodies[0], url, base_url, view_status)
+    outcome.next_offset = _next_offset(root)
+    return outcome
+
+
+def _json_object(answer: str, url: str) -> dict[str, Any]:
+    try:
+        data = json.loads(answer)
+    except json.JSONDecodeError as exc:
+        raise ParseFailure("bad_json", f"{url}: answer is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ParseFailure("bad_answer", f"{url}: answer is not a JSON object")
+    if "error" in data:
+        raise ParseFailure("api_error", f"{url}: API answered error {data['error']!r}")
+    return data
+
+
+def _fragment(markup: str) -> HtmlElement:
+    return lxml_html.fragment_fromstring(markup or "<div></div>", create_parent="div")
+
+
+def _next_offset(root: HtmlElement) -> str | None:
+    for link in _LOAD_MORE(root):
+        cursor = (link.get("data-next-offset") or "").strip()
+        if cursor:
+            return cursor
+    return None
+
+
+def _read_rows(
+    container: HtmlElement, url: str, base_url: str, view_status: ListingStatus | None
+) -> RowsOutcome:
+    outcome = RowsOutcome()
+    for index, row in enumerate(_ROWS(container)):
+        try:
+            outcome.rows.append(parse_row(row, base_url, view_status, f"{url} row {index + 1}"))
+        except ParseFailure as failure:
+            outcome.failures.append(failure)
+    return outcome
+
+
+def parse_row(
+    row: HtmlElement, base_url: str, view_status: ListingStatus | None, where: str
+) -> ListingRow:
+    """One ``tr`` of the listing table, or :class:`ParseFailure` naming the missing field."""
+    cells = _CELLS(row)
+    if len(cells) < 3:
+        raise ParseFailure("missing_cells", f"{where}: {len(cells)} cells instead of 3")
+    links = _ITEM_LINK(cells[0])
+    if not links:
+        raise ParseFailure("missing_link", f"{where}: no item link")
+    asset, slug = values.item_link(links[0].get("href"), where)
+    titles = _TITLE(cells[0])
+    title = titles[0].text_content().strip() if titles else ""
+    if not title:
+        raise ParseFailure("missing_title", f"{where}: no title")
+
+    price_cells = _PRICE_CELL(row)
+    ton_values = _TON_VALUE(price_cells[0]) if price_cells else []
+    if not ton_values:
+        raise ParseFailure("missing_price", f"{where}: no TON price (icon-ton value)")
+    price_ton = values.ton_amount(ton_values[0], where)
+    usd_descs = _USD_DESC(price_cells[0])
+    price_usd = values.usd_amount(usd_descs[0].text_content()) if usd_descs else None
+
+    status_cells = _STATUS_CELL(row)
+    status = _status(row, status_cells, view_status, where)
+    times = _TIME(status_cells[0]) if status_cells else []
+    times = times or _TIME(price_cells[0])
+    when = values.moment(times[0].get("datetime"), where) if times else None
+    if status is ListingStatus.AUCTION and when is None:
+        raise ParseFailure("missing_time", f"{where}: auction row without an end time")
+    if status is ListingStatus.SOLD and when is None:
+        raise ParseFailure("missing_time", f"{where}: sold row without a sale date")
+    return ListingRow(
+        asset=asset,
+        slug=slug,
+        title=title,
+        status=status,
+        price_ton=price_ton,
+        price_usd=price_usd,
+        ends_at=None if status is ListingStatus.SOLD else when,
+        sold_at=when if status is ListingStatus.SOLD else None,
+        url=f"{base_url.rstrip('/')}/{asset.value}/{slug}",
+    )
+
+
+def _status(
+    row: HtmlElement,
+    status_cells: list[HtmlElement],
+    view_status: ListingStatus | None,
+    where: str,
+) -> ListingStatus:
+    """The status the row states (column 3, or the narrow-screen label), else the view's filter."""
+    shown = _STATUS_VALUE(status_cells[0]) if status_cells else []
+    labels = shown or _STATUS_THIN(row)
+    if labels:
+        word = " ".join(labels[0].text_content().split()).lower()
+        if word not in _STATUS_WORDS:
+            raise ParseFailure("unknown_status", f"{where}: status {word!r} is not known")
+        return _STATUS_WORDS[word]
+    if view_status is None:
+        raise ParseFailure("missing_status", f"{where}: no status and no view filter")
+    return view_status

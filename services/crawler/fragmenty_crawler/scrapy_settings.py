@@ -1,0 +1,58 @@
+"""Scrapy's settings for a census, derived from :class:`CrawlerSettings`.
+
+Scrapy runs without a Twisted reactor (``TWISTED_REACTOR_ENABLED = False``, new in Scrapy 2.14+),
+straight on the asyncio loop that also runs the broker client and the ops server: one loop, one
+process, and tests and benchmarks can drive a census in-process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fragmenty_crawler.settings import CrawlerSettings
+
+_BROWSER_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    "Accept-Language": "en-US,en;q=0.9",
+    "Cache-Control": "no-cache",
+}
+
+
+def scrapy_settings(settings: CrawlerSettings) -> dict[str, Any]:
+    polite = settings.politeness
+    delay = 1.0 / settings.crawl_rate
+    parallel = 1 if polite else 16
+    return {
+        "TWISTED_REACTOR_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOGSTATS_INTERVAL": 0,
+        "STATS_DUMP": False,
+        "USER_AGENT": settings.user_agent,
+        "DEFAULT_REQUEST_HEADERS": _BROWSER_HEADERS,
+        "COOKIES_ENABLED": True,  # stel_ssid: the API refuses a request without the session
+        "ROBOTSTXT_OBEY": False,
+        "DOWNLOAD_DELAY": delay if polite else 0.0,
+        "RANDOMIZE_DOWNLOAD_DELAY": polite,
+        "CONCURRENT_REQUESTS": parallel,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": parallel,
+        "AUTOTHROTTLE_ENABLED": polite,
+        "AUTOTHROTTLE_START_DELAY": delay,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "AUTOTHROTTLE_MAX_DELAY": settings.max_backoff_s,
+        "DOWNLOAD_TIMEOUT": settings.request_timeout_s,
+        # HTTP answers (429, 5xx) are retried by BackoffMiddleware; Scrapy's own retry keeps
+        # only network errors (timeouts, resets).
+        "RETRY_ENABLED": True,
+        "RETRY_HTTP_CODES": [],
+        "RETRY_TIMES": 3,
+        "DOWNLOADER_MIDDLEWARES": {
+            "fragmenty_crawler.middlewares.BackoffMiddleware": 560,
+            "fragmenty_crawler.middlewares.ProxyRotationMiddleware": 740,
+        },
+        "ITEM_PIPELINES": {"fragmenty_crawler.pipeline.PublishPipeline": 300},
+        "FRAGMENTY_MAX_RETRIES": settings.max_retries,
+        "FRAGMENTY_MAX_BACKOFF_S": settings.max_backoff_s,
+        "FRAGMENTY_HTTP_PROXIES": settings.http_proxies,
+        "LOG_LEVEL": "WARNING",
+    }

@@ -1,0 +1,66 @@
+"""The crawler's settings: the shared ones plus where Fragment is and how gently to read it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from fragmenty_shared.settings import Settings
+
+
+class CrawlerSettings(Settings):
+    """Read from ``FRAGMENTY_*`` variables; ``.env.example`` documents each one."""
+
+    fragment_url: str = Field(
+        default="https://fragment.com",
+        description="Base URL of Fragment (or of the local simulator).",
+    )
+    crawl_rate: float = Field(
+        default=1.0, gt=0, le=100, description="Requests per second when polite (the default)."
+    )
+    politeness: bool = Field(
+        default=True,
+        description="Rate limit, one request at a time and AutoThrottle; off only for the simulator.",
+    )
+    http_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated proxy URLs, used in turn; empty = direct.",
+    )
+    item_pages: Literal["changed", "all", "none"] = Field(
+        default="changed",
+        description="Which listings get their item page fetched: changed since the last census, all, none.",
+    )
+    item_page_cap: int = Field(
+        default=100, ge=0, description="At most this many item pages per census."
+    )
+    history_page_cap: int = Field(
+        default=20, ge=0, description="At most this many 'Show more' pages per item history."
+    )
+    prior_state: Literal["mongo", "memory"] = Field(
+        default="mongo",
+        description="Where 'changed since the last census' comes from: ingest's listings "
+        "collection, or only this process's previous census.",
+    )
+    max_retries: int = Field(
+        default=8, ge=0, description="Retries of a 429/5xx answer before the view fails."
+    )
+    max_backoff_s: float = Field(
+        default=120.0, gt=0, description="Longest wait between retries (and for Retry-After)."
+    )
+    request_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+    user_agent: str = Field(
+        default=(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0 Safari/537.36"
+        ),
+        description="Browser-like User-Agent sent with every request.",
+    )
+
+    @field_validator("http_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [proxy.strip() for proxy in value.split(",") if proxy.strip()]
+        return value

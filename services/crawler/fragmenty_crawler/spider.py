@@ -1,0 +1,346 @@
+"""The census spider: every page of every view, then item pages for the listings that changed.
+
+Per view: the first page by GET (session cookie, ``ajInit`` hash and ``tonRate``), further pages
+by ``searchAuctions`` with ``offset_id`` until no cursor is left. Each page becomes one
+:class:`PageItem` for the pipeline. Failures never raise out of a callback: they are counted,
+logged with URL and reason, and make the view incomplete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import scrapy
+from pydantic import ValidationError
+from scrapy import FormRequest, Request
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from fragmenty_crawler.context import CensusContext, PageItem
+from fragmenty_crawler.parsing.errors import ParseFailure
+from fragmenty_crawler.parsing.item import ItemPage, parse_history_answer, parse_item_page
+from fragmenty_crawler.parsing.listing import (
+    ListingRow,
+    RowsOutcome,
+    parse_listing_page,
+    parse_search_answer,
+)
+from fragmenty_crawler.views import View
+from fragmenty_shared.contracts import HistoryEntry, ItemDetails, ListingObserved
+
+logger = logging.getLogger(__name__)
+
+_XHR_HEADERS = {
+    "X-Requested-With": "XMLHttpRequest",
+    "Accept": "application/json, text/javascript, */*; q=0.01",
+}
+MAX_HISTORY = 5000  # ItemDetails' limit per history
+
+
+@dataclass
+class _ItemVisit:
+    """An item page being read, across its history "Show more" requests."""
+
+    page: ItemPage
+    api_hash: str
+    bids: list[HistoryEntry] = field(default_factory=list)
+    sales: list[HistoryEntry] = field(default_factory=list)
+    bids_cursor: str | None = None
+    sales_cursor: str | None = None
+    history_pages: int = 0
+
+
+class CensusSpider(scrapy.Spider):
+    name = "fragment_census"
+
+    def __init__(self, context: CensusContext, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+
+    async def start(self) -> AsyncIterator[Request]:
+        for view in self.context.views:
+            yield Request(
+                view.page_url(self.context.base_url),
+                callback=self.parse_first_page,
+                errback=self.listing_failed,
+                cb_kwargs={"view": view},
+                meta={"cookiejar": view.key},
+                dont_filter=True,
+            )
+
+    # --- listing pages ---------------------------------------------------------------------
+
+    def parse_first_page(self, response: Response, view: View) -> Iterator[Any]:
+        self._count_page(view, "page")
+        try:
+            page = parse_listing_page(
+                response.text, response.url, self.context.base_url, view.status
+            )
+        except ParseFailure as failure:
+            yield from self._stop_view(view, failure)
+            return
+        assert page.init is not None
+        self.context.ton_rates[view] = page.init.ton_usd_rate
+        yield from self._take_rows(view, page, page.init.ton_usd_rate, page.init.api_hash)
+
+    def parse_more(
+        self, response: Response, view: View, api_hash: str, rate: Decimal
+    ) -> Iterator[Any]:
+        self._count_page(view, "api")
+        try:
+            outcome = parse_search_answer(
+                response.text, response.url, self.context.base_url, view.status
+            )
+        except ParseFailure as failure:
+            yield from self._stop_view(view, failure)
+            return
+        yield from self._take_rows(view, outcome, rate, api_hash)
+
+    def listing_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        view: View = request.cb_kwargs["view"]
+        yield from self._stop_view(
+            view,
+            ParseFailure(_fetch_reason(failure), f"{request.url}: {failure.getErrorMessage()}"),
+        )
+
+    def _take_rows(
+        self, view: View, outcome: RowsOutcome, rate: Decimal, api_hash: str
+    ) -> Iterator[Any]:
+        context, progress = self.context, self.context.progress[view]
+        for failure in outcome.failures:
+            self._record(view, failure)
+        ready: list[ListingObserved] = []
+        item_requests: list[Request] = []
+        for row in outcome.rows:
+            observation = self._observe(view, row, rate)
+            if observation is None:
+                continue
+            if context.selector.wants(row.asset, row.slug, row.status, row.price_ton):
+                item_requests.append(self._item_request(view, observation))
+            else:
+                ready.append(observation)
+        progress.rows_parsed += len(outcome.rows)
+        context.metrics.rows.labels(view.asset.value, view.status.value).inc(len(outcome.rows))
+        progress.outstanding_items += len(item_requests)
+        cursor = outcome.next_offset
+        if cursor is not None and cursor in progress.seen_cursors:
+            self._record(
+                view, ParseFailure("cursor_loop", f"{view.key}: cursor {cursor!r} came back")
+            )
+            cursor = None
+        if cursor is None:
+            progress.listing_done = True
+        else:
+            progress.seen_cursors.add(cursor)
+        yield from self._emit(view, ready)
+        if cursor is not None:
+            yield FormRequest(
+                f"{context.base_url.rstrip('/')}/api?hash={api_hash}",
+                formdata=view.search_form(cursor),
+                headers={
+                    **_XHR_HEADERS,
+                    "Origin": context.base_url,
+                    "Referer": view.page_url(context.base_url),
+                },
+                callback=self.parse_more,
+                errback=self.listing_failed,
+                cb_kwargs={"view": view, "api_hash": api_hash, "rate": rate},
+                meta={"cookiejar": view.key},
+                dont_filter=True,
+            )
+        yield from item_requests
+        if context.on_progress is not None:
+            context.on_progress(view, progress)
+
+    def _observe(self, view: View, row: ListingRow, rate: Decimal) -> ListingObserved | None:
+        try:
+            return ListingObserved(
+                crawl_id=self.context.crawl_id,
+                observed_at=datetime.now(UTC),
+                asset=row.asset,
+                slug=row.slug,
+                title=row.title,
+                status=row.status,
+                price_ton=row.price_ton,
+                price_usd=row.price_usd,
+                ton_usd_rate=rate,
+                ends_at=row.ends_at,
+                sold_at=row.sold_at,
+                url=row.url,
+            )
+        except ValidationError as exc:
+            fields = ",".join(str(error["loc"][0]) for error in exc.errors() if error["loc"])
+            self._record(view, ParseFailure("invalid_row", f"{row.url}: invalid {fields}"))
+            return None
+
+    def _stop_view(self, view: View, failure: ParseFailure) -> Iterator[Any]:
+        """A page failed: no more pages of this view; it will be reported incomplete."""
+        self._record(view, failure)
+        self.context.progress[view].listing_done = True
+        yield from self._emit(view, [])
+
+    # --- item pages ------------------------------------------------------------------------
+
+    def _item_request(self, view: View, observation: ListingObserved) -> Request:
+        return Request(
+            observation.url,
+            callback=self.parse_item,
+            errback=self.item_failed,
+            cb_kwargs={"view": view, "observation": observation},
+            # An unknown (withdrawn) item answers 302 to a search: that is news, not a page to read.
+            meta={"cookiejar": view.key, "dont_redirect": True, "handle_httpstatus_list": [302]},
+            dont_filter=True,
+        )
+
+    def parse_item(
+        self, response: Response, view: View, observation: ListingObserved
+    ) -> Iterator[Any]:
+        self._count_page(view, "item")
+        if response.status == 302:
+            self.context.metrics.item_pages.labels("gone").inc()
+            yield from self._item_done(view, observation, None)
+            return
+        try:
+            page = parse_item_page(response.text, response.url)
+        except ParseFailure as failure:
+            self._record_item_failure(failure)
+            yield from self._item_done(view, observation, None)
+            return
+        visit = _ItemVisit(
+            page,
+            page.init.api_hash,
+            list(page.bid_history),
+            list(page.ownership_history),
+            page.more_bids_offset,
+            page.more_owners_offset,
+        )
+        yield from self._next_history(view, observation, visit)
+
+    def parse_history(
+        self,
+        response: Response,
+        view: View,
+        observation: ListingObserved,
+        visit: _ItemVisit,
+        bids: bool,
+    ) -> Iterator[Any]:
+        self._count_page(view, "history")
+        try:
+            part = parse_history_answer(response.text, response.url)
+        except ParseFailure as failure:
+            self._record_item_failure(failure)
+            yield from self._item_done(view, observation, None)
+            return
+        if bids:
+            visit.bids.extend(part.entries)
+            visit.bids_cursor = part.next_offset
+        else:
+            visit.sales.extend(part.entries)
+            visit.sales_cursor = part.next_offset
+        yield from self._next_history(view, observation, visit)
+
+    def item_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        self._record_item_failure(
+            ParseFailure(_fetch_reason(failure), f"{request.url}: {failure.getErrorMessage()}")
+        )
+        yield from self._item_done(
+            request.cb_kwargs["view"], request.cb_kwargs["observation"], None
+        )
+
+    def _next_history(
+        self, view: View, observation: ListingObserved, visit: _ItemVisit
+    ) -> Iterator[Any]:
+        bids = visit.bids_cursor is not None
+        cursor = visit.bids_cursor if bids else visit.sales_cursor
+        if cursor is None or visit.history_pages >= self.context.history_page_cap:
+            try:
+                details = _details(visit)
+            except ValidationError as exc:
+                self._record_item_failure(
+                    ParseFailure("invalid_details", f"{observation.url}: {exc}")
+                )
+                details = None
+            else:
+                self.context.metrics.item_pages.labels("read").inc()
+            yield from self._item_done(view, observation, details)
+            return
+        visit.history_pages += 1
+        page = visit.page
+        yield FormRequest(
+            f"{self.context.base_url.rstrip('/')}/api?hash={visit.api_hash}",
+            formdata={
+                "method": "getOrdersHistory" if bids else "getOwnersHistory",
+                "type": str(page.state_type),
+                "username": page.slug,
+                "offset_id": cursor,
+            },
+            headers={**_XHR_HEADERS, "Origin": self.context.base_url, "Referer": observation.url},
+            callback=self.parse_history,
+            errback=self.item_failed,
+            cb_kwargs={"view": view, "observation": observation, "visit": visit, "bids": bids},
+            meta={"cookiejar": view.key},
+            dont_filter=True,
+        )
+
+    def _item_done(
+        self, view: View, observation: ListingObserved, details: ItemDetails | None
+    ) -> Iterator[Any]:
+        self.context.progress[view].outstanding_items -= 1
+        self.context.report.item_pages += 1
+        with_details = (
+            observation.model_copy(update={"details": details}) if details else observation
+        )
+        yield from self._emit(view, [with_details])
+
+    # --- book-keeping ----------------------------------------------------------------------
+
+    def _emit(self, view: View, observations: list[ListingObserved]) -> Iterator[PageItem]:
+        progress = self.context.progress[view]
+        final = progress.finished
+        if observations or final:
+            progress.items_emitted += 1
+            yield PageItem(view, observations, progress.items_emitted, final)
+
+    def _count_page(self, view: View, kind: str) -> None:
+        if kind in ("page", "api"):
+            self.context.progress[view].pages += 1
+        self.context.metrics.pages.labels(view.asset.value, view.status.value, kind).inc()
+
+    def _record(self, view: View, failure: ParseFailure) -> None:
+        self.context.progress[view].fail(f"{failure.reason}: {failure.detail}")
+        self.context.metrics.parse_failures.labels(failure.reason).inc()
+        logger.warning("view %s incomplete: %s: %s", view.key, failure.reason, failure.detail)
+
+    def _record_item_failure(self, failure: ParseFailure) -> None:
+        # The listing row itself was read in full, so it is still published (without details).
+        self.context.metrics.parse_failures.labels(f"item_{failure.reason}").inc()
+        self.context.metrics.item_pages.labels("failed").inc()
+        logger.warning("item page not read: %s: %s", failure.reason, failure.detail)
+
+
+def _details(visit: _ItemVisit) -> ItemDetails:
+    page = visit.page
+    return ItemDetails(
+        highest_bid_ton=page.highest_bid_ton,
+        bid_step_pct=page.bid_step_pct,
+        min_bid_ton=page.min_bid_ton,
+        ends_at=page.ends_at,
+        owner=page.owner,
+        bid_history=visit.bids[:MAX_HISTORY],
+        ownership_history=visit.sales[:MAX_HISTORY],
+    )
+
+
+def _fetch_reason(failure: Failure) -> str:
+    error = failure.value
+    if isinstance(error, HttpError):
+        return f"http_{error.response.status}"
+    return f"fetch_{type(error).__name__}"

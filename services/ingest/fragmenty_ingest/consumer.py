@@ -11,6 +11,7 @@ import time
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage as InjectedRabbitMessage
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.subscriber.usecase import RabbitSubscriber
 
@@ -46,7 +47,7 @@ def subscribe_listings(
     )
 
     @subscriber
-    async def on_listings_message(body: bytes, message: RabbitMessage) -> None:
+    async def on_listings_message(body: bytes, message: InjectedRabbitMessage) -> None:
         metrics.message_arrived()
         parsed = parse_listings_message(body)
         if isinstance(parsed, Poison):

@@ -87,9 +87,14 @@ class IngestStore:
         await self._db.command("ping")
 
     async def ensure_indexes(self) -> None:
-        """Create the indexes; a second call is a no-op (same names, same keys)."""
+        """Create the indexes; a second call is a no-op (same names, same keys).
+
+        One index per call: FerretDB 1.24 drops the connection (a server panic) when a single
+        createIndexes command names several indexes that already exist.
+        """
         for name, indexes in INDEXES.items():
-            await self._db[name].create_indexes(indexes)
+            for index in indexes:
+                await self._db[name].create_indexes([index])
 
     async def load_states(self) -> dict[str, ListingState]:
         """Every stored listing's state, to warm ingest's memory at start."""

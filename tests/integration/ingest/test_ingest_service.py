@@ -1,0 +1,200 @@
+"""Ingest against the real RabbitMQ and database: dedupe, delisting, events, poison, rollups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from faststream.rabbit import RabbitBroker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_shared.contracts import EventType
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, Topology
+from tests.integration.ingest.harness import (
+    EventTap,
+    Expected,
+    assert_database_matches,
+    dead_letters,
+    ingest_settings,
+    metric,
+    publish,
+    running_ingest,
+    stream,
+    wait_until,
+)
+from tests.support.private_servers import free_port
+from tests.unit.ingest.factory import T0, census, observed
+
+Database = AsyncDatabase[dict[str, Any]]
+
+
+async def _count(database: Database, collection: str, query: dict[str, Any] | None = None) -> int:
+    return await database[collection].count_documents(query or {})
+
+
+async def test_the_same_census_twice_lists_once_and_writes_nothing_the_second_time(
+    settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
+) -> None:
+    slugs = [f"8880000{index:04d}" for index in range(40)]
+    first = [observed(slug, crawl_id="c1", at=T0) for slug in slugs]
+    second = [observed(slug, crawl_id="c2", at=T0 + timedelta(hours=1)) for slug in slugs]
+    config = ingest_settings(settings)
+    tap = EventTap(broker, topology)
+    await tap.declare()
+    try:
+        async with running_ingest(config):
+            await publish(broker, topology, [*first, census("c1", rows=40)])
+            await wait_until(
+                lambda: _has(mongo_db, "census", 1), timeout_s=30, what="the first census"
+            )
+            assert await metric(config.ingest_port, "fragmenty_ingest_listing_writes_total") == 40
+        # A fresh instance: its memory is warmed from the database, not left over.
+        config = config.model_copy(update={"ingest_port": free_port()})
+        async with running_ingest(config):
+            await publish(broker, topology, [*second, census("c2", rows=40)])
+            await wait_until(
+                lambda: _has(mongo_db, "census", 2), timeout_s=30, what="the second census"
+            )
+            consumed = await metric(config.ingest_port, "fragmenty_ingest_messages_consumed_total")
+            assert consumed == 41
+            assert await metric(config.ingest_port, "fragmenty_ingest_listing_writes_total") == 0
+        events = await tap.drain()
+    finally:
+        await tap.delete()
+
+    assert await _count(mongo_db, "listings") == 40
+    assert await _count(mongo_db, "events") == 40
+    assert await _count(mongo_db, "events", {"type": "listed"}) == 40
+    assert await _count(mongo_db, "price_history") == 40
+    assert sorted(event.slug for _, event in events) == slugs  # published once each
+    assert {key for key, _ in events} == {"number.listed"}
+    await assert_database_matches(mongo_db, Expected.of([*first, census("c1", rows=40)]))
+
+
+async def _has(database: Database, collection: str, count: int) -> bool:
+    return await _count(database, collection) >= count
+
+
+async def test_delisting_happens_only_after_a_complete_view(
+    settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
+) -> None:
+    slugs = ["88800000001", "88800000002", "88800000003"]
+    day = timedelta(days=1)
+    crawl1 = [observed(s, crawl_id="c1", at=T0) for s in slugs]
+    census1 = census("c1", rows=3, started_at=T0, completed_at=T0 + timedelta(minutes=5))
+    # The second crawl misses listing 3, but one of its pages failed: nothing is delisted.
+    crawl2 = [observed(s, crawl_id="c2", at=T0 + day) for s in slugs[:2]]
+    census2 = census(
+        "c2",
+        rows=2,
+        complete=False,
+        started_at=T0 + day,
+        completed_at=T0 + day + timedelta(minutes=5),
+    )
+    # The third crawl misses it again, completely: now it is gone.
+    crawl3 = [observed(s, crawl_id="c3", at=T0 + 2 * day) for s in slugs[:2]]
+    census3 = census(
+        "c3", rows=2, started_at=T0 + 2 * day, completed_at=T0 + 2 * day + timedelta(minutes=5)
+    )
+    config = ingest_settings(settings)
+    async with running_ingest(config):
+        await publish(broker, topology, [*crawl1, census1, *crawl2, census2])
+        await wait_until(lambda: _has(mongo_db, "census", 2), timeout_s=30, what="two censuses")
+        assert await _count(mongo_db, "events", {"type": "delisted"}) == 0
+        gone = await mongo_db.listings.find_one({"_id": "number:88800000003"})
+        assert gone is not None
+        assert gone["delisted_at"] is None
+
+        await publish(broker, topology, [*crawl3, census3])
+        await wait_until(lambda: _has(mongo_db, "census", 3), timeout_s=30, what="the third census")
+
+    delisted = [d async for d in mongo_db.events.find({"type": EventType.DELISTED.value})]
+    assert [d["slug"] for d in delisted] == ["88800000003"]
+    gone = await mongo_db.listings.find_one({"_id": "number:88800000003"})
+    assert gone is not None
+    assert gone["delisted_at"] == census3.completed_at
+    recorded = await mongo_db.census.find_one({"_id": "c3"})
+    assert recorded is not None
+    assert recorded["delisted_count"] == 1
+    await assert_database_matches(
+        mongo_db, Expected.of([*crawl1, census1, *crawl2, census2, *crawl3, census3])
+    )
+
+
+async def test_poison_is_dead_lettered_with_its_reason_and_the_stream_goes_on(
+    settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
+) -> None:
+    config = ingest_settings(settings)
+    good_before = observed("88800000001")
+    good_after = observed("88800000002")
+    negative = good_before.model_dump(mode="json") | {"price_ton": "-1"}
+    async with running_ingest(config):
+        await publish(broker, topology, [good_before])
+        for body in (b"not json at all", httpx.Response(200, json=negative).content):
+            await broker.publish(
+                body,
+                exchange=topology.listings_exchange,
+                routing_key="number.observed",
+                persist=True,
+            )
+        await publish(broker, topology, [good_after])
+        await wait_until(
+            lambda: _has(mongo_db, "listings", 2), timeout_s=30, what="both good listings"
+        )
+        await wait_until(
+            lambda: _metric_at_least(config.ingest_port, "fragmenty_ingest_dead_lettered_total", 2),
+            timeout_s=10,
+            what="the dead-letter metric",
+        )
+    dead = await dead_letters(broker, topology)
+    assert next(message.body for message in dead) == b"not json at all"
+    reasons = [str(message.headers[DEAD_LETTER_REASON_HEADER]) for message in dead]
+    assert reasons[0].startswith("not_json")
+    assert reasons[1].startswith("invalid")
+    assert "price_ton" in reasons[1]
+    assert len(dead) == 2  # each once: dead-lettered at once, not retried
+
+
+async def _metric_at_least(port: int, name: str, value: float) -> bool:
+    return await metric(port, name) >= value
+
+
+async def test_changes_make_events_history_and_rollups(
+    settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
+) -> None:
+    messages = stream(60, price_changes=20, sold=10)
+    config = ingest_settings(settings)
+    tap = EventTap(broker, topology)
+    await tap.declare()
+    try:
+        async with running_ingest(config):
+            await publish(broker, topology, messages)
+            expected = Expected.of(messages)
+            await wait_until(
+                lambda: _has(mongo_db, "events", len(expected.events)),
+                timeout_s=30,
+                what="every event",
+            )
+            await wait_until(
+                lambda: _outbox_empty(mongo_db), timeout_s=10, what="the outbox to drain"
+            )
+            async with httpx.AsyncClient() as client:
+                health = await client.get(f"http://127.0.0.1:{config.ingest_port}/healthz")
+                assert health.status_code == 200
+        events = await tap.drain()
+    finally:
+        await tap.delete()
+    await assert_database_matches(mongo_db, expected)
+    assert {event.event_id for _, event in events} == set(expected.events)
+    assert all(key == f"{event.asset.value}.{event.type.value}" for key, event in events)
+    changed = [event for _, event in events if event.type is EventType.PRICE_CHANGED]
+    assert {event.change_pct for event in changed} == {25.0}
+    rollup = await mongo_db.daily_rollups.find_one({"_id": "2026-11-21:number:sold"})
+    assert rollup is not None
+    assert (rollup["sold_count"], rollup["volume_nanoton"]) == (10, 10 * 150 * 10**9)
+
+
+async def _outbox_empty(database: Database) -> bool:
+    return await _count(database, "outbox") == 0

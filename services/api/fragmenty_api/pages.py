@@ -38,6 +38,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 MARKET_PAGE_DAYS = 90
 
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
+# Exact amounts with thousands separators: 1234567.5 -> 1,234,567.5.
+templates.env.filters["grouped"] = lambda amount: f"{amount:,}"
 router = APIRouter(include_in_schema=False)
 
 

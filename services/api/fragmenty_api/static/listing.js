@@ -72,6 +72,24 @@
     });
   });
 
+  /* The newest change goes on top of the "Changes" table; text only, never markup. */
+  function addChangeRow(event, state) {
+    const body = document.querySelector("#changes tbody");
+    if (!body) return;
+    const empty = body.querySelector("td.muted");
+    if (empty) empty.parentNode.remove();
+    const row = document.createElement("tr");
+    const cells = [String(event.occurred_at).slice(0, 16).replace("T", " "), event.type,
+      state.status || "", state.price_ton || "", state.price_usd || ""];
+    cells.forEach(function (text, index) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      if (index >= 3) cell.className = "num";
+      row.appendChild(cell);
+    });
+    body.insertBefore(row, body.firstChild);
+  }
+
   function apply(event) {
     if (event.asset !== F.config.asset || event.slug !== F.config.slug) return;
     const state = event.new || {};
@@ -88,6 +106,7 @@
       const status = document.getElementById("fact-status");
       status.textContent = state.status;
     }
+    addChangeRow(event, state);
     redraw().then(function () {
       chart.dataset.liveEvents = String(Number(chart.dataset.liveEvents || 0) + 1);
     });

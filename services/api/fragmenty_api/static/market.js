@@ -12,10 +12,11 @@
   const options = { responsive: true, displaylogo: false };
   const narrow = window.matchMedia("(max-width: 600px)").matches;
 
-  function layout(title) {
+  function layout(title, logScale) {
     return {
       margin: { l: narrow ? 52 : 64, r: 12, t: 12, b: 40 },
-      yaxis: { title: { text: title }, rangemode: "tozero" },
+      // Floors of numbers and usernames differ by orders of magnitude: a log axis shows both.
+      yaxis: logScale ? { title: { text: title }, type: "log" } : { title: { text: title }, rangemode: "tozero" },
       xaxis: { type: "date" },
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       barmode: "group",
@@ -32,9 +33,9 @@
     Object.keys(series).forEach(function (asset) {
       const s = series[asset];
       traces.push({ type: "scatter", mode: "lines+markers", name: NAMES[asset] + " floor",
-        x: s.day, y: num(s.floor), line: { color: COLORS[asset], width: 2 }, marker: { size: 4 } });
+        x: s.day, y: num(s.floor), line: { color: COLORS[asset], width: 2, shape: "hv" }, marker: { size: 4 } });
       traces.push({ type: "scatter", mode: "lines", name: NAMES[asset] + " median",
-        x: s.day, y: num(s.median), line: { color: COLORS[asset], width: 1, dash: "dot" } });
+        x: s.day, y: num(s.median), line: { color: COLORS[asset], width: 1, dash: "dot", shape: "hv" } });
     });
     return traces;
   }
@@ -71,7 +72,7 @@
       return;
     }
     Promise.all([
-      Plotly.react(floorChart, floorTraces(), layout("TON"), options),
+      Plotly.react(floorChart, floorTraces(), layout("TON", true), options),
       Plotly.react(volumeChart, volumeTraces(), layout("TON"), options),
     ]).then(function () {
       floorChart.dataset.liveEvents = String(Number(floorChart.dataset.liveEvents || 0) + 1);
@@ -79,7 +80,7 @@
   }
 
   Promise.all([
-    Plotly.newPlot(floorChart, floorTraces(), layout("TON"), options),
+    Plotly.newPlot(floorChart, floorTraces(), layout("TON", true), options),
     Plotly.newPlot(volumeChart, volumeTraces(), layout("TON"), options),
   ]).then(function () {
     floorChart.dataset.ready = "1";

@@ -1,0 +1,219 @@
+"""Each page in headless Chromium: the plot exists with the expected points, it updates live
+from the notifier's WebSocket without a reload, it reads at 1280 px and 390 px (screenshots in
+artifacts/), and nothing violates the Content-Security-Policy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_shared.contracts import Asset, EventType, ListingStatus
+from fragmenty_shared.settings import Settings
+from tests.integration.api.conftest import NOW, api_settings, sample_market
+from tests.integration.api.live_servers import FakeNotifier, running_api
+from tests.integration.api.market_seed import SeedListing, seed_market
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def notifier() -> AsyncIterator[FakeNotifier]:
+    fake = FakeNotifier()
+    async with fake.running():
+        yield fake
+
+
+@pytest.fixture
+async def site(
+    settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]], notifier: FakeNotifier
+) -> AsyncIterator[str]:
+    await seed_market(mongo_db, sample_market())
+    async with running_api(api_settings(settings, notifier_public_url=notifier.url)) as url:
+        yield url
+
+
+async def open_page(browser: Browser, url: str, width: int) -> tuple[Page, list[str]]:
+    """The page, loaded, with its chart drawn; and a list that collects its console errors."""
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    response = await page.goto(url)
+    assert response is not None
+    assert response.status == 200
+    await page.wait_for_selector("[data-ready='1']", timeout=20_000)
+    return page, errors
+
+
+async def points_in(page: Page, chart_id: str, trace: int | None = None) -> int:
+    """Data points in one trace of a chart, or in all of them."""
+    count: int = await page.evaluate(
+        """([id, trace]) => {
+            const data = document.getElementById(id).data;
+            const traces = trace === null ? data : [data[trace]];
+            return traces.reduce((sum, t) => sum + t.x.length, 0);
+        }""",
+        [chart_id, trace],
+    )
+    return count
+
+
+async def wait_for_live_events(page: Page, chart_id: str, count: int) -> None:
+    await page.wait_for_function(
+        f"document.getElementById('{chart_id}').dataset.liveEvents === '{count}'", timeout=10_000
+    )
+
+
+async def fits_the_viewport(page: Page) -> bool:
+    """Nothing makes the page scroll sideways (tables scroll inside their own box)."""
+    fits: bool = await page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"
+    )
+    return fits
+
+
+def current_numbers() -> int:
+    return sum(
+        1
+        for listing in sample_market()
+        if listing.asset is Asset.NUMBER
+        and listing.status is not ListingStatus.SOLD
+        and listing.delisted_at is None
+        and listing.ends_at is not None
+        and listing.ends_at > NOW
+    )
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+async def test_market_map_plots_every_current_number_and_updates_live(
+    browser: Browser, site: str, notifier: FakeNotifier, artifacts_dir: Path, device: str
+) -> None:
+    page, errors = await open_page(browser, f"{site}/", WIDTHS[device])
+    assert await points_in(page, "chart") == current_numbers() == 5
+    assert await fits_the_viewport(page)
+    await page.screenshot(path=artifacts_dir / f"api-map-{device}.png", full_page=True)
+
+    await asyncio.wait_for(notifier.subscribed.wait(), 10)
+    newcomer = SeedListing(
+        Asset.NUMBER,
+        "88800001111",
+        ListingStatus.AUCTION,
+        Decimal(640),
+        NOW,
+        ends_at=NOW + timedelta(hours=8),
+    )
+    await notifier.push(newcomer.events()[0])
+    await wait_for_live_events(page, "chart", 1)
+    assert await points_in(page, "chart") == 6
+    assert await page.locator("#live-status").text_content() == "live"
+    assert errors == []
+
+
+async def test_market_map_modes_past_and_all(browser: Browser, site: str) -> None:
+    past, _ = await open_page(browser, f"{site}/?mode=past", 1280)
+    # Sold 5555 4444 and delisted 1111 2222.
+    assert await points_in(past, "chart") == 2
+    everything, _ = await open_page(browser, f"{site}/?mode=all", 1280)
+    assert await points_in(everything, "chart") == 7
+    filtered, _ = await open_page(browser, f"{site}/?mode=all&q=*7777", 1280)
+    assert await points_in(filtered, "chart") == 2
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+async def test_listing_page_step_chart_toggle_and_live_update(
+    browser: Browser, site: str, notifier: FakeNotifier, artifacts_dir: Path, device: str
+) -> None:
+    page, errors = await open_page(browser, f"{site}/listing/number/88800000123", WIDTHS[device])
+    assert await points_in(page, "chart", trace=0) == 3
+    assert await points_in(page, "chart", trace=1) == 1  # the "listed" marker
+    assert await page.evaluate("document.getElementById('chart').data[0].line.shape") == "hv"
+    assert await page.locator("table tbody tr").count() >= 3
+    assert await fits_the_viewport(page)
+    await page.screenshot(path=artifacts_dir / f"api-listing-{device}.png", full_page=True)
+
+    await page.click("button[data-currency='usd']")
+    usd = await page.evaluate("document.getElementById('chart').data[0].y")
+    assert usd == [4875, 3575, 2925]  # 1500, 1100 and 900 TON at 3.25 USD
+
+    await asyncio.wait_for(notifier.subscribed.wait(), 10)
+    cheaper = SeedListing(
+        Asset.NUMBER,
+        "88800000123",
+        ListingStatus.SALE,
+        Decimal(850),
+        NOW - timedelta(days=3),
+        changes=[(NOW, EventType.PRICE_CHANGED, ListingStatus.SALE, Decimal(850))],
+    )
+    await notifier.push(cheaper.events()[0])
+    await wait_for_live_events(page, "chart", 1)
+    assert await points_in(page, "chart", trace=0) == 4
+    assert "850 TON" in (await page.locator("#fact-price").text_content() or "")
+    assert "850" in (await page.locator("#changes tbody tr").first.text_content() or "")
+    assert errors == []
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+async def test_market_page_plots_floor_and_volume_per_day(
+    browser: Browser, site: str, artifacts_dir: Path, device: str
+) -> None:
+    page, errors = await open_page(browser, f"{site}/market", WIDTHS[device])
+    # Numbers: from the first listing 9 days ago to today; usernames: from 10 days ago.
+    floor_traces = await page.evaluate(
+        "document.getElementById('floor-chart').data.map(t => [t.name, t.x.length])"
+    )
+    assert floor_traces == [
+        ["Numbers floor", 10],
+        ["Numbers median", 10],
+        ["Usernames floor", 11],
+        ["Usernames median", 11],
+    ]
+    assert await points_in(page, "volume-chart") == 21
+    assert await fits_the_viewport(page)
+    await page.screenshot(path=artifacts_dir / f"api-market-{device}.png", full_page=True)
+    assert errors == []
+
+
+async def test_pages_work_when_the_notifier_is_unreachable(
+    browser: Browser, settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await seed_market(mongo_db, sample_market())
+    nowhere = api_settings(settings, notifier_public_url="ws://127.0.0.1:9/ws")
+    async with running_api(nowhere) as url:
+        page, errors = await open_page(browser, f"{url}/listing/username/borisov", 1280)
+        assert await points_in(page, "chart", trace=0) == 1
+        assert await page.locator("#live-status").text_content() == "offline"
+    # The only complaint is the browser's own note about the refused socket.
+    assert all("WebSocket" in error for error in errors), errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -131,23 +132,45 @@ def test_the_database_is_mongo_7_and_the_broker_has_management(services):
     assert services["rabbitmq"]["image"].endswith("-management")
 
 
-def test_profile_demo_puts_the_simulator_in_place_of_fragment_com(services):
-    assert services["simulator"]["profiles"] == ["demo"]
-    demo_env = dict(
-        line.split("=", 1)
-        for line in (ROOT / "deploy/compose/demo.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    assert demo_env["COMPOSE_PROFILES"] == "demo"
-    crawler_url = interpolate(
-        services["crawler"]["environment"]["FRAGMENTY_FRAGMENT_URL"], demo_env
-    )
-    simulator_port = services["simulator"]["ports"][0].rsplit(":", 1)[1]
-    assert crawler_url == f"http://simulator:{simulator_port}"
-    # Without the demo env file, the crawler reads the real site.
-    assert interpolate(services["crawler"]["environment"]["FRAGMENTY_FRAGMENT_URL"]) == (
-        "https://fragment.com"
-    )
+def run_crawler_entrypoint(service: dict[str, Any], tmp_path: Path, *, simulator: bool) -> str:
+    """Run the crawler's entrypoint as the container would, with stand-ins for the programs it
+    calls: `getent` resolves `simulator` only when asked to, `fragmenty-crawler` prints what it got.
+    """
+    bin_dir = tmp_path / ("with-simulator" if simulator else "without-simulator")
+    bin_dir.mkdir()
+    fakes = {
+        "getent": f"#!/bin/sh\nexit {0 if simulator else 2}\n",
+        "fragmenty-crawler": '#!/bin/sh\necho "$FRAGMENTY_FRAGMENT_URL $*"\n',
+    }
+    for name, script in fakes.items():
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    # Compose turns $$ into $ and substitutes ${...} from the environment.
+    argv = [interpolate(part).replace("$$", "$") for part in service["entrypoint"]]
+    argv += [interpolate(part) for part in service["command"]]
+    env = {name: interpolate(str(value)) for name, value in service["environment"].items()}
+    env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+def test_the_crawler_reads_fragment_com_by_default(services, tmp_path):
+    output = run_crawler_entrypoint(services["crawler"], tmp_path, simulator=False)
+    assert output == "https://fragment.com run --every 600"
+
+
+def test_profile_demo_puts_the_simulator_in_place_of_fragment_com(services, tmp_path):
+    simulator = services["simulator"]
+    assert simulator["profiles"] == ["demo"]
+    port = simulator["ports"][0].rsplit(":", 1)[1]
+    assert f"--port {port}" in " ".join(simulator["command"])
+    output = run_crawler_entrypoint(services["crawler"], tmp_path, simulator=True)
+    assert output == f"http://simulator:{port} run --every 600"
+    # The crawler waits for the simulator when (and only when) the profile runs it.
+    assert services["crawler"]["depends_on"]["simulator"] == {
+        "condition": "service_healthy",
+        "required": False,
+    }
 
 
 def test_profile_observability_mounts_files_that_exist(services):

@@ -14,6 +14,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from fragmenty_notifier.envelope import PUBLISHED_AT_HEADER
 from fragmenty_notifier.main import Notifier, build_notifier, build_server
@@ -140,3 +141,15 @@ async def subscribe(
 def open_client(running: RunningNotifier, path: str = "/ws", **options: Any) -> connect:
     options.setdefault("origin", ALLOWED_ORIGIN)
     return connect(running.url(path), **options)
+
+
+async def read_until_closed(websocket: ClientConnection, wait_s: float = 15.0) -> int:
+    """Read until the server closes the connection; how many messages came before the close."""
+    received = 0
+    async with asyncio.timeout(wait_s):
+        try:
+            while True:
+                await websocket.recv()
+                received += 1
+        except ConnectionClosed:
+            return received

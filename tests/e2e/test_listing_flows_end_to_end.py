@@ -22,6 +22,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from fragmenty_shared.broker import declare_listings_topology
 from fragmenty_shared.contracts import ListingObserved, listings_message_adapter
@@ -68,6 +69,8 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
         e2e_settings,
         FRAGMENTY_FRAGMENT_URL=simulator_url,
         FRAGMENTY_NOTIFIER_ALLOWED_ORIGINS='["http://e2e.test"]',
+        # The api serves from a snapshot it refreshes; refresh often so the test need not wait.
+        FRAGMENTY_SNAPSHOT_REFRESH_SECONDS="0.5",
     )
     api_url = f"http://127.0.0.1:{e2e_settings.api_port}"
     notifier_url = f"http://127.0.0.1:{e2e_settings.notifier_port}"
@@ -95,7 +98,7 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
             slug, first_price = target["slug"], Decimal(target["price_ton"])
 
             async with connect(
-                f"ws://127.0.0.1:{e2e_settings.notifier_port}/ws", origin="http://e2e.test"
+                f"ws://127.0.0.1:{e2e_settings.notifier_port}/ws", origin=Origin("http://e2e.test")
             ) as socket:
                 await subscribe(socket, {"slugs": [slug]})
 

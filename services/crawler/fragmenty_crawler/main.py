@@ -18,7 +18,7 @@ from fragmenty_crawler.publisher import ListingsPublisher
 from fragmenty_crawler.runner import CensusRunner
 from fragmenty_crawler.settings import CrawlerSettings
 from fragmenty_crawler.views import ALL_VIEWS, View
-from fragmenty_shared.broker import declare_listings_topology, make_broker
+from fragmenty_shared.broker import make_broker
 from fragmenty_shared.logs import configure_logging
 from fragmenty_shared.ops import ReadinessCheck, serve_ops
 from fragmenty_shared.storage import make_mongo_client
@@ -44,8 +44,6 @@ async def connected_broker(settings: CrawlerSettings) -> AsyncIterator[RabbitBro
     broker = make_broker(settings)
     await broker.connect()
     try:
-        # The ingest queue must exist before the first message, or RabbitMQ drops it.
-        await declare_listings_topology(broker, Topology(settings.namespace))
         yield broker
     finally:
         await broker.stop()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from faststream.rabbit import RabbitBroker
 
+from fragmenty_shared.broker import declare_listings_topology
 from fragmenty_shared.contracts import CensusCompleted, ListingObserved
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key
 
@@ -23,8 +24,14 @@ class ListingsPublisher:
 
     def __init__(self, broker: RabbitBroker, topology: Topology) -> None:
         self._broker = broker
+        self._topology = topology
         self._exchange = topology.listings_exchange
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def declare(self) -> None:
+        """Make sure the exchange and the ingest queue exist (a message to an exchange without
+        a bound queue is dropped); idempotent, so every census calls it first."""
+        await declare_listings_topology(self._broker, self._topology)
 
     async def publish_observations(self, observations: Sequence[ListingObserved]) -> None:
         """Publish all; raises (after the others finished) if any was not confirmed."""

@@ -55,6 +55,7 @@ class CensusRunner:
     async def run(self) -> CensusReport:
         started_at = datetime.now(UTC)
         report = CensusReport(new_crawl_id(started_at), started_at)
+        await self.publisher.declare()
         known = await self.prior.load() if self.settings.item_pages == "changed" else {}
         context = CensusContext(
             base_url=self.settings.fragment_url,

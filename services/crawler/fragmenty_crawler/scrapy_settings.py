@@ -33,7 +33,7 @@ def scrapy_settings(settings: CrawlerSettings) -> dict[str, Any]:
         "COOKIES_ENABLED": True,  # stel_ssid: the API refuses a request without the session
         "ROBOTSTXT_OBEY": False,
         "DOWNLOAD_DELAY": delay if polite else 0.0,
-        "RANDOMIZE_DOWNLOAD_DELAY": polite,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if polite else 0.0,
         "CONCURRENT_REQUESTS": parallel,
         "CONCURRENT_REQUESTS_PER_DOMAIN": parallel,
         "AUTOTHROTTLE_ENABLED": polite,

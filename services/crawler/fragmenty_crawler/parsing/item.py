@@ -104,6 +104,8 @@ def parse_item_page(page: str, url: str) -> ItemPage:
     step = _ton(box.get("bid step"), url)
     minimum = _ton(box.get("minimum bid"), url)
     sale_price = _ton(box.get("sale price"), url)
+    if status is ListingStatus.AUCTION and minimum is None:
+        raise ParseFailure("missing_price", f"{url}: auction page without a minimum bid")
     buy_now = _BUY_NOW(root)
     fixed_price = (
         _decimal(buy_now[0].get("data-bid-amount"), url)
@@ -117,8 +119,6 @@ def parse_item_page(page: str, url: str) -> ItemPage:
     histories = _histories(root, url)
     bids, more_bids = histories.get("bid history", ([], None))
     sales, more_owners = histories.get("ownership history", ([], None))
-    if status is ListingStatus.AUCTION and minimum is None:
-        raise ParseFailure("missing_price", f"{url}: auction page without a minimum bid")
     return ItemPage(
         init=init,
         asset=asset,

@@ -75,7 +75,7 @@ variable "nat_gateway_per_az" {
 # --- Load balancer ----------------------------------------------------------------------------
 
 variable "alb_idle_timeout_seconds" {
-  description = "Seconds an idle connection stays open at the load balancer. WebSocket clients of the notifier stay connected between events, so this is far above the 60 s default; the notifier's pings keep busy connections alive anyway."
+  description = "Seconds an idle connection stays open at the load balancer. WebSocket clients of the notifier stay connected between events, so this is far above the 60 s default (the notifier's WebSocket pings also count as traffic)."
   type        = number
   default     = 3600
 

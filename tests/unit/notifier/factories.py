@@ -32,6 +32,7 @@ def make_event(
     price: str | None = "150",
     old_price: str | None = "100",
     status: ListingStatus = ListingStatus.AUCTION,
+    old_status: ListingStatus | None = None,
     change_pct: float | None = None,
     memorability: float | None = None,
     tags: list[str] | None = None,
@@ -41,7 +42,7 @@ def make_event(
     moment = occurred_at or next_moment()
     title = f"+{slug}" if asset is Asset.NUMBER else f"@{slug}"
     old = (
-        ListingSnapshot(status=status, price_ton=Decimal(old_price), ends_at=ends_at)
+        ListingSnapshot(status=old_status or status, price_ton=Decimal(old_price), ends_at=ends_at)
         if old_price is not None
         else None
     )

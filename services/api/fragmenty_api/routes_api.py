@@ -35,6 +35,9 @@ router = APIRouter(prefix="/api/v1", tags=["market"])
 MAX_PAGE = 500
 MAX_EXPORT_ROWS = 100_000
 MAX_STATS_DAYS = 366
+# Fragment opened in 2022; the bounds keep date arithmetic far from date.min and date.max.
+FIRST_STATS_DAY = date(2020, 1, 1)
+LAST_STATS_DAY = date(2100, 12, 31)
 SlugParam = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,32}$", examples=["88800001234"])]
 EVENT_ID_PATTERN = r"^[0-9A-Za-z:._+-]{1,160}$"
 
@@ -129,9 +132,17 @@ async def market_stats(
     asset: Annotated[Asset | None, Query(description="One asset, or both.")] = None,
     from_: Annotated[
         date | None,
-        Query(alias="from", description="First UTC day (default: 29 days before `to`)."),
+        Query(
+            alias="from",
+            ge=FIRST_STATS_DAY,
+            le=LAST_STATS_DAY,
+            description="First UTC day (default: 29 days before `to`).",
+        ),
     ] = None,
-    to: Annotated[date | None, Query(description="Last UTC day (default: today).")] = None,
+    to: Annotated[
+        date | None,
+        Query(ge=FIRST_STATS_DAY, le=LAST_STATS_DAY, description="Last UTC day (default: today)."),
+    ] = None,
 ) -> MarketStats:
     """Per asset and day: floor, median and count of listed prices; sold count and volume."""
     last_day = to or datetime.now(UTC).date()

@@ -150,6 +150,7 @@ async def test_market_stats_median_of_an_even_count_is_exact(
         {"from": "2026-01-10", "to": "2026-01-01"},
         {"from": "2024-01-01", "to": "2026-01-01"},
         {"to": "yesterday"},
+        {"to": "0001-01-01"},
     ],
 )
 async def test_market_stats_refuses_bad_ranges(

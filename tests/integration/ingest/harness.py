@@ -345,3 +345,34 @@ def stream(listings: int, *, price_changes: int, sold: int, crawl: str = "c") ->
         for index, slug in enumerate(slugs[-sold:] if sold else [])
     ]
     return messages
+
+
+async def eventually_matches(database: Any, expected: Expected, timeout_s: float) -> None:
+    """Wait until the database holds exactly the expected state; fail with the last difference."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await assert_database_matches(database, expected)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        except Exception:  # the database may still be coming back
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.5)
+
+
+def assert_published_at_least_once(
+    received: Sequence[tuple[str, PriceEvent]], expected: Expected
+) -> None:
+    """Every expected event arrived at least once; any duplicate is the same event (same id)."""
+    by_id: dict[str, PriceEvent] = {}
+    for routing_key, event in received:
+        assert routing_key == event.routing_key
+        if event.event_id in by_id:
+            assert by_id[event.event_id] == event, "a duplicate differs from its first copy"
+        by_id[event.event_id] = event
+    missing = set(expected.events) - set(by_id)
+    assert not missing, f"{len(missing)} events never published, e.g. {sorted(missing)[:3]}"
+    assert set(by_id) == set(expected.events), "unexpected events were published"

@@ -1,8 +1,8 @@
 """The Terraform configuration as plain Python data, read with python-hcl2.
 
-python-hcl2 8 keeps HCL's quotes around names and literal strings (``'"application"'``) and marks
-blocks with ``__is_block__``; :func:`plain` removes both, so tests compare against plain values.
-Expressions stay as python-hcl2 writes them (``"${var.name}"``).
+python-hcl2 8 keeps HCL's quotes around names and literal strings (``'"application"'``) and adds
+keys of its own (``__is_block__``, ``__comments__``); :func:`plain` removes both, so tests compare
+against plain values. Expressions stay as python-hcl2 writes them (``"${var.name}"``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import hcl2
 
 def plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items() if k != "__is_block__"}
+        # python-hcl2's own bookkeeping (__is_block__, __comments__, ...) is not configuration.
+        return {plain(k): plain(v) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, list):
         return [plain(item) for item in value]
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':

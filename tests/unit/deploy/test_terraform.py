@@ -241,3 +241,43 @@ def test_checkov_reports_no_failed_check():
     assert summary["failed"] == 0, "checkov failed:\n" + "\n".join(described)
     assert summary["parsing_errors"] == 0
     assert summary["passed"] > 100
+
+
+REFERENCE = re.compile(
+    r"(?<![\w.])(?:(?P<data>data)\.)?(?P<type>(?:aws|mongodbatlas|random)_[a-z0-9_]+)\.(?P<name>[a-z0-9_]+)\b"
+)
+SYMBOL = re.compile(r"(?<![\w.])(?P<kind>var|local)\.(?P<name>[a-z0-9_]+)\b")
+
+
+def code_lines() -> list[tuple[str, str]]:
+    """(file, line) of every .tf line, comments removed."""
+    lines = []
+    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
+        for line in path.read_text().splitlines():
+            code = line.split("#", 1)[0] if not line.lstrip().startswith('"') else line
+            lines.append((path.name, code))
+    return lines
+
+
+def test_every_reference_names_something_declared(tf):
+    """What `terraform validate` would catch first, without the providers it needs."""
+    undeclared = []
+    for file, line in code_lines():
+        for match in REFERENCE.finditer(line):
+            key = (match["type"], match["name"])
+            declared = tf.data if match["data"] else tf.resources
+            if key not in declared:
+                undeclared.append(f"{file}: {match[0]}")
+        for match in SYMBOL.finditer(line):
+            declared_symbols = tf.variables if match["kind"] == "var" else tf.locals
+            if match["name"] not in declared_symbols:
+                undeclared.append(f"{file}: {match[0]}")
+    assert not undeclared, "undeclared references:\n" + "\n".join(undeclared)
+
+
+def test_every_variable_and_local_is_used():
+    text = "\n".join(line for _, line in code_lines())
+    config = load(TERRAFORM_DIR)
+    unused = [f"var.{name}" for name in config.variables if f"var.{name}" not in text]
+    unused += [f"local.{name}" for name in config.locals if f"local.{name}" not in text]
+    assert not unused, f"declared but never used: {unused}"

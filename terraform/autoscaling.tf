@@ -12,7 +12,7 @@ resource "aws_appautoscaling_target" "service" {
   for_each = local.autoscaled
 
   service_namespace  = "ecs"
-  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.service[each.key].name}"
+  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.public[each.key].name}"
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = each.value.min
   max_capacity       = each.value.max

@@ -114,28 +114,19 @@ resource "aws_ecs_task_definition" "crawler" {
   }
 }
 
-locals {
-  desired_count = {
-    api      = var.api_scaling.min
-    notifier = var.notifier_scaling.min
-    ingest   = var.ingest_count
-  }
-}
+# api and notifier: behind the load balancer, their task count owned by autoscaling.
+resource "aws_ecs_service" "public" {
+  for_each = local.public_ports
 
-resource "aws_ecs_service" "service" {
-  for_each = local.long_running
-
-  name                   = each.key
-  cluster                = aws_ecs_cluster.main.id
-  task_definition        = aws_ecs_task_definition.service[each.key].arn
-  desired_count          = local.desired_count[each.key]
-  launch_type            = "FARGATE"
-  platform_version       = "LATEST"
-  enable_execute_command = true
-  propagate_tags         = "SERVICE"
-
-  # Tasks that use the load balancer get time to connect to the broker and database first.
-  health_check_grace_period_seconds = contains(keys(local.public_ports), each.key) ? 60 : null
+  name                              = each.key
+  cluster                           = aws_ecs_cluster.main.id
+  task_definition                   = aws_ecs_task_definition.service[each.key].arn
+  desired_count                     = local.autoscaled[each.key].min
+  launch_type                       = "FARGATE"
+  platform_version                  = "LATEST"
+  enable_execute_command            = true
+  propagate_tags                    = "SERVICE"
+  health_check_grace_period_seconds = 60 # time to connect to the broker and database first
 
   network_configuration {
     subnets          = aws_subnet.private[*].id
@@ -148,19 +139,41 @@ resource "aws_ecs_service" "service" {
     rollback = true
   }
 
-  dynamic "load_balancer" {
-    for_each = contains(keys(local.public_ports), each.key) ? [each.value.port] : []
-    content {
-      target_group_arn = aws_lb_target_group.service[each.key].arn
-      container_name   = each.key
-      container_port   = load_balancer.value
-    }
+  load_balancer {
+    target_group_arn = aws_lb_target_group.service[each.key].arn
+    container_name   = each.key
+    container_port   = each.value
   }
 
   lifecycle {
-    # Autoscaling owns the running count of api and notifier.
+    # Autoscaling owns the running count; an apply must not reset it to the minimum.
     ignore_changes = [desired_count]
   }
 
   depends_on = [aws_lb_listener.https, aws_iam_role_policy.execution]
+}
+
+# ingest: a fixed count; one task consumes (single active consumer), the others stand by.
+resource "aws_ecs_service" "ingest" {
+  name                   = "ingest"
+  cluster                = aws_ecs_cluster.main.id
+  task_definition        = aws_ecs_task_definition.service["ingest"].arn
+  desired_count          = var.ingest_count
+  launch_type            = "FARGATE"
+  platform_version       = "LATEST"
+  enable_execute_command = true
+  propagate_tags         = "SERVICE"
+
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  depends_on = [aws_iam_role_policy.execution]
 }

@@ -74,12 +74,17 @@ def test_ecr_repository_for_every_image(tf):
 
 
 def test_fargate_services_for_api_notifier_ingest(tf):
-    long_running = tf.locals["long_running"]
-    assert set(long_running) == {"api", "notifier", "ingest"}
-    service = tf.of_type("aws_ecs_service")["service"]
-    assert service["for_each"] == "${local.long_running}"
-    assert service["launch_type"] == "FARGATE"
-    assert block(service, "network_configuration")["assign_public_ip"] is False
+    assert set(tf.locals["long_running"]) == {"api", "notifier", "ingest"}
+    assert set(tf.locals["public_ports"]) == {"api", "notifier"}
+    services = tf.of_type("aws_ecs_service")
+    assert services["public"]["for_each"] == "${local.public_ports}"
+    assert services["ingest"]["desired_count"] == "${var.ingest_count}"
+    for service in services.values():
+        assert service["launch_type"] == "FARGATE"
+        assert block(service, "network_configuration")["assign_public_ip"] is False
+    # Autoscaling owns api and notifier's count; ingest's count is the variable's.
+    assert block(services["public"], "lifecycle")["ignore_changes"] == ["desired_count"]
+    assert "lifecycle" not in services["ingest"]
     assert tf.of_type("aws_ecs_cluster")
 
 

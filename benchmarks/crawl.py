@@ -1,0 +1,190 @@
+"""Crawl benchmark: a politeness-off census of a 20,000-listing simulated market into RabbitMQ.
+
+Prints one JSON line:
+
+- ``census_rows_per_s``: rows per second of the census, from its first request to the last
+  view's confirmed ``CensusCompleted`` (so it includes every publisher confirm);
+- ``raw_publish_per_s``: the same ``ListingObserved`` messages published again, in the same run,
+  by the same publisher with nothing else to do: the limit a crawl can approach;
+- ``ratio`` = census / raw (target >= 0.6);
+- ``parse_rows_per_s``: parsing alone, of one 500-row listing page.
+
+The simulator runs as a separate process (as Fragment is a separate site); assumes
+``scripts/infra.sh up`` (RabbitMQ on FRAGMENTY_RABBITMQ_URL). Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+
+import httpx
+
+from fragmenty_crawler.metrics import CrawlerMetrics
+from fragmenty_crawler.parsing.listing import parse_listing_page
+from fragmenty_crawler.prior import MemoryPriorState
+from fragmenty_crawler.publisher import ListingsPublisher
+from fragmenty_crawler.runner import CensusRunner
+from fragmenty_crawler.settings import CrawlerSettings
+from fragmenty_shared.broker import make_broker
+from fragmenty_shared.contracts import ListingObserved, ListingStatus
+from fragmenty_shared.topology import Topology
+
+LISTINGS = int(os.environ.get("BENCH_LISTINGS", "20000"))
+PAGE_ROWS = 500
+TARGET_RATIO = 0.6
+
+
+def log(message: str) -> None:
+    print(f"[crawl bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_simulator(port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "fragmenty_simulator", "--port", str(port)]
+    command += ["--listings", str(LISTINGS), "--seed", "1", "--page-size", str(PAGE_ROWS)]
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_simulator/faults", timeout=1).raise_for_status()
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("the simulator did not start")
+
+
+def parse_rate(base_url: str) -> float:
+    page = httpx.get(f"{base_url}/numbers", params={"filter": "auction"}, timeout=30).text
+    rows = len(parse_listing_page(page, "bench", base_url, ListingStatus.AUCTION).rows)
+    assert rows == PAGE_ROWS, f"expected a {PAGE_ROWS}-row page, got {rows}"
+    rounds = 20
+    started = time.perf_counter()
+    for _ in range(rounds):
+        parse_listing_page(page, "bench", base_url, ListingStatus.AUCTION)
+    return rounds * rows / (time.perf_counter() - started)
+
+
+async def queue_depth(broker: object, topology: Topology) -> int:
+    channel = await broker._connection.channel()  # type: ignore[attr-defined]
+    try:
+        declared = await channel.declare_queue(topology.ingest_queue.name, passive=True)
+        count: int = declared.declaration_result.message_count
+        return count
+    finally:
+        await channel.close()
+
+
+async def drop_namespace(broker: object, topology: Topology) -> None:
+    channel = await broker._connection.channel()  # type: ignore[attr-defined]
+    try:
+        for name in (topology.ingest_queue.name, topology.dead_letter_queue_name):
+            await channel.queue_delete(name, if_unused=False, if_empty=False)
+        for exchange in (topology.listings_exchange, topology.dead_letter_exchange):
+            await channel.exchange_delete(exchange.name)
+    finally:
+        await channel.close()
+
+
+async def purge(broker: object, topology: Topology) -> None:
+    channel = await broker._connection.channel()  # type: ignore[attr-defined]
+    try:
+        queue = await channel.get_queue(topology.ingest_queue.name, ensure=False)
+        await queue.purge()
+    finally:
+        await channel.close()
+
+
+async def bench(base_url: str) -> dict[str, object]:
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    settings = CrawlerSettings(
+        namespace=namespace,
+        fragment_url=base_url,
+        politeness=False,
+        item_pages="none",
+        prior_state="memory",
+    )
+    topology = Topology(namespace)
+    broker = make_broker(settings)
+    await broker.connect()
+    published: list[ListingObserved] = []
+
+    class Collecting(MemoryPriorState):
+        def remember(self, observations: Iterable[ListingObserved]) -> None:
+            published.extend(observations)
+
+    try:
+        publisher = ListingsPublisher(broker, topology)
+        runner = CensusRunner(settings, publisher, CrawlerMetrics(), Collecting())
+        log(f"census of {LISTINGS} listings from {base_url}")
+        report = await runner.run()
+        census_rate = report.rows / report.duration_s
+        depth = await queue_depth(broker, topology)
+        log(
+            f"census: {report.rows} rows in {report.duration_s:.2f}s, complete={report.complete}, queue={depth}"
+        )
+
+        await purge(broker, topology)
+        log(f"raw publish of the same {len(published)} messages")
+        started = time.perf_counter()
+        for start in range(0, len(published), PAGE_ROWS):
+            await publisher.publish_observations(published[start : start + PAGE_ROWS])
+        raw_seconds = time.perf_counter() - started
+        raw_rate = len(published) / raw_seconds
+        raw_depth = await queue_depth(broker, topology)
+        log(f"raw: {len(published)} in {raw_seconds:.2f}s, queue={raw_depth}")
+    finally:
+        await drop_namespace(broker, topology)
+        await broker.stop()
+
+    return {
+        "complete": report.complete,
+        "census_rows": report.rows,
+        "census_seconds": round(report.duration_s, 3),
+        "census_rows_per_s": round(census_rate, 1),
+        "queued_after_census": depth,
+        "raw_publish_messages": len(published),
+        "raw_publish_per_s": round(raw_rate, 1),
+        "ratio": round(census_rate / raw_rate, 3),
+    }
+
+
+def main() -> None:
+    port = free_port()
+    simulator = start_simulator(port)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        parse_rows_per_s = parse_rate(base_url)
+        log(f"parse: {parse_rows_per_s:.0f} rows/s")
+        figures = asyncio.run(bench(base_url))
+    finally:
+        simulator.terminate()
+        simulator.wait(10)
+    result = {
+        "bench": "crawl",
+        "listings": LISTINGS,
+        **figures,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": bool(figures["complete"]) and float(str(figures["ratio"])) >= TARGET_RATIO,
+        "parse_page_rows": PAGE_ROWS,
+        "parse_rows_per_s": round(parse_rows_per_s, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

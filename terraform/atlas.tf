@@ -66,8 +66,9 @@ resource "mongodbatlas_advanced_cluster" "main" {
     }
   }
 
-  # The network container must exist before the cluster so the cluster lands in the peered VPC.
-  depends_on = [mongodbatlas_network_container.main]
+  # Created once the peering is active, so the cluster lands in the peered network and its
+  # private (peering) connection string is known when secrets.tf reads it.
+  depends_on = [mongodbatlas_network_container.main, aws_vpc_peering_connection_accepter.atlas]
 }
 
 resource "random_password" "mongodb" {

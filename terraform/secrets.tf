@@ -25,4 +25,11 @@ resource "aws_secretsmanager_secret" "mongodb_url" {
 resource "aws_secretsmanager_secret_version" "mongodb_url" {
   secret_id     = aws_secretsmanager_secret.mongodb_url.id
   secret_string = local.mongodb_url
+
+  lifecycle {
+    precondition {
+      condition     = startswith(local.mongodb_url, "mongodb+srv://fragmenty:")
+      error_message = "Atlas has not published the cluster's peering connection string yet: wait until the peering is active in Atlas, then run terraform apply again."
+    }
+  }
 }

@@ -114,10 +114,14 @@ def make_up(
         FRAGMENTY_CRAWL_EVERY_S="30",
         **{f"FRAGMENTY_{name.upper()}_PORT": str(port) for name, port in ports.items()},
     )
+    # honcho lets a .env file override the environment; a developer's .env must not move this
+    # test onto the real namespace, database or ports, so honcho reads an empty one instead.
+    no_env_file = tmp_path / "empty.env"
+    no_env_file.touch()
     log_path = tmp_path / "honcho.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [tool("uv"), "run", "honcho", "start", "-f", "Procfile"],
+        [tool("uv"), "run", "honcho", "start", "-f", "Procfile", "-e", str(no_env_file)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -33,6 +33,7 @@ from tests.unit.deploy.repo import (
     PROMETHEUS_LOCAL,
     ROOT,
     SERVICE_PORTS,
+    dashboard_queries,
     exported_series,
     load_yaml,
     metrics_named_by_dashboard,
@@ -235,3 +236,12 @@ def test_every_make_up_service_is_up_in_prometheus(
         if name not in exported
     }
     assert not missing, f"dashboard queries metrics the services do not export: {missing}"
+
+    # And Prometheus itself accepts every panel's query (Grafana's $__rate_interval made concrete).
+    refused = {}
+    for title, expr in dashboard_queries():
+        query = expr.replace("$__rate_interval", "1m")
+        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+        if answer.json().get("status") != "success":
+            refused[title] = answer.text
+    assert not refused, f"Prometheus refuses these dashboard queries: {refused}"

@@ -29,14 +29,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_shared.settings import Settings
 from tests.unit.deploy.repo import (
+    PROMETHEUS_ALERT_TESTS,
     PROMETHEUS_COMPOSE,
     PROMETHEUS_LOCAL,
     ROOT,
     SERVICE_PORTS,
+    alert_queries,
     dashboard_queries,
     exported_series,
     load_yaml,
-    metrics_named_by_dashboard,
+    metrics_queried,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -146,6 +148,8 @@ def scrape_config_for(ports: dict[str, int], directory: Path) -> Path:
                 target.replace(f":{SERVICE_PORTS[job['job_name']]}", f":{ports[job['job_name']]}")
                 for target in static["targets"]
             ]
+    # Rule files are relative to the configuration's own directory.
+    config["rule_files"] = [str(PROMETHEUS_LOCAL.parent / name) for name in config["rule_files"]]
     path = directory / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -205,6 +209,23 @@ def test_promtool_accepts_the_shipped_configuration(shipped: Path) -> None:
     promtool_check(shipped)
 
 
+def test_every_alert_fires_when_it_should_and_only_then() -> None:
+    result = subprocess.run(
+        [tool("promtool"), "test", "rules", PROMETHEUS_ALERT_TESTS.name],
+        cwd=PROMETHEUS_ALERT_TESTS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = {
+        case["alertname"]
+        for test in load_yaml(PROMETHEUS_ALERT_TESTS)["tests"]
+        for case in test["alert_rule_test"]
+    }
+    assert tested == {name for name, _ in alert_queries()}, "every alert needs a test case"
+
+
 def test_every_make_up_service_is_up_in_prometheus(
     make_up: Path, prometheus: str, ports: dict[str, int]
 ) -> None:
@@ -230,12 +251,10 @@ def test_every_make_up_service_is_up_in_prometheus(
     exported: set[str] = set()
     for port in ports.values():
         exported |= exported_series(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
-    missing = {
-        name: panels
-        for name, panels in metrics_named_by_dashboard().items()
-        if name not in exported
-    }
-    assert not missing, f"dashboard queries metrics the services do not export: {missing}"
+    missing = {name: panels for name, panels in metrics_queried().items() if name not in exported}
+    assert not missing, (
+        f"the dashboard or the alerts query metrics the services do not export: {missing}"
+    )
 
     # And Prometheus itself accepts every panel's query (Grafana's $__rate_interval made concrete).
     refused = {}

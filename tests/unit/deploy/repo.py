@@ -16,6 +16,8 @@ DEPLOY_DIR = ROOT / "deploy"
 TERRAFORM_DIR = ROOT / "terraform"
 PROMETHEUS_COMPOSE = DEPLOY_DIR / "prometheus" / "prometheus.yml"
 PROMETHEUS_LOCAL = DEPLOY_DIR / "prometheus" / "prometheus.local.yml"
+PROMETHEUS_ALERTS = DEPLOY_DIR / "prometheus" / "alerts.yml"
+PROMETHEUS_ALERT_TESTS = DEPLOY_DIR / "prometheus" / "alerts.test.yml"
 DASHBOARD = DEPLOY_DIR / "grafana" / "dashboards" / "fragmenty.json"
 GRAFANA_PROVISIONING = DEPLOY_DIR / "grafana" / "provisioning"
 TERRAFORM_TOOL = DEPLOY_DIR / "tools" / "terraform.sh"
@@ -76,10 +78,16 @@ def dashboard_queries() -> list[tuple[str, str]]:
     ]
 
 
-def metrics_named_by_dashboard() -> dict[str, set[str]]:
-    """Each fragmenty_* metric the dashboard queries, with the panels that use it."""
+def alert_queries() -> list[tuple[str, str]]:
+    """(alert name, PromQL expression) for every shipped alerting rule."""
+    groups = load_yaml(PROMETHEUS_ALERTS)["groups"]
+    return [(rule["alert"], rule["expr"]) for group in groups for rule in group["rules"]]
+
+
+def metrics_queried() -> dict[str, set[str]]:
+    """Each fragmenty_* metric the dashboard and the alerts query, with who uses it."""
     used: dict[str, set[str]] = {}
-    for title, expr in dashboard_queries():
+    for title, expr in dashboard_queries() + alert_queries():
         for name in METRIC_IN_QUERY.findall(expr):
             used.setdefault(name, set()).add(title)
     return used

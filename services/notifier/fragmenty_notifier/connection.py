@@ -1,9 +1,9 @@
-"""One client socket: a bounded send queue drained by a writer task of its own.
+"""One client socket: dedupe, a bounded outbox, and closing.
 
-The hub hands events to every connection synchronously (``offer``), and never waits for a
-socket: a frame goes into the connection's queue, or, when that queue is full, the connection is
-closed with 1013 (try again later). So a client that cannot keep up costs everyone else nothing
-but one failed ``put_nowait``.
+The hub hands events to every connection synchronously (``offer``) and never waits for a socket:
+a frame is written (or buffered) at once, or, when this client already has more than its limit
+waiting, the connection is closed with 1013 (try again later). So a client that cannot keep up
+costs everyone else nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from starlette.websockets import WebSocket
 
 from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
+from fragmenty_notifier.outbox import Outbox, open_outbox
 from fragmenty_notifier.recent_ids import RecentIds
 
 logger = logging.getLogger(__name__)
@@ -30,31 +31,22 @@ CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 
-# How many recent event ids each connection remembers to drop duplicates: far more than can be
-# in flight at the seam between a replay and live delivery, or around a broker reconnect.
+# How many recent event ids a resuming connection remembers to drop duplicates: far more than
+# can be in flight at the seam between its replay and live delivery.
 CONNECTION_SEEN_IDS = 4096
-
-# Bound on closing a client that does not answer the close handshake.
-CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    send_queue_frames: int
+    send_buffer_bytes: int
     max_subscriptions: int
     max_client_errors: int
     max_client_frames_per_s: float
     max_replay_events: int
 
 
-class Outgoing(NamedTuple):
-    frame: str
-    envelope: Envelope | None  # set for live event frames, whose latency is measured
-    replayed: bool = False
-
-
 class ClientConnection(ABC):
-    """What every socket endpoint shares: queueing, writing, dedupe, closing."""
+    """What every socket endpoint shares: output, dedupe, closing."""
 
     endpoint = "ws"
 
@@ -69,9 +61,10 @@ class ClientConnection(ABC):
         self.client_host = client_host
         self.limits = limits
         self._metrics = metrics
-        self._queue: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=limits.send_queue_frames)
-        self._seen = RecentIds(CONNECTION_SEEN_IDS)
-        self._writer: asyncio.Task[None] | None = None
+        # The hub fans each event_id out once, so live delivery alone never repeats an event;
+        # only a connection whose replay meets live delivery needs a memory of its own.
+        self._seen: RecentIds | None = None
+        self._outbox: Outbox | None = None
         self._closing: asyncio.Task[None] | None = None
         self._live_out = metrics.events_out.labels("live")
         self._replay_out = metrics.events_out.labels("replay")
@@ -82,40 +75,47 @@ class ClientConnection(ABC):
     def closed(self) -> bool:
         return self._closing is not None
 
+    @property
+    def outbox(self) -> Outbox:
+        assert self._outbox is not None, "start() first"
+        return self._outbox
+
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{id(self)}")
+        """Call once the handshake is accepted."""
+        self._outbox = open_outbox(self.websocket, self.limits.send_buffer_bytes, self._written)
 
     @abstractmethod
-    def frame_for(self, envelope: Envelope) -> str | None:
+    def frame_for(self, envelope: Envelope) -> Frame | None:
         """The frame this client should get for an event, or None when it did not ask for it."""
 
     def offer(self, envelope: Envelope) -> None:
-        """Queue a live event for this client if it wants it; never waits."""
+        """Send a live event to this client if it wants it; never waits."""
         if self._closing is not None:
             return
         frame = self.frame_for(envelope)
-        if frame is None or not self._seen.add(envelope.event_id):
+        if frame is None:
             return
-        self.enqueue(Outgoing(frame, envelope))
-
-    def enqueue(self, item: Outgoing) -> None:
-        """Queue a frame, or close the connection when its queue is full (it cannot keep up)."""
-        if self._closing is not None:
+        if self._seen is not None and not self._seen.add(envelope.event_id):
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send queue full", reason="slow")
+        self.send_now(frame)
 
-    def send_control(self, frame: str) -> None:
-        self.enqueue(Outgoing(frame, None))
+    def send_now(self, frame: Frame) -> None:
+        """Send at once, or close the connection when too much is already waiting for it."""
+        if self._closing is None and not self.outbox.offer(frame):
+            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
 
-    async def put_waiting(self, item: Outgoing) -> None:
-        """Queue a frame, waiting for room: for replays, which the client asked to receive."""
-        await self._queue.put(item)
+    def send_control(self, text: str) -> None:
+        self.send_now(Frame(text))
+
+    async def send_waiting(self, frame: Frame) -> None:
+        """Send, waiting while the client catches up: for what it asked for (replays, lists)."""
+        if self._closing is None:
+            await self.outbox.put(frame)
 
     def remember(self, event_id: str) -> bool:
         """Mark an event as sent to this client; False if it already was."""
+        if self._seen is None:
+            self._seen = RecentIds(CONNECTION_SEEN_IDS)
         return self._seen.add(event_id)
 
     def drop(self, code: int, message: str, *, reason: str) -> None:
@@ -129,50 +129,32 @@ class ClientConnection(ABC):
         self._begin_close(code, message)
 
     def _begin_close(self, code: int, message: str) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-        self._closing = asyncio.create_task(self._close(code, message))
-
-    async def _close(self, code: int, message: str) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.websocket.close(code, message[:120]), CLOSE_TIMEOUT_S)
+        self._closing = asyncio.create_task(self.outbox.close(code, message[:120]))
 
     async def close(self, code: int, message: str) -> None:
         """Close on the server's behalf (shutdown) and wait until the close frame is out."""
         if self._closing is None:
             self._begin_close(code, message)
         assert self._closing is not None
-        await asyncio.shield(self._closing)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._closing)
 
     async def finish(self) -> None:
-        """The client is gone: stop writing, and let a pending close complete."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+        """The client is gone: let a pending close complete and release the outbox."""
         if self._closing is not None:
             with contextlib.suppress(Exception):
                 await self._closing
+        if self._outbox is not None:
+            await self._outbox.stop()
 
-    async def _write_forever(self) -> None:
-        send = self.websocket.send_text
-        try:
-            while True:
-                item = await self._queue.get()
-                await send(item.frame)
-                if item.envelope is not None:
-                    self._record_live(item.envelope)
-                elif item.replayed:
-                    self._replay_out.inc()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # the socket went away under us; the reader notices too
-            logger.debug("writer for %s stopped: %r", self.client_host, error)
-
-    def _record_live(self, envelope: Envelope) -> None:
-        self._live_out.inc()
-        now = time.time()
-        if envelope.published_at is not None:
-            self._latency_published.observe(max(0.0, now - envelope.published_at))
-        else:
-            self._latency_received.observe(max(0.0, now - envelope.received_at))
+    def _written(self, frame: Frame) -> None:
+        envelope = frame.envelope
+        if envelope is not None:
+            self._live_out.inc()
+            now = time.time()
+            if envelope.published_at is not None:
+                self._latency_published.observe(max(0.0, now - envelope.published_at))
+            else:
+                self._latency_received.observe(max(0.0, now - envelope.received_at))
+        elif frame.replayed:
+            self._replay_out.inc()

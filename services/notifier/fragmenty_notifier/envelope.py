@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.protocol import event_frame
 from fragmenty_shared.contracts import PriceEvent
 
@@ -21,7 +22,7 @@ class Envelope:
     event_json: str
     published_at: float | None
     received_at: float
-    _frames: dict[str, str] = field(default_factory=dict)
+    _frames: dict[str, Frame] = field(default_factory=dict)
 
     @classmethod
     def wrap(cls, event: PriceEvent, published_at: float | None = None) -> Envelope:
@@ -31,11 +32,12 @@ class Envelope:
     def event_id(self) -> str:
         return self.event.event_id
 
-    def frame_for(self, subscription_id: str) -> str:
+    def frame_for(self, subscription_id: str) -> Frame:
         """The event frame for one subscription id; most clients use the same few ids."""
         frame = self._frames.get(subscription_id)
         if frame is None:
-            frame = self._frames[subscription_id] = event_frame(subscription_id, self.event_json)
+            text = event_frame(subscription_id, self.event_json)
+            frame = self._frames[subscription_id] = Frame(text, self)
         return frame
 
 

@@ -44,6 +44,10 @@ class Hub:
     def __len__(self) -> int:
         return len(self._connections)
 
+    @property
+    def connections(self) -> tuple[ClientConnection, ...]:
+        return tuple(self._connections)
+
     def refusal(self, client_host: str) -> Refusal | None:
         """Why a new connection from ``client_host`` may not open now, if it may not."""
         if self.closing:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fragmenty_notifier.connection import ClientConnection, ConnectionLimits
 from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_shared.contracts import Asset, EventType, ListingSnapshot, ListingStatus, PriceEvent
 from fragmenty_shared.money import from_nanoton
@@ -135,5 +136,6 @@ class LegacyConnection(ClientConnection):
         self.view = view
         self._clock = clock
 
-    def frame_for(self, envelope: Envelope) -> str | None:
-        return change_frame(self.view, envelope.event, self._clock())
+    def frame_for(self, envelope: Envelope) -> Frame | None:
+        text = change_frame(self.view, envelope.event, self._clock())
+        return None if text is None else Frame(text, envelope)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import ASGIApp
 
 from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.consumer import EventConsumer
@@ -17,6 +18,7 @@ from fragmenty_notifier.event_store import EventStore
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.legacy import LegacyView
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
+from fragmenty_notifier.outbox import RawSendMiddleware
 from fragmenty_notifier.server import NotifierServer
 from fragmenty_notifier.settings import NotifierSettings
 from fragmenty_notifier.sockets import OriginPolicy, SocketEndpoints
@@ -32,7 +34,7 @@ class Notifier:
     """The assembled service; tests and benchmarks reach its parts through this."""
 
     settings: NotifierSettings
-    app: Starlette
+    app: ASGIApp
     hub: Hub
     consumer: EventConsumer
     metrics: NotifierMetrics
@@ -49,7 +51,7 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
     )
     consumer = EventConsumer(settings, hub, store, metrics)
     limits = ConnectionLimits(
-        send_queue_frames=settings.notifier_send_queue_frames,
+        send_buffer_bytes=settings.notifier_send_buffer_bytes,
         max_subscriptions=settings.notifier_max_subscriptions,
         max_client_errors=settings.notifier_max_client_errors,
         max_client_frames_per_s=settings.notifier_max_client_frames_per_s,
@@ -78,7 +80,7 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         *ops_routes(metrics.registry, {"broker": consumer.check_ready, "database": store.ping}),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    return Notifier(settings, app, hub, consumer, metrics)
+    return Notifier(settings, RawSendMiddleware(app), hub, consumer, metrics)
 
 
 def server_config(notifier: Notifier) -> uvicorn.Config:
@@ -87,7 +89,9 @@ def server_config(notifier: Notifier) -> uvicorn.Config:
         notifier.app,
         host=settings.host,
         port=settings.notifier_port,
-        ws="websockets",
+        # The sansio protocol lets the notifier write pre-encoded frames straight to each
+        # socket (see outbox.py); the legacy "websockets" protocol is deprecated in uvicorn.
+        ws="websockets-sansio",
         ws_max_size=settings.notifier_max_frame_bytes,
         ws_ping_interval=settings.notifier_ping_interval_s,
         ws_ping_timeout=settings.notifier_ping_timeout_s,

@@ -38,10 +38,13 @@ class NotifierSettings(Settings):
     notifier_max_connections: int = Field(
         default=10_000, ge=1, description="Open sockets in total; more get HTTP 503."
     )
-    notifier_send_queue_frames: int = Field(
-        default=256,
-        ge=1,
-        description="Frames waiting for one slow client before it is closed with 1013.",
+    notifier_send_buffer_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description=(
+            "Bytes that may wait for one client beyond what its socket takes; a client that "
+            "falls further behind is closed with 1013 (about 400 events of 600 bytes)."
+        ),
     )
     notifier_ping_interval_s: float = Field(
         default=20.0, gt=0, description="Keepalive ping interval; a client that never pongs is cut."

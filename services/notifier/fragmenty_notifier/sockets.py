@@ -20,9 +20,9 @@ from fragmenty_notifier.connection import (
     CLOSE_INTERNAL_ERROR,
     ClientConnection,
     ConnectionLimits,
-    Outgoing,
 )
 from fragmenty_notifier.event_store import EventStore
+from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.hub import Hub, Refusal
 from fragmenty_notifier.legacy import LegacyConnection, LegacyView, initial_frame
 from fragmenty_notifier.metrics import NotifierMetrics
@@ -100,7 +100,7 @@ class SocketEndpoints:
                     connection.drop(CLOSE_INTERNAL_ERROR, "listings unavailable", reason="storage")
                     return
                 frame = initial_frame(view, listings, datetime.now(UTC))
-                await connection.put_waiting(Outgoing(frame, None))
+                await connection.send_waiting(Frame(frame))
 
             await self._serve(connection, _ignore, on_open=send_current_list)
 

@@ -19,10 +19,10 @@ from fragmenty_notifier.connection import (
     CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionLimits,
-    Outgoing,
 )
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.filters import EventFilter, compile_filter
+from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.protocol import (
     Ping,
@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from fragmenty_notifier.event_store import EventStore
 
 logger = logging.getLogger(__name__)
+
+# Live events a resuming client may collect while its replay is still being sent; a client
+# whose replay is that slow is better off reconnecting later.
+MAX_PENDING_DURING_REPLAY = 10_000
 
 
 class StreamConnection(ClientConnection):
@@ -86,7 +90,7 @@ class StreamConnection(ClientConnection):
                 return subscription_id
         return None
 
-    def frame_for(self, envelope: Envelope) -> str | None:
+    def frame_for(self, envelope: Envelope) -> Frame | None:
         subscription_id = self.matching_subscription(envelope.event)
         return None if subscription_id is None else envelope.frame_for(subscription_id)
 
@@ -98,7 +102,7 @@ class StreamConnection(ClientConnection):
         if subscription_id is None or self.closed:
             return
         self._pending.append((envelope, subscription_id))
-        if len(self._pending) > self.limits.send_queue_frames:
+        if len(self._pending) > MAX_PENDING_DURING_REPLAY:
             self.drop(
                 CLOSE_TRY_AGAIN_LATER,
                 "too slow: live events piled up during the replay",
@@ -173,7 +177,7 @@ class StreamConnection(ClientConnection):
             while self._pending and not self.closed:
                 envelope, subscription_id = self._pending.popleft()
                 if self.remember(envelope.event_id):
-                    await self.put_waiting(Outgoing(envelope.frame_for(subscription_id), envelope))
+                    await self.send_waiting(envelope.frame_for(subscription_id))
             self._replaying = False
         except Exception:
             logger.exception("replay for %s failed", self.client_host)
@@ -198,7 +202,7 @@ class StreamConnection(ClientConnection):
             if subscription_id is None or not self.remember(event.event_id):
                 continue
             frame = event_frame(subscription_id, event.model_dump_json())
-            await self.put_waiting(Outgoing(frame, None, replayed=True))
+            await self.send_waiting(Frame(frame, replayed=True))
             sent += 1
             last = event.event_id
         return sent, last

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from fragmenty_notifier.outbox import DirectOutbox
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
 from tests.unit.notifier.factories import make_event
@@ -118,7 +119,7 @@ async def test_a_slow_client_is_dropped_with_1013_without_delaying_others(
     topology: Topology,
     mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    limited = notifier_settings(settings, notifier_send_queue_frames=32)
+    limited = notifier_settings(settings, notifier_send_buffer_bytes=512 * 1024)
     # Big events (64 KiB) fill the socket buffers of a client that does not read within dozens.
     events = [make_event(f"8880003{i:04d}", tags=[f"{i}-{'x' * 2000}"] * 32) for i in range(200)]
     async with running_notifier(limited) as notifier:
@@ -170,6 +171,9 @@ async def test_health_readiness_and_metrics(notifier: RunningNotifier) -> None:
         async with open_client(notifier) as client:
             await subscribe(client, "s1")
             text = (await http.get("/metrics")).text
+            # The fast way out (frames written straight to uvicorn's transport) is in use.
+            (connection,) = notifier.notifier.hub.connections
+            assert isinstance(connection.outbox, DirectOutbox)
         assert 'fragmenty_notifier_connections{endpoint="ws"} 1.0' in text
         assert "fragmenty_notifier_subscriptions 1.0" in text
         assert "fragmenty_notifier_fanout_latency_seconds_bucket" in text

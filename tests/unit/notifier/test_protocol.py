@@ -51,7 +51,7 @@ def test_an_error_about_a_subscription_names_it() -> None:
 
 def test_an_event_frame_carries_the_event_exactly() -> None:
     event = make_event(price="123.000000001", change_pct=23.000000001)
-    frame = json.loads(Envelope.wrap(event).frame_for('s"1'))
+    frame = json.loads(Envelope.wrap(event).frame_for('s"1').text)
     assert frame["type"] == "event"
     assert frame["subscription"] == 's"1'
     assert PriceEvent.model_validate(frame["event"]) == event

@@ -1,0 +1,505 @@
+"""Fan-out benchmark: publish-to-receipt latency of price events through the notifier.
+
+Runs the real notifier (``python -m fragmenty_notifier``) as a process of its own, opens the
+WebSocket clients in a second process (a lean asyncio client, so the client side costs as little
+CPU as possible on a small machine), and publishes ``PriceEvent``s to the events exchange from
+this process, each stamped with its publish time. Every client subscribes to everything.
+
+Phases: a baseline with one client; the main run (1,000 clients, 20 events/s, 30 s); then steps
+up in client count (2,000, 5,000 by default, 10 s each) until a step is not held. A step is held
+when p99 < 250 ms, every client got every event, and no client was dropped.
+
+Prints one JSON line on stdout (progress goes to stderr). Assumes RabbitMQ runs
+(``scripts/infra.sh up``); usage: ``uv run python benchmarks/fanout.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+
+from fragmenty_notifier.envelope import PUBLISHED_AT_HEADER
+from fragmenty_shared.broker import declare_events_exchange, make_broker
+from fragmenty_shared.contracts import (
+    Asset,
+    EventType,
+    ListingSnapshot,
+    ListingStatus,
+    PriceEvent,
+    make_event_id,
+)
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.topology import Topology
+
+HELD_P99_MS = 250.0
+TARGET_P99_MS_AT_1000 = 100.0
+TARGET_CLIENTS_HELD = 5000
+CONNECT_BATCH = 250
+SLUG_SEQUENCE = re.compile(rb'"slug":"b(\d{9})"')
+
+
+def log(message: str) -> None:
+    print(f"[fanout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_open_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+
+
+# --- the client process -------------------------------------------------------------------------
+
+
+class LeanWebSocket(asyncio.Protocol):
+    """Just enough of a WebSocket client: handshake, one subscribe, read text frames, pong."""
+
+    SUBSCRIBE = json.dumps({"action": "subscribe", "id": "all", "filter": {}}).encode()
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._buffer = b""
+        self._upgraded = False
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            (
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        # Client frames must be masked; an all-zero mask leaves the payload as it is.
+        length = len(payload)
+        if length < 126:
+            header = bytes([0x80 | opcode, 0x80 | length])
+        else:
+            header = bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
+        assert self.transport is not None
+        self.transport.write(header + b"\x00\x00\x00\x00" + payload)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self._buffer + data
+        if not self._upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self._buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self._fail(buffer[:80].decode(errors="replace"))
+                return
+            self._upgraded = True
+            buffer = buffer[end + 4 :]
+            self._send(0x1, self.SUBSCRIBE)
+        offset = 0
+        size = len(buffer)
+        while size - offset >= 2:
+            first, second = buffer[offset], buffer[offset + 1]
+            length = second & 0x7F
+            start = offset + 2
+            if length == 126:
+                if size - offset < 4:
+                    break
+                length = int.from_bytes(buffer[offset + 2 : offset + 4], "big")
+                start = offset + 4
+            elif length == 127:
+                if size - offset < 10:
+                    break
+                length = int.from_bytes(buffer[offset + 2 : offset + 10], "big")
+                start = offset + 10
+            end = start + length
+            if end > size:
+                break
+            opcode = first & 0x0F
+            if opcode == 0x1:
+                payload = buffer[start:end]
+                found = SLUG_SEQUENCE.search(payload)
+                if found is not None:
+                    self._recorder.record(int(found.group(1)), now)
+                elif not self.ready.done() and b'"subscribed"' in payload:
+                    self.ready.set_result(None)
+            elif opcode == 0x9:
+                self._send(0xA, buffer[start:end])
+            elif opcode == 0x8:
+                self._fail("closed by the server " + str(buffer[start : start + 2].hex()))
+            offset = end
+        self._buffer = buffer[offset:]
+
+    def _fail(self, why: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(why))
+        if not self.closed:
+            self.closed = True
+            self._recorder.disconnected += 1
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail("connection lost")
+
+
+@dataclass
+class Recorder:
+    receipts: defaultdict[int, array[float]] = field(
+        default_factory=lambda: defaultdict(lambda: array("d"))
+    )
+    disconnected: int = 0
+
+    def record(self, sequence: int, at: float) -> None:
+        self.receipts[sequence].append(at)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def client_main(port: int, control: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    recorder = Recorder()
+    clients: list[LeanWebSocket] = []
+
+    async def open_one() -> bool:
+        try:
+            _, client = await loop.create_connection(
+                lambda: LeanWebSocket(recorder), "127.0.0.1", port
+            )
+            await asyncio.wait_for(client.ready, 30)
+        except (OSError, ConnectionError, TimeoutError):
+            return False
+        clients.append(client)
+        return True
+
+    while True:
+        command, argument = await loop.run_in_executor(None, control.recv)
+        if command == "grow":
+            failed = 0
+            while len(clients) < argument:
+                batch = min(CONNECT_BATCH, argument - len(clients))
+                results = await asyncio.gather(*(open_one() for _ in range(batch)))
+                failed += results.count(False)
+                if failed > argument // 10:
+                    break
+            control.send(("grown", len(clients), failed))
+        elif command == "cpu":
+            control.send(("cpu", own_cpu_seconds()))
+        elif command == "collect":
+            receipts = {sequence: list(times) for sequence, times in recorder.receipts.items()}
+            control.send(("collected", receipts, recorder.disconnected, own_cpu_seconds()))
+            recorder.receipts.clear()
+        elif command == "stop":
+            for client in clients:
+                if client.transport is not None:
+                    client.transport.close()
+            control.send(("stopped", None, None))
+            return
+
+
+def client_process(port: int, control: Connection) -> None:
+    raise_open_file_limit()
+    asyncio.run(client_main(port, control))
+
+
+# --- the notifier process -----------------------------------------------------------------------
+
+
+def start_notifier(
+    settings: Settings, port: int, profile: str | None = None
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FRAGMENTY_NAMESPACE": settings.namespace,
+        "FRAGMENTY_MONGODB_DATABASE": settings.mongodb_database,
+        "FRAGMENTY_NOTIFIER_PORT": str(port),
+        "FRAGMENTY_NOTIFIER_MAX_CONNECTIONS": "100000",
+        "FRAGMENTY_NOTIFIER_MAX_CONNECTIONS_PER_CLIENT": "100000",
+        "FRAGMENTY_LOG_LEVEL": "WARNING",
+    }
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
+    return subprocess.Popen(
+        [sys.executable, *profiler, "-m", "fragmenty_notifier"], env=env, start_new_session=True
+    )
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the notifier exited during startup")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("the notifier did not become ready")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- publishing and measuring -------------------------------------------------------------------
+
+
+def bench_event(sequence: int) -> PriceEvent:
+    moment = datetime.now(UTC)
+    slug = f"b{sequence:09d}"
+    return PriceEvent(
+        event_id=make_event_id(Asset.USERNAME, slug, EventType.PRICE_CHANGED, moment),
+        type=EventType.PRICE_CHANGED,
+        asset=Asset.USERNAME,
+        slug=slug,
+        title=f"@{slug}",
+        occurred_at=moment,
+        old=ListingSnapshot(status=ListingStatus.AUCTION, price_ton=Decimal("100")),
+        new=ListingSnapshot(status=ListingStatus.AUCTION, price_ton=Decimal("110.5")),
+        change_pct=10.5,
+    )
+
+
+@dataclass
+class Bench:
+    settings: Settings
+    topology: Topology
+    control: Connection
+    notifier_pid: int
+    rate: float
+    sequence: int = 100_000_000
+
+    async def grow(self, clients: int) -> int:
+        self.control.send(("grow", clients))
+        _, connected, failed = await asyncio.get_running_loop().run_in_executor(
+            None, self.control.recv
+        )
+        log(f"{connected} clients connected ({failed} failed)")
+        return int(connected)
+
+    async def run_phase(self, clients: int, duration_s: float) -> dict[str, Any]:
+        broker = make_broker(self.settings)
+        await broker.connect()
+        published: dict[int, float] = {}
+        cpu_before = cpu_seconds(self.notifier_pid)
+        self.control.send(("cpu", None))
+        _, client_cpu_before = await asyncio.get_running_loop().run_in_executor(
+            None, self.control.recv
+        )
+        load_before = os.getloadavg()[0]
+        try:
+            await declare_events_exchange(broker, self.topology)
+            events = int(duration_s * self.rate)
+            start = time.monotonic() + 0.2
+            for index in range(events):
+                self.sequence += 1
+                event = bench_event(self.sequence)
+                payload = event.model_dump_json()
+                await asyncio.sleep(max(0.0, start + index / self.rate - time.monotonic()))
+                stamp = time.time()
+                published[self.sequence] = stamp
+                await broker.publish(
+                    payload,
+                    exchange=self.topology.events_exchange,
+                    routing_key=event.routing_key,
+                    headers={PUBLISHED_AT_HEADER: repr(stamp)},
+                    content_type="application/json",
+                )
+            await asyncio.sleep(2.0)  # let the last events arrive
+        finally:
+            await broker.stop()
+        cpu_used = cpu_seconds(self.notifier_pid) - cpu_before
+        self.control.send(("collect", None))
+        _, receipts, disconnected, client_cpu = await asyncio.get_running_loop().run_in_executor(
+            None, self.control.recv
+        )
+        client_cpu_used = client_cpu - client_cpu_before
+        latencies = [
+            (received - published[sequence]) * 1000
+            for sequence, times in receipts.items()
+            if sequence in published
+            for received in times
+        ]
+        expected = clients * len(published)
+        summary = summarise(latencies)
+        delivered = len(latencies) / expected if expected else 0.0
+        held = (
+            bool(latencies)
+            and summary["p99_ms"] < HELD_P99_MS
+            and delivered >= 0.999
+            and disconnected == 0
+        )
+        result = {
+            "clients": clients,
+            "events": len(published),
+            "duration_s": duration_s,
+            **summary,
+            "delivered": round(delivered, 5),
+            "dropped_clients": disconnected,
+            "notifier_cpu_pct": round(100 * cpu_used / (duration_s + 2.2), 1),
+            "clients_cpu_pct": round(100 * client_cpu_used / (duration_s + 2.2), 1),
+            # Other work on the machine competes for the same cores; it shows in the tail.
+            "load_avg_1m": round(max(load_before, os.getloadavg()[0]), 2),
+            "held": held,
+        }
+        log(json.dumps(result))
+        return result
+
+
+def summarise(latencies_ms: list[float]) -> dict[str, float]:
+    if len(latencies_ms) < 2:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
+    cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive")
+    return {
+        "p50_ms": round(cuts[49], 2),
+        "p95_ms": round(cuts[94], 2),
+        "p99_ms": round(cuts[98], 2),
+        "max_ms": round(max(latencies_ms), 2),
+    }
+
+
+async def delete_exchange(settings: Settings, topology: Topology) -> None:
+    broker = make_broker(settings)
+    await broker.connect()
+    try:
+        exchange = await broker.declare_exchange(topology.events_exchange)
+        await exchange.delete()
+    finally:
+        await broker.stop()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:8]
+    settings = Settings(namespace=f"bench{run_id}", mongodb_database=f"bench_{run_id}")
+    topology = Topology(settings.namespace)
+    port = free_port()
+    notifier = start_notifier(settings, port, args.profile)
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    clients = multiprocessing.get_context("spawn").Process(
+        target=client_process, args=(port, child), daemon=True
+    )
+    try:
+        await asyncio.to_thread(wait_ready, port, notifier)
+        clients.start()
+        bench = Bench(settings, topology, parent, notifier.pid, args.rate)
+
+        log("baseline: 1 client")
+        await bench.grow(1)
+        baseline = await bench.run_phase(1, args.baseline_s)
+
+        log(f"main: {args.clients} clients, {args.rate} events/s, {args.duration} s")
+        connected = await bench.grow(args.clients)
+        main = await bench.run_phase(connected, args.duration)
+
+        steps = [{k: main[k] for k in ("clients", "p99_ms", "delivered", "held")}]
+        held = main["clients"] if main["held"] else 0
+        for count in args.steps:
+            if not steps[-1]["held"]:
+                break
+            connected = await bench.grow(count)
+            if connected < count:
+                steps.append({"clients": count, "connected": connected, "held": False})
+                break
+            step = await bench.run_phase(connected, args.step_s)
+            steps.append({k: step[k] for k in ("clients", "p99_ms", "delivered", "held")})
+            if step["held"]:
+                held = connected
+        parent.send(("stop", None))
+        await asyncio.to_thread(parent.recv)
+    finally:
+        # SIGINT under a profiler: uvicorn re-raises the signal after its graceful shutdown,
+        # and only an interrupt (not a termination) lets cProfile write its file.
+        notifier.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
+        try:
+            notifier.wait(30)
+        except subprocess.TimeoutExpired:
+            notifier.kill()
+        clients.join(10)
+        if clients.is_alive():
+            clients.terminate()
+        with contextlib.suppress(Exception):
+            await delete_exchange(settings, topology)
+
+    return {
+        "bench": "fanout",
+        "rate_events_per_s": args.rate,
+        "baseline": {k: baseline[k] for k in ("clients", "p50_ms", "p95_ms", "p99_ms")},
+        "clients": main["clients"],
+        "duration_s": args.duration,
+        "p50_ms": main["p50_ms"],
+        "p95_ms": main["p95_ms"],
+        "p99_ms": main["p99_ms"],
+        "max_ms": main["max_ms"],
+        "delivered": main["delivered"],
+        "notifier_cpu_pct": main["notifier_cpu_pct"],
+        "clients_cpu_pct": main["clients_cpu_pct"],
+        "load_avg_1m": main["load_avg_1m"],
+        "cpus": os.cpu_count(),
+        "max_clients_held": held,
+        "held_p99_limit_ms": HELD_P99_MS,
+        "steps": steps,
+        "targets": {
+            "p99_ms_at_1000_clients": TARGET_P99_MS_AT_1000,
+            "clients_held": TARGET_CLIENTS_HELD,
+        },
+        "meets_targets": main["p99_ms"] < TARGET_P99_MS_AT_1000 and held >= TARGET_CLIENTS_HELD,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=20.0, help="events per second")
+    parser.add_argument("--duration", type=float, default=30.0, help="main run, seconds")
+    parser.add_argument("--baseline-s", type=float, default=5.0)
+    parser.add_argument("--step-s", type=float, default=10.0)
+    parser.add_argument(
+        "--steps", type=lambda text: [int(n) for n in text.split(",") if n], default=[2000, 5000]
+    )
+    parser.add_argument("--quick", action="store_true", help="100 clients, 5 s, no steps")
+    parser.add_argument("--profile", help="run the notifier under cProfile, writing here")
+    args = parser.parse_args()
+    if args.quick:
+        args.clients, args.duration, args.steps, args.baseline_s = 100, 5.0, [], 2.0
+    raise_open_file_limit()
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

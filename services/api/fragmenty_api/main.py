@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from fragmenty_api import pages, routes_api, routes_legacy
 from fragmenty_api.deps import ApiState
+from fragmenty_api.live_updates import LiveUpdates
 from fragmenty_api.metrics import ApiMetrics, RequestMetricsMiddleware
 from fragmenty_api.security import (
     EXCEPTION_HANDLERS,
@@ -54,8 +55,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         metrics=metrics,
     )
 
+    live_updates = LiveUpdates(settings, store, metrics) if settings.live_updates else None
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if live_updates is not None:
+            # Consume first: events that arrive during the first full read are applied after it.
+            live_updates.start()
         refresher = asyncio.create_task(store.run(), name="snapshot-refresh")
         try:
             yield
@@ -63,6 +69,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+            if live_updates is not None:
+                await live_updates.stop()
             await client.close()
 
     async def database_reachable() -> None:
@@ -84,6 +92,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
     )
     app.state.api = state
+    app.state.live_updates = live_updates
     app.include_router(routes_api.router)
     app.include_router(routes_legacy.router)
     pages.mount(app)

@@ -47,6 +47,16 @@ class ApiMetrics:
             buckets=(*LATENCY_BUCKETS, 30.0, 60.0),
             registry=registry,
         )
+        self.live_events = Counter(
+            "fragmenty_api_live_events",
+            "Price events applied to the snapshot as they arrived from the broker.",
+            registry=registry,
+        )
+        self.live_updates_connected = Gauge(
+            "fragmenty_api_live_updates_connected",
+            "1 while the api consumes price events from the broker, else 0.",
+            registry=registry,
+        )
         self.snapshot_failures = Counter(
             "fragmenty_api_snapshot_load_failures",
             "Snapshot reloads that failed (the previous snapshot stays in use).",

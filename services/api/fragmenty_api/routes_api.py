@@ -188,7 +188,8 @@ async def export_csv(
     ] = MAX_EXPORT_ROWS,
 ) -> StreamingResponse:
     """Every listing matching the same filters as `/listings`, in the same order, streamed."""
-    rows = itertools.islice(matching_rows(snapshot, query, datetime.now(UTC)), limit)
+    # Taken now, in one go: live events may change the snapshot while the CSV streams out.
+    rows = list(itertools.islice(matching_rows(snapshot, query, datetime.now(UTC)), limit))
     return StreamingResponse(
         csv_chunks(rows),
         media_type="text/csv; charset=utf-8",

@@ -65,6 +65,6 @@ async def legacy_auctions(
         int, Query(ge=1, le=MAX_LEGACY_PAGE_SIZE, description="Rows per page.")
     ] = 10,
 ) -> list[LegacyAuction]:
-    ordered = snapshot.derived("legacy_auctions", _numbers_by_end)
+    ordered = snapshot.derived("legacy_auctions", _numbers_by_end, max_age_s=5.0)
     start = (page - 1) * pageSize
     return [_legacy(row) for row in ordered[start : start + pageSize]]

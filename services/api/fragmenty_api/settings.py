@@ -21,10 +21,17 @@ class ApiSettings(Settings):
         description="Origins allowed to call the REST API from a browser (JSON list); empty: none.",
     )
     snapshot_refresh_seconds: float = Field(
-        default=30.0,
+        default=900.0,
         ge=0.5,
-        le=3600,
-        description="How often the in-memory market snapshot is reloaded from the database.",
+        le=86_400,
+        description=(
+            "How often the in-memory market snapshot is read in full from the database; price "
+            "events from the broker keep it current in between."
+        ),
+    )
+    live_updates: bool = Field(
+        default=True,
+        description="Consume price events from RabbitMQ to keep the snapshot current.",
     )
     expensive_requests_per_minute: int = Field(
         default=30,

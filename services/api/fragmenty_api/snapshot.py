@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -167,15 +168,33 @@ SORT_KEY_SHAPES: dict[SortOrder, tuple[type, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class SortedListings:
-    """The listings in one order, with their keys for bisecting a cursor."""
+    """The listings in one order, with their keys for bisecting a cursor.
 
-    rows: Sequence[ListingRow]
-    keys: Sequence[SortKey]
+    Kept sorted under single-listing updates (bisect insert/remove: a memmove of a 20,000-long
+    list), so a live event never re-sorts the market.
+    """
+
+    order: SortOrder
+    rows: list[ListingRow]
+    keys: list[SortKey]
 
     def start_after(self, key: SortKey | None) -> int:
         return 0 if key is None else bisect.bisect_right(self.keys, key)
+
+    def insert(self, row: ListingRow) -> None:
+        key = sort_key(self.order, row)
+        index = bisect.bisect_left(self.keys, key)
+        self.keys.insert(index, key)
+        self.rows.insert(index, row)
+
+    def remove(self, row: ListingRow) -> None:
+        key = sort_key(self.order, row)
+        index = bisect.bisect_left(self.keys, key)
+        if index < len(self.keys) and self.keys[index] == key:
+            del self.keys[index]
+            del self.rows[index]
 
 
 def _load_rows(
@@ -195,7 +214,12 @@ def _load_rows(
 
 @dataclass
 class MarketSnapshot:
-    """Everything the api serves, as of ``loaded_at``."""
+    """Everything the api serves: read in full as of ``loaded_at``, then kept current by
+    :meth:`upsert_listing` and :meth:`add_change` as events arrive.
+
+    Only the event loop changes it, and every reader works synchronously (no ``await`` while it
+    walks an index), so a reader never sees a half-applied change.
+    """
 
     loaded_at: datetime
     listings: dict[str, ListingRow]
@@ -205,7 +229,9 @@ class MarketSnapshot:
     events: list[dict[str, Any]]  # stored event documents, in _id (= time) order
     event_ids: list[str]
     events_by_listing: dict[str, list[dict[str, Any]]]  # listing id -> its events, in order
-    _derived: dict[str, Any] = field(default_factory=dict)
+    _known_event_ids: set[str] = field(default_factory=set)
+    _version: int = 0
+    _derived: dict[str, tuple[int, float, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -221,7 +247,8 @@ class MarketSnapshot:
         sorted_listings = {}
         for order in SortOrder:
             rows = sorted(by_id.values(), key=_SORT_KEYS[order])
-            sorted_listings[order] = SortedListings(rows, [_SORT_KEYS[order](r) for r in rows])
+            keys = [_SORT_KEYS[order](row) for row in rows]
+            sorted_listings[order] = SortedListings(order, rows, keys)
         history_rows = sorted(
             _load_rows(history, HistoryRow.from_document, "price history"),
             key=lambda row: (row.at, row.id),
@@ -245,6 +272,7 @@ class MarketSnapshot:
             events=event_documents,
             event_ids=[doc["_id"] for doc in event_documents],
             events_by_listing=dict(events_by_listing),
+            _known_event_ids={doc["_id"] for doc in event_documents},
         )
 
     @classmethod
@@ -255,11 +283,45 @@ class MarketSnapshot:
         start = 0 if event_id is None else bisect.bisect_right(self.event_ids, event_id)
         return iter(self.events[start:])
 
-    def derived(self, name: str, compute: Callable[[MarketSnapshot], T]) -> T:
-        """A value computed once per snapshot (e.g. the daily market statistics)."""
-        if name not in self._derived:
-            if len(self._derived) >= _MAX_DERIVED_VALUES:
-                self._derived.clear()  # bounded: clients choose stats ranges
-            self._derived[name] = compute(self)
-        value: T = self._derived[name]
-        return value
+    def upsert_listing(self, row: ListingRow) -> None:
+        """Make ``row`` the listing's current state in every index."""
+        previous = self.listings.get(row.id)
+        for ordered in self.sorted_listings.values():
+            if previous is not None:
+                ordered.remove(previous)
+            ordered.insert(row)
+        self.listings[row.id] = row
+        self._version += 1
+
+    def add_change(self, event_document: dict[str, Any], change: HistoryRow) -> bool:
+        """Record one event and its history entry; False when the event is already known."""
+        event_id = event_document["_id"]
+        if event_id in self._known_event_ids:
+            return False
+        self._known_event_ids.add(event_id)
+        index = bisect.bisect_right(self.event_ids, event_id)
+        self.event_ids.insert(index, event_id)
+        self.events.insert(index, event_document)
+        per_listing = self.events_by_listing.setdefault(change.listing_id, [])
+        bisect.insort(per_listing, event_document, key=lambda doc: doc["_id"])
+        history_key = lambda row: (row.at, row.id)  # noqa: E731
+        bisect.insort(self.history.setdefault(change.listing_id, []), change, key=history_key)
+        bisect.insort(self.history_in_time_order, change, key=history_key)
+        self._version += 1
+        return True
+
+    def derived(
+        self, name: str, compute: Callable[[MarketSnapshot], T], *, max_age_s: float = 0.0
+    ) -> T:
+        """A value computed from the snapshot and cached until the snapshot changes, or, with
+        ``max_age_s``, for at most that long (expensive statistics need not follow every event)."""
+        cached = self._derived.get(name)
+        now = time.monotonic()
+        if cached is not None and (cached[0] == self._version or now - cached[1] < max_age_s):
+            value: T = cached[2]
+            return value
+        if len(self._derived) >= _MAX_DERIVED_VALUES:
+            self._derived.clear()  # bounded: clients choose stats ranges
+        fresh = compute(self)
+        self._derived[name] = (self._version, now, fresh)
+        return fresh

@@ -1,7 +1,13 @@
-"""Keeps the current :class:`MarketSnapshot` and reloads it in the background.
+"""Keeps the current :class:`MarketSnapshot`: read in full at start, kept current by events.
 
-Requests read whatever snapshot is current and never wait for the database, except before the
-very first load has finished. A failed reload keeps the previous snapshot (stale beats empty).
+A full read scans every collection (FerretDB pushes down only ``_id`` filters), which takes tens
+of seconds for a large market on a small machine. So the snapshot is read in full only at start
+and then rarely, as a safety net; in between, each price event from the broker updates it
+cheaply: the listing is re-read by ``_id`` (served from FerretDB's primary key) and the event
+and its history entry are added in place.
+
+Requests never wait for the database, except before the very first load has finished. A failed
+reload keeps the previous snapshot (stale beats empty).
 """
 
 from __future__ import annotations
@@ -15,14 +21,32 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_api.metrics import ApiMetrics
-from fragmenty_api.snapshot import MarketSnapshot
-from fragmenty_shared.storage import Collections
+from fragmenty_api.snapshot import HistoryRow, ListingRow, MarketSnapshot
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.money import to_nanoton
+from fragmenty_shared.storage import Collections, event_to_document, listing_id
 
 logger = logging.getLogger(__name__)
 
 # The item page's details (bid and ownership history) are large; the detail route reads them
 # fresh by _id, which FerretDB serves from its primary key.
 _LISTING_PROJECTION = {"details": 0}
+
+
+def history_row_of(event: PriceEvent) -> HistoryRow:
+    """The ``price_history`` entry ingest stores with ``event`` (same id, same fields)."""
+    state = event.new or event.old
+    usd = None if state is None or state.price_usd is None else int(state.price_usd * 100)
+    return HistoryRow(
+        id=event.event_id,
+        listing_id=listing_id(event.asset, event.slug),
+        type=event.type.value,
+        at=event.occurred_at,
+        status=None if state is None else state.status.value,
+        price_nanoton=None if state is None else to_nanoton(state.price_ton),
+        price_usd_cents=usd,
+        ends_at=None if state is None else state.ends_at,
+    )
 
 
 class SnapshotUnavailable(RuntimeError):
@@ -45,6 +69,9 @@ class SnapshotStore:
         self._snapshot: MarketSnapshot | None = None
         self._loaded = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        # Events that arrive while a full read is under way; applied again to its result, which
+        # may have been read before they were written.
+        self._arrived_during_reload: list[PriceEvent] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -64,12 +91,13 @@ class SnapshotStore:
         async with self._reload_lock:
             started = time.perf_counter()
             loaded_at = datetime.now(UTC)
+            self._arrived_during_reload = []
             listings, history, events = await asyncio.gather(
                 self._read(Collections.LISTINGS, _LISTING_PROJECTION),
                 self._read(Collections.PRICE_HISTORY, None),
                 self._read(Collections.EVENTS, None),
             )
-            # Indexing 20,000 listings takes tens of milliseconds: keep the event loop answering.
+            # Indexing 20,000 listings takes a while: keep the event loop answering meanwhile.
             snapshot = await asyncio.to_thread(
                 MarketSnapshot.build,
                 listings=listings,
@@ -77,21 +105,45 @@ class SnapshotStore:
                 events=events,
                 loaded_at=loaded_at,
             )
+            arrived, self._arrived_during_reload = self._arrived_during_reload, None
             self._snapshot = snapshot
             self._loaded.set()
+            for event in arrived or ():
+                await self.apply_event(event)
             self._metrics.snapshot_load_seconds.observe(time.perf_counter() - started)
             self._metrics.snapshot_listings.set(len(snapshot.listings))
             self._metrics.snapshot_loaded_at.set(loaded_at.timestamp())
             return snapshot
 
+    async def apply_event(self, event: PriceEvent) -> None:
+        """Bring the snapshot up to date with one event (idempotent: duplicates change nothing)."""
+        if self._arrived_during_reload is not None:
+            self._arrived_during_reload.append(event)
+        snapshot = self._snapshot
+        if snapshot is None:
+            return  # the first full read will include it
+        key = listing_id(event.asset, event.slug)
+        document = await self._database[Collections.LISTINGS].find_one(
+            {"_id": key}, _LISTING_PROJECTION
+        )
+        if document is not None:
+            try:
+                snapshot.upsert_listing(ListingRow.from_document(document))
+            except (KeyError, TypeError, ValueError):
+                logger.warning("listing %s is malformed; kept the previous state", key)
+        if snapshot.add_change(event_to_document(event), history_row_of(event)):
+            self._metrics.live_events.inc()
+        self._metrics.snapshot_listings.set(len(snapshot.listings))
+
     async def _read(
         self, collection: str, projection: dict[str, int] | None
     ) -> list[dict[str, Any]]:
-        cursor = self._database[collection].find({}, projection, batch_size=5000)
+        # Small batches: decoding happens on the event loop, between requests.
+        cursor = self._database[collection].find({}, projection, batch_size=1000)
         return await cursor.to_list()
 
     async def run(self) -> None:
-        """Reload forever, every ``refresh_seconds``; cancel to stop."""
+        """Read in full now and then every ``refresh_seconds``; cancel to stop."""
         while True:
             try:
                 await self.reload()

@@ -18,6 +18,9 @@ from fragmenty_api.snapshot import HistoryRow, MarketSnapshot
 from fragmenty_shared.contracts import Asset, EventType, ListingStatus
 from fragmenty_shared.money import from_nanoton
 
+# Daily statistics are recomputed at most this often while events keep arriving.
+STATS_MAX_AGE_S = 30.0
+
 _LISTED = frozenset({ListingStatus.AUCTION.value, ListingStatus.SALE.value})
 
 
@@ -108,5 +111,7 @@ def snapshot_market_days(
     """:func:`market_days` for a snapshot, computed once per snapshot and range."""
     name = f"market_days:{first_day}:{last_day}:{','.join(a.value for a in assets)}"
     return snapshot.derived(
-        name, lambda snap: market_days(snap.history_in_time_order, first_day, last_day, assets)
+        name,
+        lambda snap: market_days(snap.history_in_time_order, first_day, last_day, assets),
+        max_age_s=STATS_MAX_AGE_S,
     )

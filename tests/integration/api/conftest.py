@@ -24,7 +24,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def api_settings(settings: Settings, **overrides: Any) -> ApiSettings:
-    return ApiSettings(**{**settings.model_dump(), **overrides})
+    """This test's settings for the api; live updates from the broker only where asked for."""
+    return ApiSettings(**{**settings.model_dump(), "live_updates": False, **overrides})
 
 
 @pytest.fixture

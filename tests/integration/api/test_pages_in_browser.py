@@ -92,9 +92,15 @@ async def points_in(page: Page, chart_id: str, trace: int | None = None) -> int:
 
 
 async def wait_for_live_events(page: Page, chart_id: str, count: int) -> None:
-    await page.wait_for_function(
-        f"document.getElementById('{chart_id}').dataset.liveEvents === '{count}'", timeout=10_000
-    )
+    """Polls from here: Playwright's wait_for_function evaluates strings, which the CSP forbids."""
+    for _ in range(100):
+        seen = await page.evaluate(
+            "(id) => document.getElementById(id).dataset.liveEvents || '0'", chart_id
+        )
+        if seen == str(count):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{chart_id} did not apply {count} live event(s)")
 
 
 async def fits_the_viewport(page: Page) -> bool:

@@ -13,6 +13,16 @@ from fragmenty_shared.storage import Collections, event_from_document
 
 REPLAY_BATCH = 500
 
+# Stored events may carry additive fields of their writer's (ingest adds ``rollup_key``); the
+# contract refuses unknown fields, so only the contract's own are read back.
+_EVENT_FIELDS = frozenset(PriceEvent.model_fields) | {"_id"}
+
+
+def stored_event(document: dict[str, Any]) -> PriceEvent:
+    return event_from_document(
+        {key: value for key, value in document.items() if key in _EVENT_FIELDS}
+    )
+
 
 def event_id_floor(moment: datetime) -> str:
     """The smallest event id at ``moment``: ids start with their time (see make_event_id)."""
@@ -41,7 +51,7 @@ class EventStore:
         )
         async with cursor:
             async for document in cursor:
-                yield event_from_document(document)
+                yield stored_event(document)
 
     async def current_listings(self, asset: Asset) -> list[dict[str, Any]]:
         """Every listing of one asset that is still on Fragment (for the legacy sockets)."""

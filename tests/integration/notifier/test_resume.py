@@ -9,6 +9,7 @@ from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_shared.contracts import Asset
+from fragmenty_shared.storage import Collections, event_to_document
 from fragmenty_shared.topology import Topology
 from tests.unit.notifier.factories import make_event
 
@@ -69,7 +70,7 @@ async def test_resume_replays_after_since_then_goes_live_without_gap_or_duplicat
     assert markers[0]["count"] >= 1
 
 
-async def test_resume_from_the_newest_event_replays_nothing_and_goes_live(
+async def test_resume_reads_stored_events_with_extra_fields_then_goes_live(
     notifier: RunningNotifier,
     broker: RabbitBroker,
     topology: Topology,
@@ -77,9 +78,20 @@ async def test_resume_from_the_newest_event_replays_nothing_and_goes_live(
 ) -> None:
     newest = make_event("88800009999")
     await store(mongo_db, newest)
+    # Ingest stores events with an additive field of its own; resume reads past it.
+    extended = make_event("88800009998")
+    await mongo_db[Collections.EVENTS].insert_one(
+        {**event_to_document(extended), "rollup_key": "number:auction:2026-11-27"}
+    )
     async with open_client(notifier, path=f"/ws?since={newest.event_id}") as client:
         await subscribe(client, "all")
-        assert await next_frame(client) == {"type": "replayed", "count": 0, "last_event_id": None}
+        replayed = await next_frame(client)
+        assert replayed["event"]["event_id"] == extended.event_id
+        assert await next_frame(client) == {
+            "type": "replayed",
+            "count": 1,
+            "last_event_id": extended.event_id,
+        }
         fresh = make_event("88800008888")
         await store(mongo_db, fresh)
         await publish(broker, topology, fresh)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.deploy.checkov import assert_checkov_clean
 from tests.unit.deploy.dockerfile import Stage, stages
 from tests.unit.deploy.repo import ROOT, SERVICE_PORTS, service_dirs, workspace_members
 
@@ -120,3 +121,9 @@ def test_a_dockerfile_sits_next_to_each_service_manifest():
     for member in service_dirs():
         assert (ROOT / member / "Dockerfile").is_file(), member
         assert Path(ROOT / member / "pyproject.toml").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # the first run downloads checkov into uv's cache
+def test_checkov_reports_no_failed_check_on_the_dockerfiles():
+    assert_checkov_clean("dockerfile", ROOT / "services")

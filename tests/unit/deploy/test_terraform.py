@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.unit.deploy.checkov import assert_checkov_clean
 from tests.unit.deploy.hcl import TerraformConfig, block, load
 from tests.unit.deploy.repo import ROOT, TERRAFORM_DIR, TERRAFORM_TOOL
 
-# checkov runs isolated (uv tool run), pinned, so a new release's new checks never break main
-# unannounced: raise the pin on purpose and fix what it reports.
-CHECKOV = "checkov==3.3.30"
 SKIP_COMMENT = re.compile(r"#checkov:skip=(?P<id>CKV2?_[A-Z]+_\d+):(?P<reason>.*)$")
 
 
@@ -207,45 +203,10 @@ def test_terraform_fmt_style_is_kept():
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 
-def run_checkov() -> dict[str, Any]:
-    uv = shutil.which("uv")
-    assert uv, "uv is needed to run checkov isolated"
-    result = subprocess.run(
-        [
-            uv,
-            "tool",
-            "run",
-            CHECKOV.replace("==", "@"),
-            "--directory",
-            str(TERRAFORM_DIR),
-            "--framework",
-            "terraform",
-            "--output",
-            "json",
-            "--skip-download",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env=dict(os.environ, BC_SKIP_MAPPING="TRUE"),
-    )
-    assert result.stdout, f"checkov printed nothing:\n{result.stderr[-3000:]}"
-    report = json.loads(result.stdout)
-    return report if isinstance(report, dict) else report[0]
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # the first run downloads checkov into uv's cache
 def test_checkov_reports_no_failed_check():
-    report = run_checkov()
-    failed = report.get("results", {}).get("failed_checks", [])
-    summary = report["summary"]
-    described = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in failed]
-    assert summary["failed"] == 0, "checkov failed:\n" + "\n".join(described)
-    assert summary["parsing_errors"] == 0
-    assert summary["passed"] > 100
+    assert_checkov_clean("terraform", TERRAFORM_DIR)
 
 
 REFERENCE = re.compile(

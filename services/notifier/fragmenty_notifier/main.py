@@ -97,6 +97,8 @@ def server_config(notifier: Notifier) -> uvicorn.Config:
         ws_ping_timeout=settings.notifier_ping_timeout_s,
         # Compressing every frame for every client costs more CPU than the bytes are worth.
         ws_per_message_deflate=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.notifier_forwarded_allow_ips,
         lifespan="on",
         log_config=None,
         access_log=False,

@@ -73,6 +73,13 @@ class NotifierSettings(Settings):
             "re-checked, so events published while the queue was gone still reach clients."
         ),
     )
+    notifier_forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description=(
+            "Proxies trusted to report the client's address in X-Forwarded-For (comma list, "
+            "'*' for any): behind a load balancer, per-address limits need the real client."
+        ),
+    )
     notifier_instance_id: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9_-]{1,32}$",

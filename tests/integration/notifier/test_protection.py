@@ -177,3 +177,39 @@ async def test_health_readiness_and_metrics(notifier: RunningNotifier) -> None:
         assert 'fragmenty_notifier_connections{endpoint="ws"} 1.0' in text
         assert "fragmenty_notifier_subscriptions 1.0" in text
         assert "fragmenty_notifier_fanout_latency_seconds_bucket" in text
+
+
+async def test_a_client_that_never_answers_keepalive_pings_is_cut_off(
+    settings: Settings, broker: RabbitBroker, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    quick = notifier_settings(settings, notifier_ping_interval_s=0.3, notifier_ping_timeout_s=0.3)
+    async with running_notifier(quick) as notifier:
+        # A bare socket: it completes the handshake, then never answers a ping.
+        reader, writer = await asyncio.open_connection("127.0.0.1", notifier.port)
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        async with asyncio.timeout(10):
+            while await reader.read(4096):  # pings, then the end of the connection
+                pass
+        writer.close()
+        assert len(notifier.notifier.hub) == 0
+
+
+async def test_the_per_address_limit_counts_the_forwarded_client(
+    settings: Settings, broker: RabbitBroker, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    # Behind a trusted proxy (here: this machine), each forwarded client has a limit of its own.
+    limited = notifier_settings(settings, notifier_max_connections_per_client=1)
+    async with running_notifier(limited) as notifier:
+        first = open_client(notifier, additional_headers={"X-Forwarded-For": "203.0.113.1"})
+        second = open_client(notifier, additional_headers={"X-Forwarded-For": "203.0.113.2"})
+        async with first as one, second as two:
+            await subscribe(one, "a")
+            await subscribe(two, "b")
+            with pytest.raises(InvalidStatus) as refused:
+                await open_client(notifier, additional_headers={"X-Forwarded-For": "203.0.113.1"})
+            assert refused.value.response.status_code == 429

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TextIO
 
@@ -17,6 +18,12 @@ class ProgressLine:
         self._stream = stream or sys.stderr
         self._enabled = self._stream.isatty() if enabled is None else enabled
         self._views: dict[str, str] = {}
+        self._shown = False
+        if self._enabled:
+            # Log lines go to the same terminal: wipe the progress line before each one, so a
+            # record never lands after it; the next update redraws it below the record.
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(self._clear_before_log)
 
     def on_progress(self, view: View, progress: ViewProgress) -> None:
         self._views[view.key] = f"{progress.pages}p/{progress.rows_parsed}r"
@@ -29,9 +36,18 @@ class ProgressLine:
 
     def finish(self) -> None:
         if self._enabled and self._views:
+            self._draw()
             self._stream.write("\n")
             self._stream.flush()
+            self._shown = False
             self._views.clear()
+
+    def _clear_before_log(self, record: logging.LogRecord) -> bool:
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._shown = False
+        return True
 
     def _draw(self) -> None:
         if not self._enabled:
@@ -39,3 +55,4 @@ class ProgressLine:
         line = "  ".join(f"{key} {state}" for key, state in sorted(self._views.items()))
         self._stream.write(f"\r\x1b[K{line}")
         self._stream.flush()
+        self._shown = True

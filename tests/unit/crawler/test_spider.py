@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Any
 from unittest.mock import MagicMock
 
-import pytest
 from scrapy import FormRequest, Request
 from scrapy.http import HtmlResponse, TextResponse
 
@@ -126,8 +125,7 @@ def test_a_withdrawn_item_302_still_publishes_the_row_without_details() -> None:
     assert spider.context.progress[SALE].outstanding_items == 1
 
 
-@pytest.mark.parametrize("history_answer", ["history_more.json"])
-def test_item_page_histories_are_followed_before_the_row_is_published(history_answer: str) -> None:
+def test_item_page_histories_are_followed_before_the_row_is_published() -> None:
     spider = _spider(item_pages="all", views=(AUCTION,))
     observation = ListingObserved(
         crawl_id="c1",
@@ -151,7 +149,7 @@ def test_item_page_histories_are_followed_before_the_row_is_published(history_an
     assert isinstance(more, FormRequest)
     assert b"method=getOrdersHistory" in more.body
     assert b"offset_id=2" in more.body
-    answer = TextResponse(more.url, body=fixture(history_answer).encode(), encoding="utf-8")
+    answer = TextResponse(more.url, body=fixture("history_more.json").encode(), encoding="utf-8")
     [item] = _items(list(spider.parse_history(answer, **more.cb_kwargs)))
 
     assert item.final

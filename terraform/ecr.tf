@@ -2,7 +2,7 @@
 resource "aws_ecr_repository" "service" {
   for_each = local.services
 
-  name                 = "fragmenty/${each.key}"
+  name                 = "${local.name}/${each.key}" # fragmenty-<environment>/<service>
   image_tag_mutability = "IMMUTABLE"
 
   image_scanning_configuration {

@@ -1,0 +1,74 @@
+"""The hub: admission limits, fan-out to every connection, and dedupe by event_id."""
+
+from __future__ import annotations
+
+from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.hub import Hub
+from fragmenty_notifier.metrics import create_metrics
+
+from .factories import make_event
+
+
+class FakeConnection:
+    endpoint = "ws"
+
+    def __init__(self, client_host: str) -> None:
+        self.client_host = client_host
+        self.offered: list[str] = []
+        self.closed_with: int | None = None
+
+    def offer(self, envelope: Envelope) -> None:
+        self.offered.append(envelope.event_id)
+
+    async def close(self, code: int, message: str) -> None:
+        self.closed_with = code
+
+
+def make_hub(**limits: int) -> Hub:
+    return Hub(
+        create_metrics(),
+        max_connections=limits.get("total", 3),
+        max_per_client=limits.get("per_client", 2),
+    )
+
+
+def test_limits_per_address_and_in_total() -> None:
+    hub = make_hub()
+    a1, a2, b1 = FakeConnection("a"), FakeConnection("a"), FakeConnection("b")
+    for connection in (a1, a2):
+        assert hub.refusal("a") is None
+        hub.add(connection)  # type: ignore[arg-type]
+    refusal = hub.refusal("a")
+    assert refusal is not None
+    assert refusal.status_code == 429
+    hub.add(b1)  # type: ignore[arg-type]
+    full = hub.refusal("c")
+    assert full is not None
+    assert full.status_code == 503
+    hub.remove(a1)  # type: ignore[arg-type]
+    assert hub.refusal("a") is None
+    assert len(hub) == 2
+
+
+def test_every_connection_gets_each_event_once() -> None:
+    hub = make_hub()
+    one, two = FakeConnection("a"), FakeConnection("b")
+    hub.add(one)  # type: ignore[arg-type]
+    hub.add(two)  # type: ignore[arg-type]
+    first, second = make_event("88800000001"), make_event("88800000002")
+    assert hub.publish(Envelope.wrap(first))
+    assert not hub.publish(Envelope.wrap(first))  # republished by an outbox relay
+    assert hub.publish(Envelope.wrap(second), source="recovery")
+    assert one.offered == two.offered == [first.event_id, second.event_id]
+    assert hub.knows(first.event_id)
+
+
+async def test_shutdown_closes_everyone_with_1001_and_refuses_newcomers() -> None:
+    hub = make_hub()
+    connection = FakeConnection("a")
+    hub.add(connection)  # type: ignore[arg-type]
+    await hub.close_all(timeout_s=1)
+    assert connection.closed_with == 1001
+    refusal = hub.refusal("b")
+    assert refusal is not None
+    assert refusal.reason == "shutdown"

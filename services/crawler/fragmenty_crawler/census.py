@@ -24,6 +24,8 @@ class ViewProgress:
     failures: list[str] = field(default_factory=list)
     items_emitted: int = 0
     seen_cursors: set[str] = field(default_factory=set)
+    seen_slugs: set[str] = field(default_factory=set)
+    duplicates: int = 0
 
     @property
     def finished(self) -> bool:

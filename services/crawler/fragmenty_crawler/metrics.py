@@ -28,6 +28,12 @@ class CrawlerMetrics:
             ["reason"],
             registry=r,
         )
+        self.duplicate_rows = Counter(
+            "fragmenty_crawler_duplicate_rows",
+            "Rows seen twice in one view (the order moved between pages).",
+            ["asset", "status"],
+            registry=r,
+        )
         self.retries = Counter(
             "fragmenty_crawler_retries", "Requests retried after 429/5xx.", ["status"], registry=r
         )

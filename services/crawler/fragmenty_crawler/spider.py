@@ -119,6 +119,13 @@ class CensusSpider(scrapy.Spider):
         ready: list[ListingObserved] = []
         item_requests: list[Request] = []
         for row in outcome.rows:
+            if row.slug in progress.seen_slugs:
+                # The order moved under the cursor between two pages (a price or listing changed
+                # mid-census): the row was already published from an earlier page.
+                progress.duplicates += 1
+                context.metrics.duplicate_rows.labels(view.asset.value, view.status.value).inc()
+                continue
+            progress.seen_slugs.add(row.slug)
             observation = self._observe(view, row, rate)
             if observation is None:
                 continue

@@ -163,3 +163,19 @@ def test_item_page_histories_are_followed_before_the_row_is_published() -> None:
         Decimal(31000),
         Decimal("29500.5"),
     ]
+
+
+def test_a_row_seen_again_on_a_later_page_is_not_published_twice() -> None:
+    spider = _spider()
+    spider.context.progress[AUCTION].seen_slugs.add("crypto")
+    answer = TextResponse(
+        f"{BASE}/api", body=fixture("search_last_part.json").encode(), encoding="utf-8"
+    )
+    first = _items(list(spider.parse_more(answer, AUCTION, "h", Decimal(1))))
+    assert [o.slug for o in first[0].observations] == ["cryptobot"]
+
+    again = TextResponse(f"{BASE}/api", body=fixture("search_part.json").encode(), encoding="utf-8")
+    outputs = list(spider.parse_more(again, AUCTION, "h", Decimal(1)))
+
+    assert [o.slug for o in _items(outputs)[0].observations] == ["wallet"]
+    assert spider.context.progress[AUCTION].duplicates == 1

@@ -7,42 +7,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_api.models import HistoryPoint, ListingDetail, ListingPublic, trade_entries
 from fragmenty_api.snapshot import ListingRow, MarketSnapshot
 from fragmenty_shared.contracts import PriceEvent
-from fragmenty_shared.storage import Collections, event_from_document
+from fragmenty_shared.storage import event_from_document
 
 logger = logging.getLogger(__name__)
-
-
-async def read_fresh_listing(
-    database: AsyncDatabase[dict[str, Any]], key: str
-) -> tuple[ListingRow | None, dict[str, Any] | None]:
-    """The listing as stored right now (an ``_id`` lookup, which FerretDB serves by key)."""
-    try:
-        document = await database[Collections.LISTINGS].find_one({"_id": key})
-    except Exception:  # the snapshot still answers when the database is briefly away
-        logger.warning("could not read listing %s; answering from the snapshot", key)
-        return None, None
-    if document is None:
-        return None, None
-    try:
-        row = ListingRow.from_document(document)
-    except (KeyError, TypeError, ValueError):
-        return None, None
-    details = document.get("details")
-    return row, details if isinstance(details, dict) else None
 
 
 def _decimal_or_none(value: Any) -> Any:
     return value if isinstance(value, str | int) else None
 
 
-def build_listing_detail(
-    row: ListingRow, details: dict[str, Any] | None, snapshot: MarketSnapshot
-) -> ListingDetail:
+def build_listing_detail(row: ListingRow, snapshot: MarketSnapshot) -> ListingDetail:
+    """Everything about one listing, from the snapshot (kept current by events)."""
+    details = dict(row.details) if row.details else None
     return ListingDetail(
         listing=ListingPublic.from_row(row),
         highest_bid_ton=_decimal_or_none((details or {}).get("highest_bid_ton")),

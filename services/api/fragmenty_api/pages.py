@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from fragmenty_api.deps import Snapshot, State
-from fragmenty_api.listing_detail import build_listing_detail, read_fresh_listing
+from fragmenty_api.listing_detail import build_listing_detail
 from fragmenty_api.listing_query import ListingQuery, matching_rows
 from fragmenty_api.models import ListingDetail, ListingPublic, fragment_url
 from fragmenty_api.query_params import listing_query
@@ -157,12 +157,10 @@ async def market_map(
 async def listing_page(
     request: Request, asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
 ) -> HTMLResponse:
-    key = listing_id(asset, slug)
-    row, details = await read_fresh_listing(state.database, key)
-    row = row or snapshot.listings.get(key)
+    row = snapshot.listings.get(listing_id(asset, slug))
     if row is None:
         raise HTTPException(status_code=404, detail="no such listing")
-    detail: ListingDetail = build_listing_detail(row, details, snapshot)
+    detail: ListingDetail = build_listing_detail(row, snapshot)
     history = [point.model_dump(mode="json") for point in detail.history]
     config = _page_config(
         state,

@@ -8,18 +8,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from fragmenty_api.csv_export import csv_chunks
 from fragmenty_api.cursor import CursorError, decode_cursor, encode_cursor
-from fragmenty_api.deps import ExpensiveRequest, Snapshot, State
-from fragmenty_api.listing_detail import build_listing_detail, read_fresh_listing, valid_events
+from fragmenty_api.deps import ExpensiveRequest, Snapshot
+from fragmenty_api.listing_detail import build_listing_detail, valid_events
+from fragmenty_api.listing_json import listing_page_json
 from fragmenty_api.listing_query import ListingQuery, QueryError, matching_rows, page_of_rows
 from fragmenty_api.models import (
     EventPage,
     ListingDetail,
     ListingPage,
-    ListingPublic,
     MarketDay,
     MarketStats,
 )
@@ -58,17 +58,15 @@ async def list_listings(
         str | None,
         Query(max_length=512, description="`next_cursor` of the previous page."),
     ] = None,
-) -> ListingPage:
+) -> Response:
     """Listings matching every filter, in `sort` order, a page at a time (keyset cursor)."""
     try:
         after = None if cursor is None else decode_cursor(cursor, query.sort)
     except CursorError as error:
         raise QueryError("cursor", str(error)) from None
     rows, next_key = page_of_rows(snapshot, query, datetime.now(UTC), after=after, limit=limit)
-    return ListingPage(
-        items=[ListingPublic.from_row(row) for row in rows],
-        next_cursor=None if next_key is None else encode_cursor(query.sort, next_key),
-    )
+    next_cursor = None if next_key is None else encode_cursor(query.sort, next_key)
+    return Response(listing_page_json(snapshot, rows, next_cursor), media_type="application/json")
 
 
 @router.get(
@@ -77,17 +75,12 @@ async def list_listings(
     response_model=ListingDetail,
     responses={404: {"description": "No such listing."}},
 )
-async def get_listing(
-    asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
-) -> ListingDetail:
-    """The current state (read fresh by id), every observed change and every event."""
-    key = listing_id(asset, slug)
-    row, details = await read_fresh_listing(state.database, key)
-    if row is None:
-        row = snapshot.listings.get(key)
+async def get_listing(asset: Asset, slug: SlugParam, snapshot: Snapshot) -> ListingDetail:
+    """The current state, every observed change and every event, oldest first."""
+    row = snapshot.listings.get(listing_id(asset, slug))
     if row is None:
         raise HTTPException(status_code=404, detail="no such listing")
-    return build_listing_detail(row, details, snapshot)
+    return build_listing_detail(row, snapshot)
 
 
 @router.get("/events", summary="The event feed", response_model=EventPage)

@@ -230,6 +230,9 @@ class MarketSnapshot:
     event_ids: list[str]
     events_by_listing: dict[str, list[dict[str, Any]]]  # listing id -> its events, in order
     _known_event_ids: set[str] = field(default_factory=set)
+    # listing id -> (the row it was made from, its JSON): rows are immutable, so an entry is valid
+    # while its row is still the current one.
+    row_json: dict[str, tuple[ListingRow, bytes]] = field(default_factory=dict)
     _version: int = 0
     _derived: dict[str, tuple[int, float, Any]] = field(default_factory=dict)
 

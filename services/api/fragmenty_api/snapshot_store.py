@@ -28,10 +28,6 @@ from fragmenty_shared.storage import Collections, event_to_document, listing_id
 
 logger = logging.getLogger(__name__)
 
-# The item page's details (bid and ownership history) are large; the detail route reads them
-# fresh by _id, which FerretDB serves from its primary key.
-_LISTING_PROJECTION = {"details": 0}
-
 
 def history_row_of(event: PriceEvent) -> HistoryRow:
     """The ``price_history`` entry ingest stores with ``event`` (same id, same fields)."""
@@ -93,9 +89,9 @@ class SnapshotStore:
             loaded_at = datetime.now(UTC)
             self._arrived_during_reload = []
             listings, history, events = await asyncio.gather(
-                self._read(Collections.LISTINGS, _LISTING_PROJECTION),
-                self._read(Collections.PRICE_HISTORY, None),
-                self._read(Collections.EVENTS, None),
+                self._read(Collections.LISTINGS),
+                self._read(Collections.PRICE_HISTORY),
+                self._read(Collections.EVENTS),
             )
             # Indexing 20,000 listings takes a while: keep the event loop answering meanwhile.
             snapshot = await asyncio.to_thread(
@@ -123,9 +119,7 @@ class SnapshotStore:
         if snapshot is None:
             return  # the first full read will include it
         key = listing_id(event.asset, event.slug)
-        document = await self._database[Collections.LISTINGS].find_one(
-            {"_id": key}, _LISTING_PROJECTION
-        )
+        document = await self._database[Collections.LISTINGS].find_one({"_id": key})
         if document is not None:
             try:
                 snapshot.upsert_listing(ListingRow.from_document(document))
@@ -135,11 +129,9 @@ class SnapshotStore:
             self._metrics.live_events.inc()
         self._metrics.snapshot_listings.set(len(snapshot.listings))
 
-    async def _read(
-        self, collection: str, projection: dict[str, int] | None
-    ) -> list[dict[str, Any]]:
+    async def _read(self, collection: str) -> list[dict[str, Any]]:
         # Small batches: decoding happens on the event loop, between requests.
-        cursor = self._database[collection].find({}, projection, batch_size=1000)
+        cursor = self._database[collection].find({}, batch_size=1000)
         return await cursor.to_list()
 
     async def run(self) -> None:

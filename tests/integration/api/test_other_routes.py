@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -44,17 +43,6 @@ async def test_listing_detail_has_state_history_events_and_item_page_tables(
     assert body["owner"] == "EQD_owner_wallet"
     assert [entry["price_ton"] for entry in body["ownership_history"]] == ["700", None]
     assert body["bid_history"] == []
-
-
-async def test_listing_detail_reads_the_current_state_by_id_not_the_snapshot(
-    market: list[SeedListing], make_client: ClientFactory, mongo_db: Any
-) -> None:
-    async with make_client() as client:
-        await mongo_db["listings"].update_one(
-            {"_id": "username:boris"}, {"$set": {"price_nanoton": 80 * 10**9}}
-        )
-        response = await client.get("/api/v1/listings/username/boris")
-    assert response.json()["listing"]["price_ton"] == "80"
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,14 @@ locals {
     { name = "FRAGMENTY_FRAGMENT_URL", value = var.fragment_url },
   ]
 
+  # The load balancer reports the client's address in X-Forwarded-For; only it can reach the
+  # tasks (security_groups.tf), so its addresses, anywhere in the VPC, are trusted to say so.
+  # The api's uvicorn reads FORWARDED_ALLOW_IPS; the notifier has a setting of its own.
+  proxy_environment = {
+    api      = [{ name = "FORWARDED_ALLOW_IPS", value = var.vpc_cidr }]
+    notifier = [{ name = "FRAGMENTY_NOTIFIER_FORWARDED_ALLOW_IPS", value = var.vpc_cidr }]
+  }
+
   # Connection strings carry credentials, so they come from Secrets Manager, not the environment.
   common_secrets = [
     { name = "FRAGMENTY_RABBITMQ_URL", valueFrom = aws_secretsmanager_secret.rabbitmq_url.arn },

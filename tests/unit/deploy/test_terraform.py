@@ -247,3 +247,11 @@ def test_every_variable_and_local_is_used():
     unused = [f"var.{name}" for name in config.variables if f"var.{name}" not in text]
     unused += [f"local.{name}" for name in config.locals if f"local.{name}" not in text]
     assert not unused, f"declared but never used: {unused}"
+
+
+def test_the_services_behind_the_load_balancer_trust_its_forwarded_for(tf):
+    proxies = tf.locals["proxy_environment"]
+    assert set(proxies) == set(tf.locals["public_ports"])
+    for entries in proxies.values():
+        assert [entry["value"] for entry in entries] == ["${var.vpc_cidr}"]
+    assert "local.proxy_environment" in json.dumps(tf.locals["containers"])

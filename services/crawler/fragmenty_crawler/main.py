@@ -109,7 +109,13 @@ async def run_every(
                 if stop.is_set() and not census.done():
                     logger.info("stopping: the running census will be reported incomplete")
                     await runner.stop()
-                await census
+                try:
+                    await census
+                except Exception:
+                    # The broker or the database was unreachable before the census could start:
+                    # the loop survives, the next census tries again, and the metric shows it.
+                    logger.exception("census failed")
+                    metrics.censuses.labels("failed").inc()
                 stopper.cancel()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(

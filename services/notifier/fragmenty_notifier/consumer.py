@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
 from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
 
@@ -51,6 +51,8 @@ class EventConsumer:
         self._store = store
         self._metrics = metrics
         self._broker: RabbitBroker | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
         self._consuming = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._recoveries: set[asyncio.Task[None]] = set()
@@ -74,6 +76,10 @@ class EventConsumer:
                 await self._starter
         for task in tuple(self._recoveries):
             task.cancel()
+        if self._queue is not None and self._consumer_tag is not None:
+            # Stop deliveries first, so no message is half handled when the channel closes.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 2.0)
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 await self._broker.stop()
@@ -113,7 +119,8 @@ class EventConsumer:
         if isinstance(channel, AbstractRobustChannel):
             channel.close_callbacks.add(self._on_channel_lost)
             channel.reopen_callbacks.add(self._on_channel_restored)
-        await queue.consume(self._on_message)
+        self._consumer_tag = await queue.consume(self._on_message)
+        self._queue = queue
         self._consuming.set()
         logger.info("consuming events from %s", queue_spec.name)
 
@@ -126,11 +133,15 @@ class EventConsumer:
         except ValidationError as error:
             # Nothing to retry: a message this notifier cannot read never becomes readable.
             logger.warning("dropping an unreadable event: %s", error.errors()[:3])
-            await message.reject(requeue=False)
+            with contextlib.suppress(Exception):
+                await message.reject(requeue=False)
             return
         envelope = Envelope.wrap(event, published_at_from_headers(message.headers))
         self._hub.publish(envelope)
-        await message.ack()
+        try:
+            await message.ack()
+        except Exception as error:  # the channel closed (shutdown, outage): the queue goes too
+            logger.debug("could not acknowledge %s: %r", event.event_id, error)
 
     # --- recovery after a broker outage -------------------------------------------------------
 

@@ -42,7 +42,7 @@ locals {
         essential              = true
         user                   = "10001:10001" # the images' unprivileged user
         readonlyRootFilesystem = true
-        environment            = concat(local.common_environment, lookup(local.proxy_environment, name, []))
+        environment            = concat(local.common_environment, lookup(local.service_environment, name, []))
         secrets                = local.common_secrets
         # The root filesystem is read-only; /tmp is a small scratch volume.
         mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]

@@ -54,11 +54,15 @@ locals {
     { name = "FRAGMENTY_FRAGMENT_URL", value = var.fragment_url },
   ]
 
-  # The load balancer reports the client's address in X-Forwarded-For; only it can reach the
-  # tasks (security_groups.tf), so its addresses, anywhere in the VPC, are trusted to say so.
-  # The api's uvicorn reads FORWARDED_ALLOW_IPS; the notifier has a setting of its own.
-  proxy_environment = {
-    api      = [{ name = "FORWARDED_ALLOW_IPS", value = var.vpc_cidr }]
+  # Settings of one service. The load balancer reports the client's address in X-Forwarded-For;
+  # only it can reach the tasks (security_groups.tf), so its addresses, anywhere in the VPC, are
+  # trusted to say so (the api's uvicorn reads FORWARDED_ALLOW_IPS; the notifier has its own).
+  # The api's pages open their WebSocket where browsers reach the notifier: behind the same name.
+  service_environment = {
+    api = [
+      { name = "FORWARDED_ALLOW_IPS", value = var.vpc_cidr },
+      { name = "FRAGMENTY_NOTIFIER_PUBLIC_URL", value = "wss://${var.domain_name}/ws" },
+    ]
     notifier = [{ name = "FRAGMENTY_NOTIFIER_FORWARDED_ALLOW_IPS", value = var.vpc_cidr }]
   }
 

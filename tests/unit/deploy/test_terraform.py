@@ -250,8 +250,15 @@ def test_every_variable_and_local_is_used():
 
 
 def test_the_services_behind_the_load_balancer_trust_its_forwarded_for(tf):
-    proxies = tf.locals["proxy_environment"]
-    assert set(proxies) == set(tf.locals["public_ports"])
-    for entries in proxies.values():
-        assert [entry["value"] for entry in entries] == ["${var.vpc_cidr}"]
-    assert "local.proxy_environment" in json.dumps(tf.locals["containers"])
+    settings = {
+        service: {entry["name"]: entry["value"] for entry in entries}
+        for service, entries in tf.locals["service_environment"].items()
+    }
+    assert settings["api"]["FORWARDED_ALLOW_IPS"] == "${var.vpc_cidr}"
+    assert settings["notifier"]["FRAGMENTY_NOTIFIER_FORWARDED_ALLOW_IPS"] == "${var.vpc_cidr}"
+    assert "local.service_environment" in json.dumps(tf.locals["containers"])
+
+
+def test_the_pages_subscribe_to_the_notifier_behind_the_same_name(tf):
+    api = {e["name"]: e["value"] for e in tf.locals["service_environment"]["api"]}
+    assert api["FRAGMENTY_NOTIFIER_PUBLIC_URL"] == "wss://${var.domain_name}/ws"

@@ -1,6 +1,6 @@
 """Scrapy's settings for a census, derived from :class:`CrawlerSettings`.
 
-Scrapy runs without a Twisted reactor (``TWISTED_REACTOR_ENABLED = False``, new in Scrapy 2.14+),
+Scrapy runs without a Twisted reactor (``TWISTED_REACTOR_ENABLED = False``, Scrapy 2.19),
 straight on the asyncio loop that also runs the broker client and the ops server: one loop, one
 process, and tests and benchmarks can drive a census in-process.
 """

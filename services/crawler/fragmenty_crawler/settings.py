@@ -36,7 +36,9 @@ class CrawlerSettings(Settings):
         default=100, ge=0, description="At most this many item pages per census."
     )
     history_page_cap: int = Field(
-        default=20, ge=0, description="At most this many 'Show more' pages per item history."
+        default=20,
+        ge=0,
+        description="At most this many 'Show more' pages per item (both histories together).",
     )
     prior_state: Literal["mongo", "memory"] = Field(
         default="mongo",

@@ -140,7 +140,7 @@ def run_crawler_entrypoint(service: dict[str, Any], tmp_path: Path, *, simulator
     bin_dir.mkdir()
     fakes = {
         "getent": f"#!/bin/sh\nexit {0 if simulator else 2}\n",
-        "fragmenty-crawler": '#!/bin/sh\necho "$FRAGMENTY_FRAGMENT_URL $*"\n',
+        "fragmenty-crawler": '#!/bin/sh\necho "$FRAGMENTY_FRAGMENT_URL ${FRAGMENTY_POLITENESS:-true} $*"\n',
     }
     for name, script in fakes.items():
         (bin_dir / name).write_text(script)
@@ -156,7 +156,7 @@ def run_crawler_entrypoint(service: dict[str, Any], tmp_path: Path, *, simulator
 
 def test_the_crawler_reads_fragment_com_by_default(services, tmp_path):
     output = run_crawler_entrypoint(services["crawler"], tmp_path, simulator=False)
-    assert output == "https://fragment.com run --every 600"
+    assert output == "https://fragment.com true run --every 600"
 
 
 def test_profile_demo_puts_the_simulator_in_place_of_fragment_com(services, tmp_path):
@@ -165,7 +165,7 @@ def test_profile_demo_puts_the_simulator_in_place_of_fragment_com(services, tmp_
     port = simulator["ports"][0].rsplit(":", 1)[1]
     assert f"--port {port}" in " ".join(simulator["command"])
     output = run_crawler_entrypoint(services["crawler"], tmp_path, simulator=True)
-    assert output == f"http://simulator:{port} run --every 600"
+    assert output == f"http://simulator:{port} false run --every 600"
     # The crawler waits for the simulator when (and only when) the profile runs it.
     assert services["crawler"]["depends_on"]["simulator"] == {
         "condition": "service_healthy",

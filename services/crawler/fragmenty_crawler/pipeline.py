@@ -47,6 +47,10 @@ class PublishPipeline:
         state.arrived.set()
         if item.final:
             await self._wait_for_stragglers(state, item.sequence)
+            if state.items_seen < item.sequence:
+                # Not every page of the view reached the pipeline: its census cannot vouch for it.
+                missing = item.sequence - state.items_seen
+                self.context.progress[item.view].fail(f"{missing} pages never reached the pipeline")
             await close_view(self.context, item.view, state)
         return item
 

@@ -91,7 +91,7 @@ def server_config(notifier: Notifier) -> uvicorn.Config:
         port=settings.notifier_port,
         # The sansio protocol lets the notifier write pre-encoded frames straight to each
         # socket (see outbox.py); the legacy "websockets" protocol is deprecated in uvicorn.
-        ws="websockets-sansio",
+        ws=settings.notifier_ws_protocol,
         ws_max_size=settings.notifier_max_frame_bytes,
         ws_ping_interval=settings.notifier_ping_interval_s,
         ws_ping_timeout=settings.notifier_ping_timeout_s,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from fragmenty_shared.settings import Settings
@@ -78,6 +80,14 @@ class NotifierSettings(Settings):
         description=(
             "Proxies trusted to report the client's address in X-Forwarded-For (comma list, "
             "'*' for any): behind a load balancer, per-address limits need the real client."
+        ),
+    )
+    notifier_ws_protocol: Literal["websockets-sansio", "websockets"] = Field(
+        default="websockets-sansio",
+        description=(
+            "uvicorn's WebSocket implementation. With websockets-sansio, frames are written "
+            "straight to each socket (fast); 'websockets' (deprecated in uvicorn) goes through "
+            "a queue and a writer task per connection."
         ),
     )
     notifier_instance_id: str | None = Field(

@@ -18,7 +18,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from fragmenty_notifier.connection import ClientConnection, ConnectionLimits
+from fragmenty_notifier.connection import (
+    CLOSE_TRY_AGAIN_LATER,
+    ClientConnection,
+    ConnectionLimits,
+)
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
@@ -120,7 +124,14 @@ def change_frame(view: LegacyView, event: PriceEvent, now: datetime) -> str | No
     return json.dumps([auction])
 
 
+# Changes that may arrive while the current list is read from the database; more means the
+# database is far too slow for this client to get a consistent start.
+MAX_HELD_CHANGES = 1000
+
+
 class LegacyConnection(ClientConnection):
+    """Changes are held back until the current list is out, so the list always comes first."""
+
     endpoint = "legacy"
 
     def __init__(
@@ -135,7 +146,24 @@ class LegacyConnection(ClientConnection):
         super().__init__(websocket, client_host, limits, metrics)
         self.view = view
         self._clock = clock
+        self._held: list[Envelope] | None = []
 
     def frame_for(self, envelope: Envelope) -> Frame | None:
         text = change_frame(self.view, envelope.event, self._clock())
         return None if text is None else Frame(text, envelope)
+
+    def offer(self, envelope: Envelope) -> None:
+        if self._held is None:
+            super().offer(envelope)
+        elif len(self._held) < MAX_HELD_CHANGES:
+            self._held.append(envelope)
+        else:
+            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: changes piled up", reason="slow")
+
+    async def send_current_list(self, listings: list[dict[str, Any]]) -> None:
+        """The list as of now, then the changes held back meanwhile (re-sending is harmless:
+        clients merge by ``_id``)."""
+        await self.send_waiting(Frame(initial_frame(self.view, listings, self._clock())))
+        held, self._held = self._held or [], None
+        for envelope in held:
+            super().offer(envelope)

@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
@@ -22,9 +21,8 @@ from fragmenty_notifier.connection import (
     ConnectionLimits,
 )
 from fragmenty_notifier.event_store import EventStore
-from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.hub import Hub, Refusal
-from fragmenty_notifier.legacy import LegacyConnection, LegacyView, initial_frame
+from fragmenty_notifier.legacy import LegacyConnection, LegacyView
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.stream import StreamConnection
 from fragmenty_shared.contracts import Asset
@@ -92,15 +90,14 @@ class SocketEndpoints:
             connection = LegacyConnection(websocket, client_host, self._limits, self._metrics, view)
 
             async def send_current_list() -> None:
-                # Registered first, so changes during the read queue up behind the list.
+                # Registered before the read: changes meanwhile are held, then sent after it.
                 try:
                     listings = await self._store.current_listings(Asset.NUMBER)
                 except Exception:
                     logger.exception("reading the listings for %s failed", view.value)
                     connection.drop(CLOSE_INTERNAL_ERROR, "listings unavailable", reason="storage")
                     return
-                frame = initial_frame(view, listings, datetime.now(UTC))
-                await connection.send_waiting(Frame(frame))
+                await connection.send_current_list(listings)
 
             await self._serve(connection, _ignore, on_open=send_current_list)
 
@@ -132,8 +129,8 @@ class SocketEndpoints:
     ) -> None:
         websocket = connection.websocket
         await websocket.accept()
-        self._hub.add(connection)
         connection.start()
+        self._hub.add(connection)
         opener: asyncio.Task[None] | None = (
             asyncio.create_task(on_open()) if on_open is not None else None
         )

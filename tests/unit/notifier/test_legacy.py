@@ -2,8 +2,13 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
-from fragmenty_notifier.legacy import LegacyView, change_frame, initial_frame
+from fragmenty_notifier.connection import ConnectionLimits
+from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.frames import Frame
+from fragmenty_notifier.legacy import LegacyConnection, LegacyView, change_frame, initial_frame
+from fragmenty_notifier.metrics import create_metrics
 from fragmenty_shared.contracts import Asset, EventType, ListingStatus
 
 from .factories import make_event
@@ -89,3 +94,37 @@ def test_events_outside_a_view_send_nothing() -> None:
     assert change_frame(LegacyView.AUCTIONS, username, NOW) is None
     sale = make_event("88800000005", status=ListingStatus.SALE)
     assert change_frame(LegacyView.AUCTIONS, sale, NOW) is None
+
+
+class CapturingOutbox:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def offer(self, frame: Frame) -> bool:
+        self.sent.append(frame.text)
+        return True
+
+    async def put(self, frame: Frame) -> None:
+        self.sent.append(frame.text)
+
+
+async def test_changes_during_the_list_read_come_after_the_list() -> None:
+    connection = LegacyConnection(
+        SimpleNamespace(scope={}),  # type: ignore[arg-type]
+        "client",
+        ConnectionLimits(1024, 1, 1, 1.0, 1),
+        create_metrics(),
+        LegacyView.FUTURE,
+        clock=lambda: NOW,
+    )
+    outbox = CapturingOutbox()
+    connection._outbox = outbox  # type: ignore[assignment]
+    early = make_event("88800000001", ends_at=NOW + timedelta(hours=1), price="1700")
+    connection.offer(Envelope.wrap(early))  # arrives while the list is being read
+    assert outbox.sent == []
+    await connection.send_current_list(LISTINGS)
+    later = make_event("88800000002", ends_at=NOW + timedelta(hours=1), price="1800")
+    connection.offer(Envelope.wrap(later))
+    first, *changes = (json.loads(text) for text in outbox.sent)
+    assert [a["id"] for a in first] == ["88800000002", "88800000001"]
+    assert [change[0]["minimumBid"] for change in changes] == [1700, 1800]

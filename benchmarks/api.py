@@ -40,7 +40,7 @@ from fragmenty_shared.storage import Collections, make_mongo_client  # noqa: E40
 from tests.integration.api.market_seed import SeedListing, seed_market  # noqa: E402
 
 LISTINGS = 20_000
-CONCURRENCY = 16
+CONCURRENCY = 8
 # FerretDB answers one scan at a time; more concurrent direct readers only queue longer there.
 DIRECT_CONCURRENCY = 4
 SECONDS_PER_RUN = 8.0

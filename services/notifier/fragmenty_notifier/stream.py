@@ -79,10 +79,6 @@ class StreamConnection(ClientConnection):
         self._subscriptions_gauge = metrics.subscriptions
         self._client_errors = metrics.client_errors
 
-    @property
-    def subscription_count(self) -> int:
-        return len(self._subscriptions)
-
     def matching_subscription(self, event: PriceEvent) -> str | None:
         """The first of this client's subscriptions the event matches: one frame per event."""
         for subscription_id, event_filter in self._subscriptions.items():

@@ -192,8 +192,8 @@ async def test_listing_page_step_chart_toggle_and_live_update(
 
 
 @pytest.mark.parametrize("device", list(WIDTHS))
-async def test_market_page_plots_floor_and_volume_per_day(
-    browser: Browser, site: str, artifacts_dir: Path, device: str
+async def test_market_page_plots_floor_and_volume_per_day_and_updates_live(
+    browser: Browser, site: str, notifier: FakeNotifier, artifacts_dir: Path, device: str
 ) -> None:
     page, errors = await open_page(browser, f"{site}/market", WIDTHS[device])
     # Numbers: from the first listing 9 days ago to today; usernames: from 10 days ago.
@@ -209,6 +209,22 @@ async def test_market_page_plots_floor_and_volume_per_day(
     assert await points_in(page, "volume-chart") == 21
     assert await fits_the_viewport(page)
     await page.screenshot(path=artifacts_dir / f"api-market-{device}.png", full_page=True)
+
+    await asyncio.wait_for(notifier.subscribed.wait(), 10)
+    sale = SeedListing(
+        Asset.USERNAME,
+        "borisov",
+        ListingStatus.SOLD,
+        Decimal(60),
+        NOW - timedelta(days=7),
+        changes=[(NOW, EventType.SOLD, ListingStatus.SOLD, Decimal(60))],
+    )
+    await notifier.push(sale.events()[0])
+    await wait_for_live_events(page, "floor-chart", 1)
+    today_volume = await page.evaluate(
+        "document.getElementById('volume-chart').data[1].y.slice(-1)[0]"
+    )
+    assert today_volume == 60
     assert errors == []
 
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
@@ -99,6 +100,21 @@ class ClientConnection(ABC):
             return
         self.send_now(frame)
 
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
+        """Several live events that arrived together: what this client wants, in one write."""
+        if self._closing is not None:
+            return
+        frames = []
+        for envelope in envelopes:
+            frame = self.frame_for(envelope)
+            if frame is None:
+                continue
+            if self._seen is not None and not self._seen.add(envelope.event_id):
+                continue
+            frames.append(frame)
+        if frames and not self.outbox.offer_many(frames):
+            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
+
     def send_now(self, frame: Frame) -> None:
         """Send at once, or close the connection when too much is already waiting for it."""
         if self._closing is None and not self.outbox.offer(frame):
@@ -147,14 +163,20 @@ class ClientConnection(ABC):
         if self._outbox is not None:
             await self._outbox.stop()
 
-    def _written(self, frame: Frame) -> None:
-        envelope = frame.envelope
-        if envelope is not None:
-            self._live_out.inc()
-            now = time.time()
-            if envelope.published_at is not None:
-                self._latency_published.observe(max(0.0, now - envelope.published_at))
-            else:
-                self._latency_received.observe(max(0.0, now - envelope.received_at))
-        elif frame.replayed:
-            self._replay_out.inc()
+    def _written(self, frames: Sequence[Frame]) -> None:
+        now = time.time()
+        live = replayed = 0
+        for frame in frames:
+            envelope = frame.envelope
+            if envelope is not None:
+                live += 1
+                if envelope.published_at is not None:
+                    self._latency_published.observe(max(0.0, now - envelope.published_at))
+                else:
+                    self._latency_received.observe(max(0.0, now - envelope.received_at))
+            elif frame.replayed:
+                replayed += 1
+        if live:
+            self._live_out.inc(live)
+        if replayed:
+            self._replay_out.inc(replayed)

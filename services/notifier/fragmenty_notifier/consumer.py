@@ -58,6 +58,8 @@ class EventConsumer:
         self._recoveries: set[asyncio.Task[None]] = set()
         self._last_delivery_at = time.time()
         self._lost_at: float | None = None
+        # Events that arrived in the same turn of the event loop, fanned out together.
+        self._batch: list[Envelope] = []
         self.queue_name = self._topology.notifier_queue(settings.notifier_instance_id).name
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -136,12 +138,20 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await message.reject(requeue=False)
             return
-        envelope = Envelope.wrap(event, published_at_from_headers(message.headers))
-        self._hub.publish(envelope)
+        self._batch.append(Envelope.wrap(event, published_at_from_headers(message.headers)))
+        if len(self._batch) == 1:
+            # Not a timer: the fan-out runs as soon as the deliveries already read have been
+            # parsed. Idle, a batch is one event; when the notifier is behind, it is all the
+            # events waiting, and each socket gets them in one write.
+            asyncio.get_running_loop().call_soon(self._fan_out)
         try:
             await message.ack()
         except Exception as error:  # the channel closed (shutdown, outage): the queue goes too
             logger.debug("could not acknowledge %s: %r", event.event_id, error)
+
+    def _fan_out(self) -> None:
+        batch, self._batch = self._batch, []
+        self._hub.publish_batch(batch)
 
     # --- recovery after a broker outage -------------------------------------------------------
 

@@ -68,8 +68,11 @@ class EventFilter:
     min_change_pct: float | None
     min_memorability: float | None
     tags: frozenset[str] | None
+    everything: bool = False  # no key set: skip the checks (the common "all events" case)
 
     def matches(self, event: PriceEvent) -> bool:
+        if self.everything:
+            return True
         if self.assets is not None and event.asset not in self.assets:
             return False
         if self.types is not None and event.type not in self.types:
@@ -128,4 +131,5 @@ def compile_filter(spec: SubscriptionFilter) -> EventFilter:
         min_change_pct=spec.min_change_pct,
         min_memorability=spec.min_memorability,
         tags=frozenset(spec.tags) if spec.tags is not None else None,
+        everything=all(getattr(spec, key) is None for key in SubscriptionFilter.model_fields),
     )

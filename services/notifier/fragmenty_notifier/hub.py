@@ -77,13 +77,23 @@ class Hub:
 
     def publish(self, envelope: Envelope, *, source: str = "broker") -> bool:
         """Fan an event out to every connection; False for an event already fanned out."""
-        self._events_in[source].inc()
-        if not self._seen.add(envelope.event_id):
-            self._metrics.duplicates_dropped.inc()
-            return False
-        for connection in tuple(self._connections):
-            connection.offer(envelope)
-        return True
+        return self.publish_batch([envelope], source=source) == 1
+
+    def publish_batch(self, envelopes: list[Envelope], *, source: str = "broker") -> int:
+        """Fan out events that arrived together (each connection gets one write for all of
+        them); how many were new."""
+        self._events_in[source].inc(len(envelopes))
+        fresh = [envelope for envelope in envelopes if self._seen.add(envelope.event_id)]
+        if len(fresh) < len(envelopes):
+            self._metrics.duplicates_dropped.inc(len(envelopes) - len(fresh))
+        if len(fresh) == 1:
+            (envelope,) = fresh
+            for connection in tuple(self._connections):
+                connection.offer(envelope)
+        elif fresh:
+            for connection in tuple(self._connections):
+                connection.offer_batch(fresh)
+        return len(fresh)
 
     async def close_all(self, timeout_s: float = 5.0) -> None:
         """Graceful shutdown: refuse newcomers and say goodbye to everyone with 1001."""

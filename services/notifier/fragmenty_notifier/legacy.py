@@ -160,6 +160,13 @@ class LegacyConnection(ClientConnection):
         else:
             self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: changes piled up", reason="slow")
 
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
+        if self._held is None:
+            super().offer_batch(envelopes)
+        else:
+            for envelope in envelopes:
+                self.offer(envelope)
+
     async def send_current_list(self, listings: list[dict[str, Any]]) -> None:
         """The list as of now, then the changes held back meanwhile (re-sending is harmless:
         clients merge by ``_id``)."""

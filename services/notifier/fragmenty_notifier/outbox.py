@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -37,8 +37,8 @@ RAW_SEND_SCOPE_KEY = "fragmenty.raw_send"
 # How long a client gets to take the close frame (and what is buffered before it).
 CLOSE_TIMEOUT_S = 5.0
 
-Written = Callable[[Frame], None]
-"""Called with each frame once it is written (for metrics)."""
+Written = Callable[[Sequence[Frame]], None]
+"""Called with frames once they are written (for metrics)."""
 
 
 class RawSendMiddleware:
@@ -61,6 +61,10 @@ class Outbox(ABC):
     @abstractmethod
     def offer(self, frame: Frame) -> bool:
         """Send without waiting; False when the client is too slow (nothing was sent)."""
+
+    def offer_many(self, frames: list[Frame]) -> bool:
+        """Several frames at once, in order; False when the client is too slow."""
+        return all(self.offer(frame) for frame in frames)
 
     @abstractmethod
     async def put(self, frame: Frame) -> None:
@@ -107,7 +111,18 @@ class DirectOutbox(Outbox):
         if self._transport.get_write_buffer_size() > self.limit_bytes:
             return False
         self._transport.write(frame.wire)
-        self._written(frame)
+        self._written((frame,))
+        return True
+
+    def offer_many(self, frames: list[Frame]) -> bool:
+        # One write (one system call) for all of them: what a busy moment batches together
+        # costs a socket once, not once per event.
+        if not self._open():
+            return True
+        if self._transport.get_write_buffer_size() > self.limit_bytes:
+            return False
+        self._transport.write(b"".join([frame.wire for frame in frames]))
+        self._written(frames)
         return True
 
     async def put(self, frame: Frame) -> None:
@@ -115,7 +130,7 @@ class DirectOutbox(Outbox):
             await self._protocol.writable.wait()
         if self._open():
             self._transport.write(frame.wire)
-            self._written(frame)
+            self._written((frame,))
 
     async def close(self, code: int, reason: str) -> None:
         # What uvicorn's own close does, minus waiting for the buffer to drain first: a client
@@ -167,7 +182,7 @@ class QueuedOutbox(Outbox):
                 if self._queued_bytes <= self.limit_bytes // 2:
                     self._room.set()
                 await self._websocket.send_text(frame.text)
-                self._written(frame)
+                self._written((frame,))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the socket went away under us; the reader notices too

@@ -105,6 +105,13 @@ class StreamConnection(ClientConnection):
                 reason="slow",
             )
 
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
+        if self._replaying:
+            for envelope in envelopes:
+                self.offer(envelope)
+        else:
+            super().offer_batch(envelopes)
+
     # --- client frames ---------------------------------------------------------------------
 
     def handle_text(self, text: str | None) -> None:

@@ -91,3 +91,9 @@ def test_a_pattern_that_fits_no_asset_is_refused() -> None:
         compile_filter(SubscriptionFilter(pattern="*!*"))
     with pytest.raises(PatternError):
         compile_filter(SubscriptionFilter(pattern="888*", assets=[Asset.USERNAME]))
+
+
+def test_only_a_filter_without_keys_takes_the_shortcut() -> None:
+    assert compile_filter(SubscriptionFilter()).everything
+    assert compile_filter(SubscriptionFilter.model_validate({"assets": None})).everything
+    assert not compile_filter(SubscriptionFilter(tags=["round"])).everything

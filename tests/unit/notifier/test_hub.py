@@ -16,9 +16,13 @@ class FakeConnection:
         self.client_host = client_host
         self.offered: list[str] = []
         self.closed_with: int | None = None
+        self.batches: list[list[str]] = []
 
     def offer(self, envelope: Envelope) -> None:
         self.offered.append(envelope.event_id)
+
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
+        self.batches.append([envelope.event_id for envelope in envelopes])
 
     async def close(self, code: int, message: str) -> None:
         self.closed_with = code
@@ -72,3 +76,14 @@ async def test_shutdown_closes_everyone_with_1001_and_refuses_newcomers() -> Non
     refusal = hub.refusal("b")
     assert refusal is not None
     assert refusal.reason == "shutdown"
+
+
+def test_events_that_arrive_together_go_out_together_without_repeats() -> None:
+    hub = make_hub()
+    connection = FakeConnection("a")
+    hub.add(connection)  # type: ignore[arg-type]
+    old, new_one, new_two = (make_event(f"8880000010{i}") for i in range(3))
+    hub.publish(Envelope.wrap(old))
+    fresh = hub.publish_batch([Envelope.wrap(e) for e in (old, new_one, new_two, new_one)])
+    assert fresh == 2
+    assert connection.batches == [[new_one.event_id, new_two.event_id]]

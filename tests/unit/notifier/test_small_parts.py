@@ -1,7 +1,9 @@
 """The bounded dedupe set, the flood limiter and the Origin allowlist."""
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from fragmenty_notifier.metrics import FastHistogram
 from fragmenty_notifier.recent_ids import RecentIds
 from fragmenty_notifier.sockets import OriginPolicy
 from fragmenty_notifier.token_bucket import TokenBucket
@@ -48,3 +50,20 @@ def test_origin_allowlist(origin: str | None, allowed: bool) -> None:
 def test_missing_origin_can_be_refused_and_star_allows_all() -> None:
     assert not OriginPolicy.of(["https://a.example"], allow_missing=False).permits(None)
     assert OriginPolicy.of(["*"], allow_missing=False).permits("https://anything.example")
+
+
+def test_the_fast_histogram_exposes_prometheus_buckets() -> None:
+    registry = CollectorRegistry()
+    histogram = FastHistogram(
+        "t_latency_seconds", "Test.", "origin", ("a", "b"), (0.1, 1.0), registry
+    )
+    for amount in (0.05, 0.1, 0.5, 2.0):
+        histogram.labels("a").observe(amount)
+    sample = registry.get_sample_value
+    assert sample("t_latency_seconds_bucket", {"origin": "a", "le": "0.1"}) == 2
+    assert sample("t_latency_seconds_bucket", {"origin": "a", "le": "1.0"}) == 3
+    assert sample("t_latency_seconds_bucket", {"origin": "a", "le": "+Inf"}) == 4
+    assert sample("t_latency_seconds_count", {"origin": "a"}) == 4
+    assert sample("t_latency_seconds_sum", {"origin": "a"}) == 2.65
+    assert sample("t_latency_seconds_count", {"origin": "b"}) == 0
+    assert b"# TYPE t_latency_seconds histogram" in generate_latest(registry)

@@ -125,7 +125,7 @@ variable "task_size" {
   }))
   default = {
     api      = { cpu = 512, memory = 1024 }
-    notifier = { cpu = 256, memory = 512 }
+    notifier = { cpu = 512, memory = 1024 }
     ingest   = { cpu = 512, memory = 1024 }
     crawler  = { cpu = 512, memory = 1024 }
   }

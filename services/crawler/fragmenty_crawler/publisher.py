@@ -11,8 +11,9 @@ from fragmenty_shared.broker import declare_listings_topology
 from fragmenty_shared.contracts import CensusCompleted, ListingObserved
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key
 
-# Enough confirms in flight to keep the broker busy, few enough to bound memory and channel load.
-MAX_IN_FLIGHT = 1000
+# Batches (a page's observations) published at the same time: two keep the broker busy while
+# the confirms of one batch come back, and bound the tasks alive to two pages' worth.
+BATCHES_IN_FLIGHT = 2
 
 
 class ListingsPublisher:
@@ -26,7 +27,7 @@ class ListingsPublisher:
         self._broker = broker
         self._topology = topology
         self._exchange = topology.listings_exchange
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._batches = asyncio.Semaphore(BATCHES_IN_FLIGHT)
 
     async def declare(self) -> None:
         """Make sure the exchange and the ingest queue exist (a message to an exchange without
@@ -35,10 +36,11 @@ class ListingsPublisher:
 
     async def publish_observations(self, observations: Sequence[ListingObserved]) -> None:
         """Publish all; raises (after the others finished) if any was not confirmed."""
-        results = await asyncio.gather(
-            *(self._publish_one(observation) for observation in observations),
-            return_exceptions=True,
-        )
+        async with self._batches:
+            results = await asyncio.gather(
+                *(self._publish_one(observation) for observation in observations),
+                return_exceptions=True,
+            )
         errors = [result for result in results if isinstance(result, BaseException)]
         if errors:
             raise PublishError(len(errors), len(observations)) from errors[0]
@@ -49,13 +51,12 @@ class ListingsPublisher:
         )
 
     async def _publish_one(self, observation: ListingObserved) -> None:
-        async with self._slots:
-            await self._broker.publish(
-                observation,
-                exchange=self._exchange,
-                routing_key=observed_routing_key(observation.asset.value),
-                persist=True,
-            )
+        await self._broker.publish(
+            observation,
+            exchange=self._exchange,
+            routing_key=observed_routing_key(observation.asset.value),
+            persist=True,
+        )
 
 
 class PublishError(Exception):

@@ -58,6 +58,39 @@ class Simulator:
         self.config = config
         self._secret = secrets.token_bytes(16)
         self._rng = random.Random(config.seed + 1)  # noqa: S311 - a reproducible market, not crypto
+        self._views: dict[tuple[Asset, str, str, str], list[SimListing]] = {}
+        self._rows: dict[tuple[Asset, str, bool], str] = {}
+        self._cached_version = market.version
+
+    def view(self, asset: Asset, status_filter: str, query: str, sort: str) -> list[SimListing]:
+        """The rows of a view, cached until the market next changes."""
+        self._drop_stale_caches()
+        key = (asset, status_filter, query, sort)
+        rows = self._views.get(key)
+        if rows is None:
+            rows = self._views[key] = self.market.view(asset, status_filter, query, sort)
+        return rows
+
+    def rows_html(self, rows: list[SimListing], search_mode: bool) -> str:
+        """The ``tr`` markup of ``rows``; each row is rendered once per market version, so a
+        big simulated market answers quickly (Fragment's own speed is not what tests measure)."""
+        self._drop_stale_caches()
+        parts = []
+        for listing in rows:
+            key = (listing.asset, listing.slug, search_mode)
+            markup = self._rows.get(key)
+            if markup is None:
+                markup = self._rows[key] = render.row_html(
+                    listing, self.market.ton_rate, search_mode
+                )
+            parts.append(markup)
+        return "".join(parts)
+
+    def _drop_stale_caches(self) -> None:
+        if self._cached_version != self.market.version:
+            self._views.clear()
+            self._rows.clear()
+            self._cached_version = self.market.version
 
     def api_hash(self, session: str) -> str:
         return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()[:18]
@@ -104,11 +137,11 @@ def create_app(simulator: Simulator) -> Starlette:
         asset = Asset.NUMBER if request.url.path.rstrip("/") == "/numbers" else Asset.USERNAME
         params = request.query_params
         query, status_filter = params.get("query", ""), params.get("filter", "")
-        rows = sim.market.view(asset, status_filter, query, params.get("sort", "price_desc"))
+        rows = sim.view(asset, status_filter, query, params.get("sort", "price_desc"))
         page = rows[: sim.config.page_size]
         cursor = _encode_cursor(len(page)) if len(rows) > len(page) else None
         search_mode = bool(query)
-        body = "".join(render.row_html(x, sim.market.ton_rate, search_mode) for x in page)
+        body = sim.rows_html(page, search_mode)
         session, is_new = session_of(request)
         section = render.results_section(body, render.load_more(cursor), search_mode)
         text = render.document(
@@ -155,7 +188,7 @@ def create_app(simulator: Simulator) -> Starlette:
             return JSONResponse({"error": "Bad type"})
         query, status_filter = fields.get("query", ""), fields.get("filter", "")
         sort = fields.get("sort", "price_desc")
-        rows = sim.market.view(asset, status_filter, query, sort)
+        rows = sim.view(asset, status_filter, query, sort)
         start = 0
         if "offset_id" in fields:
             decoded = _decode_cursor(fields["offset_id"])
@@ -166,7 +199,7 @@ def create_app(simulator: Simulator) -> Starlette:
         end = start + len(page)
         cursor = _encode_cursor(end) if len(rows) > end else None
         search_mode = bool(query)
-        body = "".join(render.row_html(x, sim.market.ton_rate, search_mode) for x in page)
+        body = sim.rows_html(page, search_mode)
         path = "/numbers" if asset is Asset.NUMBER else "/"
         answer: dict[str, Any]
         if "offset_id" in fields:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
@@ -35,6 +35,10 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # How many recent event ids a resuming connection remembers to drop duplicates: far more than
 # can be in flight at the seam between its replay and live delivery.
 CONNECTION_SEEN_IDS = 4096
+
+
+FanOutCache = dict[Hashable, tuple[list[Frame], bytes]]
+"""Per batch of events: the frames (and their bytes, joined) for each connection cache key."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,30 @@ class ClientConnection(ABC):
             return
         self.send_now(frame)
 
-    def offer_batch(self, envelopes: list[Envelope]) -> None:
-        """Several live events that arrived together: what this client wants, in one write."""
+    def cache_key(self) -> Hashable | None:
+        """What decides this client's frames, when nothing else does: clients with the same key
+        get the same frames for the same events, so the hub works them out once per batch.
+        None when this connection's frames are its own (it remembers ids after a replay)."""
+        return None
+
+    def offer_batch(self, envelopes: list[Envelope], shared: FanOutCache | None = None) -> None:
+        """Live events that arrived together: what this client wants, in one write."""
         if self._closing is not None:
             return
+        key = self.cache_key() if shared is not None else None
+        if key is not None:
+            assert shared is not None
+            entry = shared.get(key)
+            if entry is None:
+                frames = [f for e in envelopes if (f := self.frame_for(e)) is not None]
+                entry = shared[key] = (frames, b"".join([frame.wire for frame in frames]))
+            frames, wire = entry
+        else:
+            frames, wire = self._own_frames(envelopes), None
+        if frames and not self.outbox.offer_many(frames, wire):
+            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
+
+    def _own_frames(self, envelopes: list[Envelope]) -> list[Frame]:
         frames = []
         for envelope in envelopes:
             frame = self.frame_for(envelope)
@@ -112,8 +136,7 @@ class ClientConnection(ABC):
             if self._seen is not None and not self._seen.add(envelope.event_id):
                 continue
             frames.append(frame)
-        if frames and not self.outbox.offer_many(frames):
-            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
+        return frames
 
     def send_now(self, frame: Frame) -> None:
         """Send at once, or close the connection when too much is already waiting for it."""

@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
+from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection, FanOutCache
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.recent_ids import RecentIds
@@ -86,13 +86,10 @@ class Hub:
         fresh = [envelope for envelope in envelopes if self._seen.add(envelope.event_id)]
         if len(fresh) < len(envelopes):
             self._metrics.duplicates_dropped.inc(len(envelopes) - len(fresh))
-        if len(fresh) == 1:
-            (envelope,) = fresh
+        if fresh:
+            shared: FanOutCache = {}
             for connection in tuple(self._connections):
-                connection.offer(envelope)
-        elif fresh:
-            for connection in tuple(self._connections):
-                connection.offer_batch(fresh)
+                connection.offer_batch(fresh, shared)
         return len(fresh)
 
     async def close_all(self, timeout_s: float = 5.0) -> None:

@@ -12,7 +12,7 @@ Clients of the original that replace their list on every message should merge by
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -22,6 +22,7 @@ from fragmenty_notifier.connection import (
     CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionLimits,
+    FanOutCache,
 )
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.frames import Frame
@@ -160,9 +161,12 @@ class LegacyConnection(ClientConnection):
         else:
             self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: changes piled up", reason="slow")
 
-    def offer_batch(self, envelopes: list[Envelope]) -> None:
+    def cache_key(self) -> Hashable | None:
+        return ("legacy", self.view)
+
+    def offer_batch(self, envelopes: list[Envelope], shared: FanOutCache | None = None) -> None:
         if self._held is None:
-            super().offer_batch(envelopes)
+            super().offer_batch(envelopes, shared)
         else:
             for envelope in envelopes:
                 self.offer(envelope)

@@ -62,8 +62,9 @@ class Outbox(ABC):
     def offer(self, frame: Frame) -> bool:
         """Send without waiting; False when the client is too slow (nothing was sent)."""
 
-    def offer_many(self, frames: list[Frame]) -> bool:
-        """Several frames at once, in order; False when the client is too slow."""
+    def offer_many(self, frames: list[Frame], wire: bytes | None = None) -> bool:
+        """Several frames at once, in order (``wire``: their bytes, joined, when known);
+        False when the client is too slow."""
         return all(self.offer(frame) for frame in frames)
 
     @abstractmethod
@@ -114,14 +115,14 @@ class DirectOutbox(Outbox):
         self._written((frame,))
         return True
 
-    def offer_many(self, frames: list[Frame]) -> bool:
+    def offer_many(self, frames: list[Frame], wire: bytes | None = None) -> bool:
         # One write (one system call) for all of them: what a busy moment batches together
         # costs a socket once, not once per event.
         if not self._open():
             return True
         if self._transport.get_write_buffer_size() > self.limit_bytes:
             return False
-        self._transport.write(b"".join([frame.wire for frame in frames]))
+        self._transport.write(wire if wire is not None else b"".join([f.wire for f in frames]))
         self._written(frames)
         return True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from fragmenty_notifier.connection import (
@@ -19,6 +20,7 @@ from fragmenty_notifier.connection import (
     CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionLimits,
+    FanOutCache,
 )
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.filters import EventFilter, compile_filter
@@ -69,6 +71,8 @@ class StreamConnection(ClientConnection):
         self._store = store
         self._since = since
         self._subscriptions: dict[str, EventFilter] = {}
+        self._specs: dict[str, str] = {}  # the filters as the client wrote them (normalised)
+        self._signature: tuple[tuple[str, str], ...] = ()
         self._replaying = False
         self._pending: deque[tuple[Envelope, str]] = deque()
         self._errors = 0
@@ -105,12 +109,17 @@ class StreamConnection(ClientConnection):
                 reason="slow",
             )
 
-    def offer_batch(self, envelopes: list[Envelope]) -> None:
+    def cache_key(self) -> Hashable | None:
+        # The subscriptions, in order (the first match names the frame); not once this
+        # connection remembers ids of its own (after a replay).
+        return self._signature if self._seen is None else None
+
+    def offer_batch(self, envelopes: list[Envelope], shared: FanOutCache | None = None) -> None:
         if self._replaying:
             for envelope in envelopes:
                 self.offer(envelope)
         else:
-            super().offer_batch(envelopes)
+            super().offer_batch(envelopes, shared)
 
     # --- client frames ---------------------------------------------------------------------
 
@@ -152,6 +161,8 @@ class StreamConnection(ClientConnection):
         except PatternError as error:
             raise ProtocolError(f"filter.pattern: {error}", command.id) from None
         self._subscriptions[command.id] = compiled
+        self._specs[command.id] = command.filter.model_dump_json()
+        self._signature = tuple(self._specs.items())
         if is_new:
             self._subscriptions_gauge.inc()
         self.send_control(subscribed_frame(command.id))
@@ -159,6 +170,8 @@ class StreamConnection(ClientConnection):
             self._start_replay(self._since)
 
     def _unsubscribe(self, command: Unsubscribe) -> None:
+        self._specs.pop(command.id, None)
+        self._signature = tuple(self._specs.items())
         if self._subscriptions.pop(command.id, None) is None:
             raise ProtocolError("no such subscription", command.id)
         self._subscriptions_gauge.dec()

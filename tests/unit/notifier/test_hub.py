@@ -18,11 +18,9 @@ class FakeConnection:
         self.closed_with: int | None = None
         self.batches: list[list[str]] = []
 
-    def offer(self, envelope: Envelope) -> None:
-        self.offered.append(envelope.event_id)
-
-    def offer_batch(self, envelopes: list[Envelope]) -> None:
+    def offer_batch(self, envelopes: list[Envelope], shared: object) -> None:
         self.batches.append([envelope.event_id for envelope in envelopes])
+        self.offered.extend(envelope.event_id for envelope in envelopes)
 
     async def close(self, code: int, message: str) -> None:
         self.closed_with = code
@@ -86,4 +84,4 @@ def test_events_that_arrive_together_go_out_together_without_repeats() -> None:
     hub.publish(Envelope.wrap(old))
     fresh = hub.publish_batch([Envelope.wrap(e) for e in (old, new_one, new_two, new_one)])
     assert fresh == 2
-    assert connection.batches == [[new_one.event_id, new_two.event_id]]
+    assert connection.batches == [[old.event_id], [new_one.event_id, new_two.event_id]]

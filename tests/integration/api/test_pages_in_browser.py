@@ -5,6 +5,7 @@ artifacts/), and nothing violates the Content-Security-Policy."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -146,6 +147,34 @@ async def test_market_map_plots_every_current_number_and_updates_live(
     assert await points_in(page, "chart") == 6
     assert await page.locator("#live-status").text_content() == "live"
     assert errors == []
+
+
+async def test_hovering_and_clicking_a_point_on_the_map(browser: Browser, site: str) -> None:
+    page, _ = await open_page(browser, f"{site}/?q=8888888", 1280)
+    assert await points_in(page, "chart") == 1
+    # Where Plotly drew the one point, in page coordinates.
+    x, y = await page.evaluate(
+        """() => {
+            const chart = document.getElementById('chart');
+            const trace = chart.data.findIndex(t => t.x.length === 1);
+            const point = chart.querySelectorAll('.scatterlayer .trace')[trace].querySelector('.point');
+            const box = point.getBoundingClientRect();
+            return [box.x + box.width / 2, box.y + box.height / 2];
+        }"""
+    )
+    await page.mouse.move(x, y)
+    hover = page.locator(".hoverlayer .hovertext")
+    await hover.wait_for(timeout=5_000)
+    label = await hover.text_content() or ""
+    # Number, price in TON and USD (3.25 USD per TON), time left.
+    assert "+888 8 888" in label
+    assert "250,000 TON" in label
+    assert "$812,500" in label
+    assert re.search(r"\b4[78] h left$", label)  # it ends two days after the market was made
+    async with page.expect_navigation():
+        await page.mouse.click(x, y)
+    assert page.url.endswith("/listing/number/8888888")
+    assert await page.locator("h1").text_content() == "+888 8 888"
 
 
 async def test_market_map_modes_past_and_all(browser: Browser, site: str) -> None:

@@ -5,7 +5,6 @@ artifacts/), and nothing violates the Content-Security-Policy."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -170,7 +169,8 @@ async def test_hovering_and_clicking_a_point_on_the_map(browser: Browser, site: 
     assert "+888 8 888" in label
     assert "250,000 TON" in label
     assert "$812,500" in label
-    assert re.search(r"\b4[78] h left$", label)  # it ends two days after the market was made
+    # It ends two days after the market was made.
+    assert label.endswith(("$812,50047 h left", "$812,50048 h left"))
     async with page.expect_navigation():
         await page.mouse.click(x, y)
     assert page.url.endswith("/listing/number/8888888")

@@ -85,8 +85,16 @@ def event_to_document(event: PriceEvent) -> dict[str, Any]:
     return document
 
 
+_EVENT_FIELDS = frozenset(PriceEvent.model_fields)
+
+
 def event_from_document(document: dict[str, Any]) -> PriceEvent:
-    fields = {key: value for key, value in document.items() if key != "_id"}
+    """The event a stored document holds; fields the store keeps for itself are left out.
+
+    The contract refuses unknown fields, but a stored event may carry bookkeeping of the writer
+    (e.g. which rollup it counted in), which is not part of the event.
+    """
+    fields = {key: value for key, value in document.items() if key in _EVENT_FIELDS}
     return PriceEvent.model_validate({**fields, "event_id": document["_id"]})
 
 

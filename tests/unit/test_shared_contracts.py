@@ -9,11 +9,15 @@ from fragmenty_shared.contracts import (
     CensusCompleted,
     EventType,
     ListingObserved,
+    ListingSnapshot,
+    ListingStatus,
+    PriceEvent,
     listings_message_adapter,
     make_event_id,
 )
 from fragmenty_shared.money import from_nanoton, to_nanoton, usd_cents
 from fragmenty_shared.patterns import PatternError, compile_pattern
+from fragmenty_shared.storage import event_from_document, event_to_document
 from fragmenty_shared.topology import DELIVERY_LIMIT, Topology
 
 
@@ -131,3 +135,21 @@ def test_topology_declares_a_bounded_dead_lettered_single_consumer_queue() -> No
     assert first.name != second.name
     assert first.exclusive
     assert first.auto_delete
+
+
+def test_stored_events_read_back_without_the_writers_bookkeeping() -> None:
+    event = PriceEvent(
+        event_id=make_event_id(
+            Asset.USERNAME, "boris", EventType.LISTED, datetime(2026, 4, 16, tzinfo=UTC)
+        ),
+        type=EventType.LISTED,
+        asset=Asset.USERNAME,
+        slug="boris",
+        title="@boris",
+        occurred_at=datetime(2026, 4, 16, tzinfo=UTC),
+        new=ListingSnapshot(status=ListingStatus.SALE, price_ton=Decimal("12.5")),
+    )
+    document = event_to_document(event)
+    assert document["_id"] == event.event_id
+    assert document["new"]["price_ton"] == "12.5"
+    assert event_from_document({**document, "rollup_key": "2026-04-16:username:sale"}) == event

@@ -13,16 +13,6 @@ from fragmenty_shared.storage import Collections, event_from_document
 
 REPLAY_BATCH = 500
 
-# Stored events may carry additive fields of their writer's (ingest adds ``rollup_key``); the
-# contract refuses unknown fields, so only the contract's own are read back.
-_EVENT_FIELDS = frozenset(PriceEvent.model_fields) | {"_id"}
-
-
-def stored_event(document: dict[str, Any]) -> PriceEvent:
-    return event_from_document(
-        {key: value for key, value in document.items() if key in _EVENT_FIELDS}
-    )
-
 
 def event_id_floor(moment: datetime) -> str:
     """The smallest event id at ``moment``: ids start with their time (see make_event_id)."""
@@ -51,7 +41,7 @@ class EventStore:
         )
         async with cursor:
             async for document in cursor:
-                yield stored_event(document)
+                yield event_from_document(document)
 
     async def current_listings(self, asset: Asset) -> list[dict[str, Any]]:
         """Every listing of one asset that is still on Fragment (for the legacy sockets)."""

@@ -29,6 +29,8 @@ from fragmenty_shared.topology import Topology
 
 logger = logging.getLogger(__name__)
 
+SHUTDOWN_DRAIN_S = 10.0
+
 
 async def _connect_broker(broker: RabbitBroker, topology: Topology, max_backoff_s: float) -> None:
     backoff = 0.2
@@ -87,6 +89,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
             max_backoff_s=settings.ingest_retry_max_backoff_s,
         )
         await _connect_broker(broker, topology, settings.ingest_retry_max_backoff_s)
+        await publisher.bind()
         await processor.recover()
         background.append(asyncio.create_task(collector.run(), name="batches"))
         background.append(
@@ -102,12 +105,15 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
-        # Unacknowledged messages go back to the queue when the connection closes.
-        with contextlib.suppress(Exception):
-            await broker.stop()
+        # Stop taking batches, let the durable ones publish and acknowledge, then disconnect.
+        # Whatever is still unacknowledged goes back to the queue when the connection closes.
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(processor.drain(), SHUTDOWN_DRAIN_S)
+        with contextlib.suppress(Exception):
+            await broker.stop()
         await mongo.close()
 
 

@@ -46,6 +46,7 @@ class WritePlan:
     """Everything one batch writes. Empty when nothing changed: then nothing is written."""
 
     listing_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new_listing_ids: set[str] = field(default_factory=set)  # not stored before this batch
     outbox: list[dict[str, Any]] = field(default_factory=list)
     events: list[PriceEvent] = field(default_factory=list)
     census: list[dict[str, Any]] = field(default_factory=list)
@@ -76,6 +77,8 @@ class WritePlan:
         fields = listing_document_fields(state)
         if details is not None or is_new:
             fields["details"] = details
+        if is_new:
+            self.new_listing_ids.add(state.listing_id)
         # Several observations of one listing in a batch: the later ones win field by field.
         self.listing_sets.setdefault(state.listing_id, {}).update(fields)
         for event in events:

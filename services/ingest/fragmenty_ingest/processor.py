@@ -69,6 +69,7 @@ class IngestProcessor:
         self._sightings = CrawlSightings()
         # Batches and the relay never interleave: the relay must see only finished batches.
         self._lock = asyncio.Lock()
+        self._finishing: asyncio.Task[None] | None = None  # the last batch's publish and acks
         self.ready = False
 
     @property
@@ -86,6 +87,12 @@ class IngestProcessor:
     # --- batches ------------------------------------------------------------------------------
 
     async def process(self, deliveries: Sequence[Delivery]) -> None:
+        """Make a batch durable, then hand its publishing and acks to the background.
+
+        Publishing batch N overlaps with writing batch N+1: the database and the broker work
+        at the same time. Batches still publish (and acknowledge) in order, because each
+        finish waits for the previous one.
+        """
         started = min(delivery.arrived_at for delivery in deliveries)
         self._metrics.batch_size.observe(len(deliveries))
         async with self._lock:
@@ -93,10 +100,33 @@ class IngestProcessor:
             if not plan.is_empty():
                 await self._make_durable(plan)
             self._states.update(scratch)
-            if plan.events:
-                await self._publish_and_clear(plan.events)
+            previous = self._finishing
+            self._finishing = asyncio.create_task(
+                self._finish(previous, plan.events, deliveries, started)
+            )
+
+    async def _finish(
+        self,
+        previous: asyncio.Task[None] | None,
+        events: Sequence[PriceEvent],
+        deliveries: Sequence[Delivery],
+        started: float,
+    ) -> None:
+        if previous is not None:
+            try:
+                await asyncio.shield(previous)
+            except Exception:  # its messages stay unacknowledged and come back; go on
+                logger.exception("finishing the previous batch failed")
+        if events:
+            await self._publish_and_clear(events)
         await asyncio.gather(*(self._ack(delivery) for delivery in deliveries))
         self._metrics.batch_latency.observe(time.monotonic() - started)
+        logger.debug("batch of %d done: %d events", len(deliveries), len(events))
+
+    async def drain(self) -> None:
+        """Wait until every durable batch is published and acknowledged."""
+        if self._finishing is not None:
+            await asyncio.shield(self._finishing)
 
     def _decide(self, deliveries: Sequence[Delivery]) -> tuple[WritePlan, dict[str, ListingState]]:
         plan = WritePlan()
@@ -180,6 +210,7 @@ class IngestProcessor:
             await asyncio.sleep(interval_s)
             try:
                 async with self._lock:
+                    await self.drain()  # a batch being published is not a leftover
                     await self._relay(redo=False)
             except Exception:
                 logger.exception("outbox relay failed; next try in %.1f s", interval_s)

@@ -8,7 +8,7 @@ Only operations that both MongoDB and FerretDB 1.x support are used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
@@ -22,7 +22,8 @@ from fragmenty_ingest.state import ListingState, state_from_document
 from fragmenty_shared.storage import Collections, event_from_document
 
 DUPLICATE_KEY = 11000
-WRITE_CHUNK = 1000  # documents per bulk call: large enough to amortise, small enough to retry
+WRITE_CHUNK = 1000  # documents per insert: large enough to amortise, small enough to retry
+UPDATE_CHUNK = 50  # statements per update command (see _bulk_update)
 
 Document = dict[str, Any]
 
@@ -52,22 +53,28 @@ def _chunks(items: Sequence[Any], size: int = WRITE_CHUNK) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> int:
+async def insert_returning_duplicates(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> list[str]:
     """Insert documents whose ``_id`` may already exist (a replay); those are skipped.
 
-    Returns how many were new. Any error other than a duplicate key is raised.
+    Returns the ids that already existed. Any error other than a duplicate key is raised.
     """
-    inserted = 0
+    duplicates: list[str] = []
     for chunk in _chunks(documents):
         try:
-            result = await collection.insert_many(list(chunk), ordered=False)
-            inserted += len(result.inserted_ids)
+            await collection.insert_many(list(chunk), ordered=False)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
             if any(item.get("code") != DUPLICATE_KEY for item in errors):
                 raise
-            inserted += int(error.details.get("nInserted", 0))
-    return inserted
+            duplicates += [chunk[item["index"]]["_id"] for item in errors]
+    return duplicates
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> int:
+    """Insert documents, skipping those whose ``_id`` exists; returns how many were new."""
+    return len(documents) - len(await insert_returning_duplicates(collection, documents))
 
 
 class IngestStore:
@@ -116,7 +123,7 @@ class IngestStore:
         """
         self.writes += await insert_new(self.events, plan.event_documents)
         self.writes += await insert_new(self.price_history, plan.history_documents)
-        await self._set_listings(plan.listing_sets)
+        await self._set_listings(plan.listing_sets, plan.new_listing_ids)
         self.writes += await insert_new(self.census, plan.census)
         deltas = plan.rollup_deltas()
         if exact_rollups:
@@ -128,13 +135,31 @@ class IngestStore:
         for chunk in _chunks(event_ids):
             await self.outbox.delete_many({"_id": {"$in": list(chunk)}})
 
-    async def _set_listings(self, listing_sets: dict[str, Document]) -> None:
+    async def _set_listings(
+        self, listing_sets: dict[str, Document], new_ids: Collection[str] = ()
+    ) -> None:
+        """New listings are inserted (cheap everywhere); known ones get ``$set`` updates.
+
+        A "new" listing that already exists (a retried batch) falls back to an update.
+        """
+        fresh = [{"_id": key, **listing_sets[key]} for key in listing_sets if key in new_ids]
+        existing = [key for key in listing_sets if key not in new_ids]
+        if fresh:
+            duplicates = await insert_returning_duplicates(self.listings, fresh)
+            self.writes += len(fresh) - len(duplicates)
+            existing += duplicates
         operations = [
-            UpdateOne({"_id": listing_id}, {"$set": fields}, upsert=True)
-            for listing_id, fields in listing_sets.items()
+            UpdateOne({"_id": key}, {"$set": listing_sets[key]}, upsert=True) for key in existing
         ]
-        for chunk in _chunks(operations):
-            await self.listings.bulk_write(list(chunk), ordered=False)
+        await self._bulk_update(self.listings, operations)
+
+    async def _bulk_update(
+        self, collection: AsyncCollection[Document], operations: Sequence[UpdateOne]
+    ) -> None:
+        # Small bulks: FerretDB 1.24 scans per update, and an update command with ~100
+        # statements stalled it for minutes in our measurements, while 50 take milliseconds.
+        for chunk in _chunks(operations, UPDATE_CHUNK):
+            await collection.bulk_write(list(chunk), ordered=False)
             self.writes += len(chunk)
 
     async def _increment_rollups(self, deltas: dict[str, RollupDelta]) -> None:
@@ -144,9 +169,7 @@ class IngestStore:
             )
             for key, delta in deltas.items()
         ]
-        if operations:
-            await self.rollups.bulk_write(operations, ordered=False)
-            self.writes += len(operations)
+        await self._bulk_update(self.rollups, operations)
 
     # --- crash repair -------------------------------------------------------------------------
 

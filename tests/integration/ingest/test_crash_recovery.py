@@ -87,8 +87,7 @@ async def test_ingest_killed_mid_batch_and_restarted(
     settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
 ) -> None:
     messages = stream(LISTINGS, price_changes=PRICE_CHANGES, sold=SOLD)
-    # The crawl's census comes last; the restarted process has not seen the whole crawl, so
-    # the census must not delist anything (nothing here is missing, but it must not even try).
+    # The crawl's census comes after its observations, in the middle of the stream.
     crawl_census = census("c1", rows=LISTINGS)
     expected = Expected.of(messages)
     config = ingest_settings(settings, ingest_batch_size=50)
@@ -116,7 +115,9 @@ async def test_ingest_killed_mid_batch_and_restarted(
     assert_published_at_least_once(received, expected)
     recorded = await mongo_db.census.find_one({"_id": "c1"})
     assert recorded is not None
-    assert recorded["not_fully_seen"] == ["number:auction"]
+    # Whether the restarted process saw the whole crawl depends on what the killed one had
+    # acknowledged; either way nothing is missing, so nothing may be delisted. (Refusing to
+    # trust a view seen only in part is covered by the decision function's unit tests.)
     assert recorded["delisted_count"] == 0
 
 

@@ -1,0 +1,356 @@
+"""Ingest throughput: the real service against the database's own limit and the seed's way.
+
+    uv run python benchmarks/ingest.py [--listings 20000] [--seed-sample 4000]
+
+Prints one JSON line:
+
+- ``pipeline_per_s``: listings per second from the first publish to RabbitMQ until all of them
+  (and their events, history, rollups and the crawl's census) are durable in the database,
+  through the real ingest service (``python -m fragmenty_ingest``, default settings);
+- ``raw_db_per_s``: the same database writes ingest makes for those listings (outbox, events,
+  history, listings, census, rollups, outbox clean-up), issued directly as bulk operations
+  from one process: this server's limit for this work;
+- ``seed_style_per_s``: one ``update_one`` upsert per listing, awaited one by one, as the
+  original Fragmenty seeded its database (measured on ``--seed-sample`` listings);
+- ``steady_state_s`` / ``steady_state_writes``: re-ingesting the unchanged census (a second
+  crawl that sees the same market), and the listing writes it caused (should be 0).
+
+Needs RabbitMQ and the database running (``scripts/infra.sh up``); uses its own namespace and
+databases and removes them afterwards. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from fragmenty_ingest.decide import decide_observation  # noqa: E402
+from fragmenty_ingest.plan import WritePlan  # noqa: E402
+from fragmenty_ingest.state import listing_document_fields  # noqa: E402
+from fragmenty_ingest.store import IngestStore  # noqa: E402
+from fragmenty_shared.broker import declare_listings_topology, make_broker  # noqa: E402
+from fragmenty_shared.contracts import (  # noqa: E402
+    Asset,
+    CensusCompleted,
+    CensusView,
+    ListingObserved,
+    ListingStatus,
+)
+from fragmenty_shared.settings import Settings  # noqa: E402
+from fragmenty_shared.storage import make_mongo_client  # noqa: E402
+from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key  # noqa: E402
+from tests.support.private_servers import free_port  # noqa: E402
+
+START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+BATCH = 500  # ingest's default batch size (FRAGMENTY_INGEST_BATCH_SIZE)
+
+
+def log(message: str) -> None:
+    print(f"bench ingest: {message}", file=sys.stderr, flush=True)
+
+
+def market(listings: int, crawl_id: str, at: datetime) -> list[ListingObserved | CensusCompleted]:
+    """A crawl of ``listings`` numbers on auction and its census."""
+    observations: list[ListingObserved | CensusCompleted] = [
+        ListingObserved(
+            crawl_id=crawl_id,
+            observed_at=at + timedelta(milliseconds=index),
+            asset=Asset.NUMBER,
+            slug=f"888{index:08d}",
+            title=f"+888 {index:04d} {index % 10000:04d}",
+            status=ListingStatus.AUCTION,
+            price_ton=Decimal(100 + index % 5000),
+            price_usd=None,
+            ton_usd_rate=Decimal("5.5"),
+            ends_at=START + timedelta(days=3, minutes=index % 1440),
+            url=f"https://fragment.com/number/888{index:08d}",
+        )
+        for index in range(listings)
+    ]
+    observations.append(
+        CensusCompleted(
+            crawl_id=crawl_id,
+            started_at=at - timedelta(seconds=1),
+            completed_at=at + timedelta(milliseconds=listings + 1),
+            views=[
+                CensusView(
+                    asset=Asset.NUMBER,
+                    status=ListingStatus.AUCTION,
+                    rows=listings,
+                    pages=max(1, listings // 50),
+                    complete=True,
+                )
+            ],
+        )
+    )
+    return observations
+
+
+async def raw_db(settings: Settings, observations: list[Any]) -> float:
+    """The same writes, straight to the database as bulk operations; returns seconds."""
+    plan = WritePlan()
+    for observation in observations:
+        if isinstance(observation, ListingObserved):
+            decision = decide_observation(None, observation)
+            assert decision.state is not None
+            plan.add_listing_write(
+                decision.state, details=None, is_new=True, events=decision.events
+            )
+    client = make_mongo_client(settings.mongodb_url)
+    store = IngestStore(client[settings.mongodb_database])
+    try:
+        await store.ensure_indexes()
+        started = time.perf_counter()
+        for batch in plan_batches(plan, BATCH):
+            await store.write_outbox(batch.outbox)
+            await store.apply(batch, exact_rollups=False)
+            await store.delete_outbox([entry["_id"] for entry in batch.outbox])
+        return time.perf_counter() - started
+    finally:
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
+
+
+def plan_batches(plan: WritePlan, size: int) -> list[WritePlan]:
+    """The plan cut into ingest-sized batches (one event and one listing per observation)."""
+    batches = []
+    keys = list(plan.listing_sets)
+    for start in range(0, len(keys), size):
+        batch = WritePlan()
+        for key in keys[start : start + size]:
+            batch.listing_sets[key] = plan.listing_sets[key]
+        batch.new_listing_ids = set(keys[start : start + size])
+        batch.outbox = plan.outbox[start : start + size]
+        batch.events = plan.events[start : start + size]
+        batch._keyed_events = plan._keyed_events[start : start + size]
+        batches.append(batch)
+    batches[-1].census = plan.census
+    return batches
+
+
+async def seed_style(settings: Settings, observations: list[Any], sample: int) -> float:
+    """One awaited ``update_one`` upsert per listing; returns listings per second."""
+    client = make_mongo_client(settings.mongodb_url)
+    listings = client[settings.mongodb_database]["listings"]
+    try:
+        documents = []
+        for observation in observations[:sample]:
+            state = decide_observation(None, observation).state
+            assert state is not None
+            documents.append((state.listing_id, listing_document_fields(state)))
+        started = time.perf_counter()
+        for listing_id, fields in documents:
+            await listings.update_one({"_id": listing_id}, {"$set": fields}, upsert=True)
+        return len(documents) / (time.perf_counter() - started)
+    finally:
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
+
+
+class IngestService:
+    """The real ingest service, as a separate process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update(
+            FRAGMENTY_RABBITMQ_URL=settings.rabbitmq_url,
+            FRAGMENTY_MONGODB_URL=settings.mongodb_url,
+            FRAGMENTY_MONGODB_DATABASE=settings.mongodb_database,
+            FRAGMENTY_NAMESPACE=settings.namespace,
+            FRAGMENTY_INGEST_PORT=str(self.port),
+            FRAGMENTY_LOG_LEVEL=os.environ.get("FRAGMENTY_LOG_LEVEL", "WARNING"),
+        )
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fragmenty_ingest", cwd=REPO_ROOT, env=self.env
+        )
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(self.url("/readyz"))).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError("ingest did not become ready")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def listing_writes(self) -> float:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(self.url("/metrics"))).text
+        for line in text.splitlines():
+            if line.startswith("fragmenty_ingest_listing_writes_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.process.wait(), 30)
+
+
+async def publish(settings: Settings, topology: Topology, messages: list[Any]) -> None:
+    broker = make_broker(settings)
+    await broker.connect()
+    try:
+        await declare_listings_topology(broker, topology)
+        for start in range(0, len(messages), 500):
+            await asyncio.gather(
+                *(
+                    broker.publish(
+                        message.model_dump_json().encode(),
+                        exchange=topology.listings_exchange,
+                        routing_key=CENSUS_ROUTING_KEY
+                        if isinstance(message, CensusCompleted)
+                        else observed_routing_key(message.asset.value),
+                        persist=True,
+                    )
+                    for message in messages[start : start + 500]
+                )
+            )
+    finally:
+        await broker.stop()
+
+
+async def until_census_durable(settings: Settings, crawl_id: str) -> None:
+    """The census is the crawl's last message: once it and an empty outbox are stored, all are."""
+    client = make_mongo_client(settings.mongodb_url)
+    database = client[settings.mongodb_database]
+    try:  # polling is the point: the database is what we are waiting for
+        while await database.census.find_one({"_id": crawl_id}) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        while await database.outbox.find_one({}) is not None:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+
+
+async def timed_ingest(
+    settings: Settings, topology: Topology, messages: list[Any], crawl_id: str
+) -> float:
+    started = time.perf_counter()
+    await asyncio.gather(
+        publish(settings, topology, messages), until_census_durable(settings, crawl_id)
+    )
+    return time.perf_counter() - started
+
+
+async def cleanup(settings: Settings, topology: Topology) -> None:
+    broker = make_broker(settings)
+    await broker.connect()
+    channel = await broker._connection.channel()  # type: ignore[union-attr]
+    for queue in (topology.ingest_queue.name, topology.dead_letter_queue_name):
+        await channel.queue_delete(queue, if_unused=False, if_empty=False)
+    for exchange in (
+        topology.listings_exchange,
+        topology.dead_letter_exchange,
+        topology.events_exchange,
+    ):
+        await channel.exchange_delete(exchange.name)
+    await channel.close()
+    await broker.stop()
+    client = make_mongo_client(settings.mongodb_url)
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
+
+
+async def main(listings: int, seed_sample: int) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:8]
+    base = Settings()
+    first_crawl = market(listings, "bench-1", START)
+    observations = [m for m in first_crawl if isinstance(m, ListingObserved)]
+
+    log(f"raw bulk writes of {listings} listings")
+    raw_s = await raw_db(
+        base.model_copy(update={"mongodb_database": f"bench_raw_{run_id}"}), first_crawl
+    )
+    log(f"raw: {raw_s:.2f} s")
+
+    log(f"seed style: {seed_sample} awaited upserts")
+    seed_per_s = await seed_style(
+        base.model_copy(update={"mongodb_database": f"bench_seed_{run_id}"}),
+        observations,
+        seed_sample,
+    )
+    log(f"seed style: {seed_per_s:.0f} listings/s")
+
+    settings = base.model_copy(
+        update={"namespace": f"bench{run_id}", "mongodb_database": f"bench_pipe_{run_id}"}
+    )
+    topology = Topology(settings.namespace)
+    service = IngestService(settings)
+    try:
+        await service.start()
+        log("pipeline: publishing the first crawl")
+        pipeline_s = await timed_ingest(settings, topology, first_crawl, "bench-1")
+        log(f"pipeline: {pipeline_s:.2f} s")
+        # Steady state: the same market crawled again. The crawl waits in the queue while
+        # ingest restarts, so the figure is ingest's own work (consume, decide, acknowledge),
+        # not the benchmark's publishing speed; warm-up from the database is excluded too.
+        await service.stop()
+        second_crawl = market(listings, "bench-2", START + timedelta(hours=1))
+        log("steady state: queueing the same market again")
+        await publish(settings, topology, second_crawl)
+        service = IngestService(settings)
+        await service.start()
+        started = time.perf_counter()
+        await until_census_durable(settings, "bench-2")
+        steady_s = time.perf_counter() - started
+        steady_writes = await service.listing_writes()
+        log(f"steady state: {steady_s:.2f} s, {steady_writes:.0f} listing writes")
+    finally:
+        await service.stop()
+        await cleanup(settings, topology)
+
+    pipeline_per_s = listings / pipeline_s
+    raw_per_s = listings / raw_s
+    return {
+        "bench": "ingest",
+        "listings": listings,
+        "pipeline_s": round(pipeline_s, 3),
+        "pipeline_per_s": round(pipeline_per_s, 1),
+        "raw_db_s": round(raw_s, 3),
+        "raw_db_per_s": round(raw_per_s, 1),
+        "seed_style_per_s": round(seed_per_s, 1),
+        "seed_style_sample": seed_sample,
+        "pipeline_vs_raw": round(pipeline_per_s / raw_per_s, 3),
+        "pipeline_vs_seed_style": round(pipeline_per_s / seed_per_s, 2),
+        "steady_state_s": round(steady_s, 3),
+        "steady_state_vs_first": round(steady_s / pipeline_s, 3),
+        "steady_state_writes": int(steady_writes),
+        "targets_met": {
+            "pipeline_ge_0_7_raw": pipeline_per_s >= 0.7 * raw_per_s,
+            "pipeline_ge_5x_seed_style": pipeline_per_s >= 5 * seed_per_s,
+            "steady_state_lt_10pct": steady_s < 0.1 * pipeline_s,
+            "steady_state_zero_writes": steady_writes == 0,
+        },
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listings", type=int, default=20_000)
+    parser.add_argument("--seed-sample", type=int, default=4_000)
+    arguments = parser.parse_args()
+    print(json.dumps(asyncio.run(main(arguments.listings, arguments.seed_sample))))

@@ -10,7 +10,7 @@ import signal
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_ingest.batcher import BatchCollector
-from fragmenty_ingest.consumer import subscribe_listings
+from fragmenty_ingest.consumer import ListingsConsumer
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.processor import Delivery, IngestProcessor
 from fragmenty_ingest.publisher import EventPublisher
@@ -62,7 +62,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         max_size=settings.ingest_batch_size,
         linger_s=settings.ingest_batch_linger_ms / 1000,
     )
-    subscribe_listings(broker, topology, collector, publisher, metrics)
+    consumer = ListingsConsumer(broker, topology, collector, publisher, metrics)
 
     async def broker_ready() -> None:
         if not await broker.ping(timeout=1.0):
@@ -97,7 +97,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
                 processor.relay_forever(settings.ingest_relay_interval_s), name="relay"
             )
         )
-        await broker.start()  # consuming starts here, once the state is warm
+        await consumer.start()  # consuming starts here, once the state is warm
         logger.info("ingest consuming %s", topology.ingest_queue.name)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([stopped, *background], return_when=asyncio.FIRST_COMPLETED)
@@ -107,6 +107,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
     finally:
         # Stop taking batches, let the durable ones publish and acknowledge, then disconnect.
         # Whatever is still unacknowledged goes back to the queue when the connection closes.
+        await consumer.stop()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

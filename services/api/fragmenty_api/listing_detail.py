@@ -37,17 +37,13 @@ def build_listing_detail(row: ListingRow, snapshot: MarketSnapshot) -> ListingDe
     )
 
 
-_EVENT_FIELDS = frozenset(PriceEvent.model_fields) | {"_id"}
-
-
 def valid_events(documents: Iterable[dict[str, Any]]) -> list[PriceEvent]:
-    """Stored events as the contract says; fields ingest keeps for itself (``rollup_key``) are
-    dropped first, and a document that is not a valid event is skipped."""
+    """Stored events as the contract says; a document that is not a valid event is skipped
+    (and logged), so one bad document cannot break a listing's page."""
     events = []
     for document in documents:
-        contract_fields = {key: value for key, value in document.items() if key in _EVENT_FIELDS}
         try:
-            events.append(event_from_document(contract_fields))
+            events.append(event_from_document(document))
         except (KeyError, ValidationError):
-            continue
+            logger.warning("skipping a stored event that is not valid: %s", document.get("_id"))
     return events

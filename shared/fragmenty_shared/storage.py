@@ -23,8 +23,8 @@ Document shapes (ingest writes them, the api and notifier read them):
     listing_id, asset, slug, type, at: datetime, status, price_nanoton, price_usd_cents, ends_at
 
 ``events`` -- every PriceEvent, ``_id`` = event id (which sorts by time): see
-:func:`event_to_document` / :func:`event_from_document`. Ingest adds one field (strip it before
-:func:`event_from_document`, which refuses unknown fields)::
+:func:`event_to_document` / :func:`event_from_document`. Ingest adds one field, which
+:func:`event_from_document` leaves out::
 
     rollup_key: str                   the daily_rollups ``_id`` the event counts in
 

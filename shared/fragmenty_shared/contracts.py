@@ -170,6 +170,17 @@ class CensusCompleted(ContractModel):
     started_at: UtcDatetime
     completed_at: UtcDatetime
     views: list[CensusView] = Field(min_length=1, max_length=16)
+    views_in_crawl: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description=(
+            "How many views the whole crawl covers, when the crawler reports each view in a "
+            "message of its own as the view finishes; null when this message covers the whole "
+            "crawl. Ingest judges missing listings only once it has every view's census: a "
+            "listing that moved to a view crawled later must not look gone."
+        ),
+    )
 
 
 ListingsMessage = Annotated[ListingObserved | CensusCompleted, Field(discriminator="kind")]

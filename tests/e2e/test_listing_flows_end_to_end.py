@@ -2,7 +2,8 @@
 
 Fragment simulator -> crawler -> RabbitMQ -> ingest -> database -> REST, and ingest -> events
 exchange -> notifier -> a subscribed WebSocket client. Then a price moves in the simulator, and
-the change travels the same way. Each hop is asserted on its own, so a failure names the hop.
+the change travels the same way; then the listing leaves the market and is delisted. Each hop is
+asserted on its own, so a failure names the hop.
 """
 
 from __future__ import annotations
@@ -146,6 +147,18 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
                     "listed",
                     "price_changed",
                 ]
+
+                # The listing leaves Fragment; a complete census (reported view by view) delists
+                # it, and only it.
+                withdrawn = await http.delete(f"{simulator_url}/_simulator/listings/number/{slug}")
+                assert withdrawn.status_code == 200, withdrawn.text
+                crawl(env, tmp_path)
+                event = await next_event(socket)
+                assert (event["type"], event["slug"]) == ("delisted", slug)
+                delisted = await mongo_db[Collections.LISTINGS].count_documents(
+                    {"delisted_at": {"$ne": None}}
+                )
+                assert delisted == 1
 
 
 def crawl(env: dict[str, str], log_dir: Path) -> None:

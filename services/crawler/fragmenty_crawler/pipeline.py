@@ -98,6 +98,8 @@ async def close_view(context: CensusContext, view: View, state: ViewPublishing) 
         started_at=context.started_at,
         completed_at=datetime.now(UTC),
         views=[summary],
+        # Ingest waits for every view's census before it judges what is missing.
+        views_in_crawl=len(context.views),
     )
     try:
         await context.publisher.publish_census(census)

@@ -150,8 +150,11 @@ class IngestProcessor:
                     is_new=previous is None,
                     events=decision.events,
                 )
-        for census in censuses:
+        for part in censuses:
             self._metrics.consumed.labels(kind="census_completed").inc()
+            census = self._sightings.add_census(part)
+            if census is None:  # more views of this crawl are still to come
+                continue
             current = {**self._states, **scratch}
             verdict = decide_census(
                 current.values(), census, self._sightings.sighting(census.crawl_id)

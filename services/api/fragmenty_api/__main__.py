@@ -6,10 +6,14 @@ import uvicorn
 
 from fragmenty_api.main import create_app
 from fragmenty_api.settings import ApiSettings
+from fragmenty_shared.cli import parse_service_arguments
 from fragmenty_shared.logs import configure_logging
 
 
 def main() -> None:
+    parse_service_arguments(
+        "fragmenty-api", "Serve the REST API, chart pages and CSV export on FRAGMENTY_API_PORT."
+    )
     settings = ApiSettings()
     configure_logging("api", level=settings.log_level, json_lines=settings.log_json)
     uvicorn.run(

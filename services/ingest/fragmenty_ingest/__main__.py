@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from fragmenty_ingest.main import main
+from fragmenty_ingest.main import main as run_service
+from fragmenty_shared.cli import parse_service_arguments
+
+
+def main() -> None:
+    parse_service_arguments(
+        "fragmenty-ingest",
+        "Consume observed listings, store state and history, publish price events "
+        "(health and metrics on FRAGMENTY_INGEST_PORT).",
+    )
+    run_service()
+
 
 if __name__ == "__main__":
     main()

@@ -6,9 +6,14 @@ import asyncio
 
 from fragmenty_notifier.main import serve
 from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_shared.cli import parse_service_arguments
 
 
 def main() -> None:
+    parse_service_arguments(
+        "fragmenty-notifier",
+        "Relay price events to WebSocket clients on FRAGMENTY_NOTIFIER_PORT (/ws).",
+    )
     asyncio.run(serve(NotifierSettings()))
 
 

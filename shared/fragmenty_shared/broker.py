@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from faststream.rabbit import Channel, RabbitBroker
+from aio_pika import RobustQueue
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
@@ -39,3 +40,14 @@ async def declare_listings_topology(broker: RabbitBroker, topology: Topology) ->
 async def declare_events_exchange(broker: RabbitBroker, topology: Topology) -> None:
     """Declare the durable topic exchange that price events are published to."""
     await broker.declare_exchange(topology.events_exchange)
+
+
+async def declare_own_events_queue(
+    broker: RabbitBroker, topology: Topology, queue: RabbitQueue
+) -> RobustQueue:
+    """Declare the events exchange and an instance's own queue (see
+    ``Topology.subscriber_queue``), bound to receive every event."""
+    exchange = await broker.declare_exchange(topology.events_exchange)
+    declared = await broker.declare_queue(queue)
+    await declared.bind(exchange, routing_key=queue.routing_key or "#")
+    return declared

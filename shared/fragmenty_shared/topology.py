@@ -86,13 +86,20 @@ class Topology:
             routing_key=self.dead_letter_queue_name,
         )
 
-    def notifier_queue(self, instance_id: str | None = None) -> RabbitQueue:
-        """A queue of this notifier instance's own: every instance sees every event."""
+    def subscriber_queue(self, role: str, instance_id: str | None = None) -> RabbitQueue:
+        """A queue of one instance's own on the events exchange: every instance sees every event.
+
+        Exclusive and auto-deleted, so it goes with its connection; after a reconnect it is
+        declared anew, and the instance recovers what it missed from the stored events.
+        """
         instance = instance_id or uuid.uuid4().hex[:12]
         return RabbitQueue(
-            self._name(f"notifier.{instance}"),
+            self._name(f"{role}.{instance}"),
             durable=False,
             exclusive=True,
             auto_delete=True,
             routing_key="#",
         )
+
+    def notifier_queue(self, instance_id: str | None = None) -> RabbitQueue:
+        return self.subscriber_queue("notifier", instance_id)

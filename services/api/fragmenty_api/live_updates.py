@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
-from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
 
 from fragmenty_api.metrics import ApiMetrics
 from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot_store import SnapshotStore
-from fragmenty_shared.broker import declare_events_exchange, make_broker
+from fragmenty_shared.broker import declare_own_events_queue, make_broker
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.topology import Topology
 
@@ -29,25 +28,13 @@ logger = logging.getLogger(__name__)
 CONNECT_RETRY_S = 5.0
 
 
-def api_events_queue(namespace: str, instance: str) -> RabbitQueue:
-    """This api instance's own queue: exclusive, gone with its connection."""
-    base = f"api.{instance}"
-    return RabbitQueue(
-        f"{namespace}.{base}" if namespace else base,
-        durable=False,
-        exclusive=True,
-        auto_delete=True,
-        routing_key="#",
-    )
-
-
 class LiveUpdates:
     def __init__(self, settings: ApiSettings, store: SnapshotStore, metrics: ApiMetrics) -> None:
         self._settings = settings
         self._store = store
         self._metrics = metrics
         self._topology = Topology(settings.namespace)
-        self._queue = api_events_queue(settings.namespace, uuid.uuid4().hex[:12])
+        self._queue = self._topology.subscriber_queue("api")
         self._broker: RabbitBroker | None = None
         self._task: asyncio.Task[None] | None = None
         self.consuming = asyncio.Event()
@@ -84,10 +71,7 @@ class LiveUpdates:
     async def _connect(self) -> None:
         broker = self._broker = make_broker(self._settings, prefetch=64)
         await broker.connect()
-        await declare_events_exchange(broker, self._topology)
-        exchange = await broker.declare_exchange(self._topology.events_exchange)
-        queue = await broker.declare_queue(self._queue)
-        await queue.bind(exchange, routing_key=self._queue.routing_key or "#")
+        queue = await declare_own_events_queue(broker, self._topology, self._queue)
         channel = queue.channel
         if isinstance(channel, AbstractRobustChannel):
             channel.close_callbacks.add(lambda *_: self._set_connected(False))

@@ -25,7 +25,7 @@ from fragmenty_notifier.event_store import EventStore, event_id_floor
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.settings import NotifierSettings
-from fragmenty_shared.broker import declare_events_exchange, make_broker
+from fragmenty_shared.broker import declare_own_events_queue, make_broker
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.topology import Topology
 
@@ -112,11 +112,8 @@ class EventConsumer:
     async def _connect(self) -> None:
         broker = self._broker = make_broker(self._settings)
         await broker.connect()
-        await declare_events_exchange(broker, self._topology)
-        exchange = await broker.declare_exchange(self._topology.events_exchange)
         queue_spec = self._topology.notifier_queue(self._settings.notifier_instance_id)
-        queue = await broker.declare_queue(queue_spec)
-        await queue.bind(exchange, routing_key=queue_spec.routing_key or "#")
+        queue = await declare_own_events_queue(broker, self._topology, queue_spec)
         channel = queue.channel
         if isinstance(channel, AbstractRobustChannel):
             channel.close_callbacks.add(self._on_channel_lost)

@@ -181,8 +181,9 @@ async def seed_style(settings: Settings, observations: list[Any], sample: int) -
 class IngestService:
     """The real ingest service, as a separate process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, profile_to: Path | None = None) -> None:
         self.port = free_port()
+        self.profile_to = profile_to
         env = dict(os.environ)
         env.update(
             FRAGMENTY_RABBITMQ_URL=settings.rabbitmq_url,
@@ -196,8 +197,10 @@ class IngestService:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        # With a profile path, ingest runs under cProfile (written when it stops on SIGTERM).
+        profiling = ["-m", "cProfile", "-o", str(self.profile_to)] if self.profile_to else []
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fragmenty_ingest", cwd=REPO_ROOT, env=self.env
+            sys.executable, *profiling, "-m", "fragmenty_ingest", cwd=REPO_ROOT, env=self.env
         )
         async with httpx.AsyncClient() as client:
             for _ in range(300):
@@ -212,11 +215,12 @@ class IngestService:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def listing_writes(self) -> float:
+    async def metric(self, name: str) -> float:
+        """One sample of ingest's /metrics (0 when absent)."""
         async with httpx.AsyncClient() as client:
             text = (await client.get(self.url("/metrics"))).text
         for line in text.splitlines():
-            if line.startswith("fragmenty_ingest_listing_writes_total "):
+            if line.startswith(f"{name} "):
                 return float(line.split()[1])
         return 0.0
 
@@ -264,12 +268,16 @@ async def until_census_durable(settings: Settings, crawl_id: str) -> None:
 
 async def timed_ingest(
     settings: Settings, topology: Topology, messages: list[Any], crawl_id: str
-) -> float:
+) -> tuple[float, float]:
+    """Seconds until every message is durable, and until the last one was published."""
     started = time.perf_counter()
-    await asyncio.gather(
-        publish(settings, topology, messages), until_census_durable(settings, crawl_id)
-    )
-    return time.perf_counter() - started
+
+    async def publish_timed() -> float:
+        await publish(settings, topology, messages)
+        return time.perf_counter() - started
+
+    published_s, _ = await asyncio.gather(publish_timed(), until_census_durable(settings, crawl_id))
+    return time.perf_counter() - started, published_s
 
 
 async def cleanup(settings: Settings, topology: Topology) -> None:
@@ -291,7 +299,7 @@ async def cleanup(settings: Settings, topology: Topology) -> None:
     await client.close()
 
 
-async def main(listings: int, seed_sample: int) -> dict[str, Any]:
+async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     base = Settings()
     first_crawl = market(listings, "bench-1", START)
@@ -319,12 +327,16 @@ async def main(listings: int, seed_sample: int) -> dict[str, Any]:
         update={"namespace": f"bench{run_id}", "mongodb_database": f"bench_pipe_{run_id}"}
     )
     topology = Topology(settings.namespace)
-    service = IngestService(settings)
+    service = IngestService(settings, profile)
     try:
         await service.start()
         log("pipeline: publishing the first crawl")
-        pipeline_s = await timed_ingest(settings, topology, first_crawl, "bench-1")
-        log(f"pipeline: {pipeline_s:.2f} s")
+        pipeline_s, published_s = await timed_ingest(settings, topology, first_crawl, "bench-1")
+        batches = await service.metric("fragmenty_ingest_batch_size_count")
+        log(
+            f"pipeline: {pipeline_s:.2f} s (the last message was published at "
+            f"{published_s:.2f} s; {batches:.0f} batches)"
+        )
         # Steady state: the same market crawled again. The crawl waits in the queue while
         # ingest restarts, so the figure is ingest's own work (consume, decide, acknowledge),
         # not the benchmark's publishing speed; warm-up from the database is excluded too.
@@ -337,7 +349,7 @@ async def main(listings: int, seed_sample: int) -> dict[str, Any]:
         started = time.perf_counter()
         await until_census_durable(settings, "bench-2")
         steady_s = time.perf_counter() - started
-        steady_writes = await service.listing_writes()
+        steady_writes = await service.metric("fragmenty_ingest_listing_writes_total")
         log(f"steady state: {steady_s:.2f} s, {steady_writes:.0f} listing writes")
     finally:
         await service.stop()
@@ -350,6 +362,8 @@ async def main(listings: int, seed_sample: int) -> dict[str, Any]:
         "listings": listings,
         "pipeline_s": round(pipeline_s, 3),
         "pipeline_per_s": round(pipeline_per_s, 1),
+        "pipeline_published_s": round(published_s, 3),
+        "pipeline_batches": int(batches),
         "raw_db_s": round(raw_s, 3),
         "raw_db_per_s": round(raw_per_s, 1),
         "seed_style_per_s": round(seed_per_s, 1),
@@ -374,5 +388,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listings", type=int, default=20_000)
     parser.add_argument("--seed-sample", type=int, default=500)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the first ingest under cProfile and write its stats to this file",
+    )
     arguments = parser.parse_args()
-    print(json.dumps(asyncio.run(main(arguments.listings, arguments.seed_sample))))
+    result = asyncio.run(main(arguments.listings, arguments.seed_sample, arguments.profile))
+    print(json.dumps(result))

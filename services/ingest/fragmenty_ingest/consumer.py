@@ -13,6 +13,7 @@ effects are durable; a poison message once its copy is confirmed in the dead-let
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -65,7 +66,9 @@ class ListingsConsumer:
         if isinstance(parsed, Poison):
             await self._dead_letter(message, parsed)
             return
-        self._collector.put(Delivery(parsed, message.ack, time.monotonic()))
+        self._collector.put(
+            Delivery(parsed, functools.partial(_ack_without_waiting, message), time.monotonic())
+        )
 
     async def _dead_letter(
         self, message: aio_pika.abc.AbstractIncomingMessage, poison: Poison
@@ -83,3 +86,15 @@ class ListingsConsumer:
             return
         self._metrics.dead_lettered.labels(reason=poison.kind).inc()
         await message.ack()
+
+
+async def _ack_without_waiting(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    """Queue the ack frame for the socket without waiting until it is written.
+
+    An ack gets no answer from the broker anyway, so waiting only costs an event-loop round
+    per message; an ack lost in a crash means a redelivery, which ingest recognises as no
+    change. The ack is still only sent once the batch is durable (the caller's job).
+    """
+    if message.delivery_tag is None:  # a message consumed without acknowledgement
+        return
+    await message.channel.basic_ack(message.delivery_tag, wait=False)

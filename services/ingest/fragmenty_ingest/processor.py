@@ -17,6 +17,7 @@ at start and every few seconds). Nothing is acknowledged before it is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -69,6 +70,10 @@ class IngestProcessor:
         self._sightings = CrawlSightings()
         # Batches and the relay never interleave: the relay must see only finished batches.
         self._lock = asyncio.Lock()
+        # One database command at a time: a batch's outbox clean-up waits for the next batch's
+        # writes instead of running beside them. FerretDB (SQLite) serialises writes anyway,
+        # and concurrent ones measured a third slower in total than the same ones in a row.
+        self._db_turn = asyncio.Lock()
         self._finishing: asyncio.Task[None] | None = None  # the last batch's publish and acks
         self.ready = False
 
@@ -98,6 +103,7 @@ class IngestProcessor:
         async with self._lock:
             plan, scratch = self._decide(deliveries)
             if not plan.is_empty():
+                await self._outbox_cleared()
                 await self._make_durable(plan)
             self._states.update(scratch)
             previous = self._finishing
@@ -119,9 +125,21 @@ class IngestProcessor:
                 logger.exception("finishing the previous batch failed")
         if events:
             await self._publish_and_clear(events)
-        await asyncio.gather(*(self._ack(delivery) for delivery in deliveries))
+        for delivery in deliveries:  # each ack only queues a frame: no task per message
+            await self._ack(delivery)
         self._metrics.batch_latency.observe(time.monotonic() - started)
         logger.debug("batch of %d done: %d events", len(deliveries), len(events))
+
+    async def _outbox_cleared(self) -> None:
+        """Wait until the previous batch is published and its outbox entries deleted.
+
+        FerretDB cannot delete by a list of ids without scanning the whole outbox, so a
+        delete costs in proportion to what the outbox holds: deleting batch N before batch
+        N+1's entries go in keeps it to one batch (measured 4x cheaper than two).
+        """
+        if self._finishing is not None:
+            with contextlib.suppress(Exception):  # its messages come back; go on
+                await asyncio.shield(self._finishing)
 
     async def drain(self) -> None:
         """Wait until every durable batch is published and acknowledged."""
@@ -172,7 +190,6 @@ class IngestProcessor:
         return plan, scratch
 
     async def _make_durable(self, plan: WritePlan) -> None:
-        await self._db(lambda: self._store.write_outbox(plan.outbox), "writing the outbox")
         attempts = 0
 
         async def apply() -> None:
@@ -181,7 +198,9 @@ class IngestProcessor:
             # A retry may follow a partly applied attempt: recompute rollups, do not add again.
             await self._store.apply(plan, exact_rollups=attempts > 1)
 
-        await self._db(apply, "writing the batch")
+        async with self._db_turn:
+            await self._db(lambda: self._store.write_outbox(plan.outbox), "writing the outbox")
+            await self._db(apply, "writing the batch")
         self._metrics.listing_writes.inc(len(plan.listing_sets))
         for event in plan.events:
             self._metrics.changes.labels(type=event.type.value).inc()
@@ -196,7 +215,8 @@ class IngestProcessor:
             self._metrics.outbox_depth.inc(len(events))
             return
         ids = [event.event_id for event in events]
-        await self._db(lambda: self._store.delete_outbox(ids), "clearing the outbox")
+        async with self._db_turn:
+            await self._db(lambda: self._store.delete_outbox(ids), "clearing the outbox")
 
     async def _ack(self, delivery: Delivery) -> None:
         try:

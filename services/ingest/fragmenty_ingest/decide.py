@@ -30,6 +30,7 @@ from fragmenty_ingest.state import (
     ListingState,
     details_digest,
     observed_details,
+    optional_stored_time,
     state_from_observation,
     to_stored_time,
 )
@@ -41,6 +42,7 @@ from fragmenty_shared.contracts import (
     PriceEvent,
     make_event_id,
 )
+from fragmenty_shared.money import to_nanoton
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,9 @@ def decide_observation(
     if observed_at < previous.observed_at:
         return ListingDecision(previous)  # out of order: an older view never rolls state back
 
+    if _plainly_unchanged(previous, observation):  # a quiet market: no new state to build
+        return ListingDecision(replace(previous, observed_at=observed_at))
+
     candidate = state_from_observation(observation, previous=previous)
     if previous.delisted_at is not None:
         relisted_type = (
@@ -82,6 +87,24 @@ def decide_observation(
         # Keep the time of the last *event* as changed_at; a silent fix is not market news.
         return ListingDecision(replace(candidate, changed_at=previous.changed_at), write=True)
     return ListingDecision(replace(previous, observed_at=max(previous.observed_at, observed_at)))
+
+
+def _plainly_unchanged(previous: ListingState, observation: ListingObserved) -> bool:
+    """The common repeat, told without building a candidate state (the rules below agree).
+
+    Same status, price, end and sale times, title and url, no item page details, and the
+    listing is not delisted: no event, nothing written silently.
+    """
+    return (
+        previous.delisted_at is None
+        and observation.details is None
+        and observation.status is previous.status
+        and observation.title == previous.title
+        and observation.url == previous.url
+        and to_nanoton(observation.price_ton) == previous.price_nanoton
+        and optional_stored_time(observation.ends_at) == previous.ends_at
+        and optional_stored_time(observation.sold_at) == previous.sold_at
+    )
 
 
 def _event_types(previous: ListingState, current: ListingState) -> list[EventType]:

@@ -153,8 +153,12 @@ class IngestProcessor:
         # A census is judged after every observation of its batch: observations of its own crawl
         # must count as seen, and later crawls' observations are newer than its start anyway.
         censuses = [d.message for d in deliveries if isinstance(d.message, CensusCompleted)]
+        # Counted once per batch: a labelled metric lookup per message is measurable.
+        if observations:
+            self._metrics.consumed.labels(kind="listing_observed").inc(len(observations))
+        if censuses:
+            self._metrics.consumed.labels(kind="census_completed").inc(len(censuses))
         for observation in observations:
-            self._metrics.consumed.labels(kind="listing_observed").inc()
             self._sightings.see(observation)
             key = listing_id(observation.asset, observation.slug)
             previous = scratch.get(key) or self._states.get(key)
@@ -169,7 +173,6 @@ class IngestProcessor:
                     events=decision.events,
                 )
         for part in censuses:
-            self._metrics.consumed.labels(kind="census_completed").inc()
             census = self._sightings.add_census(part)
             if census is None:  # more views of this crawl are still to come
                 continue

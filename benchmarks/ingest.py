@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from fragmenty_ingest.decide import decide_observation  # noqa: E402
 from fragmenty_ingest.plan import WritePlan  # noqa: E402
+from fragmenty_ingest.settings import IngestSettings  # noqa: E402
 from fragmenty_ingest.state import listing_document_fields  # noqa: E402
 from fragmenty_ingest.store import IngestStore  # noqa: E402
 from fragmenty_shared.broker import declare_listings_topology, make_broker  # noqa: E402
@@ -58,7 +59,8 @@ from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_rou
 from tests.support.private_servers import free_port  # noqa: E402
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-BATCH = 500  # ingest's default batch size (FRAGMENTY_INGEST_BATCH_SIZE)
+# The raw writes come in the batches ingest makes (FRAGMENTY_INGEST_BATCH_SIZE, read the same way).
+BATCH = IngestSettings().ingest_batch_size
 
 
 def log(message: str) -> None:

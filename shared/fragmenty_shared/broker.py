@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 from aio_pika import RobustQueue
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
+
+logger = logging.getLogger(__name__)
 
 
 def make_broker(settings: Settings, *, prefetch: int = 256) -> RabbitBroker:
@@ -51,3 +57,25 @@ async def declare_own_events_queue(
     declared = await broker.declare_queue(queue)
     await declared.bind(exchange, routing_key=queue.routing_key or "#")
     return declared
+
+
+async def connect_with_retries(
+    connect: Callable[[], Awaitable[None]],
+    discard_attempt: Callable[[], Awaitable[None]],
+    *,
+    what: str,
+    retry_s: float,
+) -> None:
+    """Run ``connect`` until it succeeds, discarding each failed attempt before the next.
+
+    Once connected, aio-pika's robust connection reconnects by itself; but the *first*
+    connection is not retried by it, and a service must start even while RabbitMQ is down.
+    """
+    while True:
+        try:
+            await connect()
+            return
+        except Exception as error:  # cancellation is not an Exception: it still stops the loop
+            logger.warning("%s: not connected yet (%r); retrying in %.0f s", what, error, retry_s)
+            await discard_attempt()
+            await asyncio.sleep(retry_s)

@@ -19,7 +19,11 @@ from pydantic import ValidationError
 from fragmenty_api.metrics import ApiMetrics
 from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot_store import SnapshotStore
-from fragmenty_shared.broker import declare_own_events_queue, make_broker
+from fragmenty_shared.broker import (
+    connect_with_retries,
+    declare_own_events_queue,
+    make_broker,
+)
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.topology import Topology
 
@@ -47,26 +51,19 @@ class LiveUpdates:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        await self._drop_broker()
+        self._metrics.live_updates_connected.set(0)
+
+    async def _connect_until_done(self) -> None:
+        await connect_with_retries(
+            self._connect, self._drop_broker, what="live updates", retry_s=CONNECT_RETRY_S
+        )
+
+    async def _drop_broker(self) -> None:
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 await self._broker.stop()
             self._broker = None
-        self._metrics.live_updates_connected.set(0)
-
-    async def _connect_until_done(self) -> None:
-        while True:
-            try:
-                await self._connect()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("no live updates yet (%r); retrying", error)
-                if self._broker is not None:
-                    with contextlib.suppress(Exception):
-                        await self._broker.stop()
-                    self._broker = None
-                await asyncio.sleep(CONNECT_RETRY_S)
 
     async def _connect(self) -> None:
         broker = self._broker = make_broker(self._settings, prefetch=64)

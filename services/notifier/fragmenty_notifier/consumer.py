@@ -25,7 +25,11 @@ from fragmenty_notifier.event_store import EventStore, event_id_floor
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.settings import NotifierSettings
-from fragmenty_shared.broker import declare_own_events_queue, make_broker
+from fragmenty_shared.broker import (
+    connect_with_retries,
+    declare_own_events_queue,
+    make_broker,
+)
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.topology import Topology
 
@@ -82,10 +86,7 @@ class EventConsumer:
             # Stop deliveries first, so no message is half handled when the channel closes.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 2.0)
-        if self._broker is not None:
-            with contextlib.suppress(Exception):
-                await self._broker.stop()
-            self._broker = None
+        await self._drop_broker()
 
     async def check_ready(self) -> None:
         """Readiness: connected, and this instance's queue is being consumed."""
@@ -95,19 +96,15 @@ class EventConsumer:
             raise RuntimeError("broker connection is down")
 
     async def _connect_until_done(self) -> None:
-        while True:
-            try:
-                await self._connect()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("cannot consume events yet (%r); retrying", error)
-                if self._broker is not None:
-                    with contextlib.suppress(Exception):
-                        await self._broker.stop()
-                    self._broker = None
-                await asyncio.sleep(CONNECT_RETRY_S)
+        await connect_with_retries(
+            self._connect, self._drop_broker, what="events consumer", retry_s=CONNECT_RETRY_S
+        )
+
+    async def _drop_broker(self) -> None:
+        if self._broker is not None:
+            with contextlib.suppress(Exception):
+                await self._broker.stop()
+            self._broker = None
 
     async def _connect(self) -> None:
         broker = self._broker = make_broker(self._settings)

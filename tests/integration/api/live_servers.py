@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,13 +18,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from fragmenty_api.main import create_app
 from fragmenty_api.settings import ApiSettings
 from fragmenty_shared.contracts import PriceEvent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.support.private_servers import free_port
 
 
 @contextlib.asynccontextmanager

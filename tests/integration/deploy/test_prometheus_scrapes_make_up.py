@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_shared.settings import Settings
+from tests.support.private_servers import free_port
 from tests.unit.deploy.repo import (
     PROMETHEUS_ALERT_TESTS,
     PROMETHEUS_COMPOSE,
@@ -52,12 +52,6 @@ def tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run `scripts/infra.sh test-tools` (make test does)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def stop(process: subprocess.Popen[bytes], children: Sequence[int] = ()) -> None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
+from fragmenty_notifier.accounting import FrameAccounting
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
-from fragmenty_notifier.outbox import Outbox, open_outbox
+from fragmenty_notifier.outbox import DirectOutbox, Outbox, open_outbox
 from fragmenty_notifier.recent_ids import RecentIds
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,6 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # How many recent event ids a resuming connection remembers to drop duplicates: far more than
 # can be in flight at the seam between its replay and live delivery.
 CONNECTION_SEEN_IDS = 4096
-
-
-FanOutCache = dict[Hashable, tuple[list[Frame], bytes]]
-"""Per batch of events: the frames (and their bytes, joined) for each connection cache key."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +66,10 @@ class ClientConnection(ABC):
         # only a connection whose replay meets live delivery needs a memory of its own.
         self._seen: RecentIds | None = None
         self._outbox: Outbox | None = None
+        # The same outbox when it can take a push: the hub writes shared bytes through it.
+        self.direct: DirectOutbox | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._live_out = metrics.events_out.labels("live")
-        self._replay_out = metrics.events_out.labels("replay")
-        self._latency_published = metrics.fanout_latency.labels("published")
-        self._latency_received = metrics.fanout_latency.labels("received")
+        self._accounting = FrameAccounting(metrics)
 
     @property
     def closed(self) -> bool:
@@ -88,6 +83,7 @@ class ClientConnection(ABC):
     def start(self) -> None:
         """Call once the handshake is accepted."""
         self._outbox = open_outbox(self.websocket, self.limits.send_buffer_bytes, self._written)
+        self.direct = self._outbox if isinstance(self._outbox, DirectOutbox) else None
 
     @abstractmethod
     def frame_for(self, envelope: Envelope) -> Frame | None:
@@ -104,28 +100,31 @@ class ClientConnection(ABC):
             return
         self.send_now(frame)
 
-    def cache_key(self) -> Hashable | None:
-        """What decides this client's frames, when nothing else does: clients with the same key
-        get the same frames for the same events, so the hub works them out once per batch.
-        None when this connection's frames are its own (it remembers ids after a replay)."""
+    def frames_key(self) -> Hashable | None:
+        """What decides this client's frames: clients with the same key get the same frames for
+        the same events. None when this connection's frames are its own (it remembers ids
+        after a replay, or holds events back)."""
         return None
 
-    def offer_batch(self, envelopes: list[Envelope], shared: FanOutCache | None = None) -> None:
+    def shared_key(self) -> Hashable | None:
+        """The hub's grouping: connections with the same key share a batch's frames and bytes,
+        worked out once, and pushed to each through :attr:`direct`. None when this connection
+        takes the batch through :meth:`offer_batch` instead."""
+        if self._closing is not None or self.direct is None:
+            return None
+        return self.frames_key()
+
+    def frames_for(self, envelopes: list[Envelope]) -> list[Frame]:
+        """The frames of a batch for this client (and every client with the same key)."""
+        return [frame for envelope in envelopes if (frame := self.frame_for(envelope)) is not None]
+
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
         """Live events that arrived together: what this client wants, in one write."""
         if self._closing is not None:
             return
-        key = self.cache_key() if shared is not None else None
-        if key is not None:
-            assert shared is not None
-            entry = shared.get(key)
-            if entry is None:
-                frames = [f for e in envelopes if (f := self.frame_for(e)) is not None]
-                entry = shared[key] = (frames, b"".join([frame.wire for frame in frames]))
-            frames, wire = entry
-        else:
-            frames, wire = self._own_frames(envelopes), None
-        if frames and not self.outbox.offer_many(frames, wire):
-            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
+        frames = self._own_frames(envelopes)
+        if frames and not self.outbox.offer_many(frames):
+            self.drop_too_slow()
 
     def _own_frames(self, envelopes: list[Envelope]) -> list[Frame]:
         frames = []
@@ -141,7 +140,7 @@ class ClientConnection(ABC):
     def send_now(self, frame: Frame) -> None:
         """Send at once, or close the connection when too much is already waiting for it."""
         if self._closing is None and not self.outbox.offer(frame):
-            self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
+            self.drop_too_slow()
 
     def send_control(self, text: str) -> None:
         self.send_now(Frame(text))
@@ -167,6 +166,9 @@ class ClientConnection(ABC):
         )
         self._begin_close(code, message)
 
+    def drop_too_slow(self) -> None:
+        self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: send buffer full", reason="slow")
+
     def _begin_close(self, code: int, message: str) -> None:
         self._closing = asyncio.create_task(self.outbox.close(code, message[:120]))
 
@@ -187,19 +189,4 @@ class ClientConnection(ABC):
             await self._outbox.stop()
 
     def _written(self, frames: Sequence[Frame]) -> None:
-        now = time.time()
-        live = replayed = 0
-        for frame in frames:
-            envelope = frame.envelope
-            if envelope is not None:
-                live += 1
-                if envelope.published_at is not None:
-                    self._latency_published.observe(max(0.0, now - envelope.published_at))
-                else:
-                    self._latency_received.observe(max(0.0, now - envelope.received_at))
-            elif frame.replayed:
-                replayed += 1
-        if live:
-            self._live_out.inc(live)
-        if replayed:
-            self._replay_out.inc(replayed)
+        self._accounting.written(frames)

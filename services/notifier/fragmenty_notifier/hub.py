@@ -1,15 +1,27 @@
-"""Every open connection of this instance, and the fan-out of each event to them."""
+"""Every open connection of this instance, and the fan-out of each event to them.
+
+The fan-out is the notifier's hot path: at 20 events a second and thousands of clients it
+writes a hundred thousand frames a second. Connections with the same subscriptions get the same
+bytes, so a batch is worked out once per group of them and then written to each with one
+``transport.write``; metrics are counted per slice of a group (one clock reading for
+``FANOUT_SLICE`` sockets), not per socket.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 
-from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection, FanOutCache
+from fragmenty_notifier.accounting import FrameAccounting
+from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
 from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
+from fragmenty_notifier.outbox import Pushed
 from fragmenty_notifier.recent_ids import RecentIds
 
 logger = logging.getLogger(__name__)
@@ -17,6 +29,10 @@ logger = logging.getLogger(__name__)
 # Event ids this instance remembers having fanned out: enough for a broker outage's recovery
 # window at a busy day's event rate, so recovered events that did arrive are not sent twice.
 HUB_SEEN_IDS = 200_000
+
+# Sockets written between two clock readings for the latency histogram: each frame of a slice
+# is counted as written when the slice ends (a few milliseconds late at most, never early).
+FANOUT_SLICE = 128
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,7 @@ class Hub:
         self._events_in = {
             source: metrics.events_in.labels(source) for source in ("broker", "recovery")
         }
+        self._accounting = FrameAccounting(metrics)
         self.closing = False
 
     def __len__(self) -> int:
@@ -87,10 +104,34 @@ class Hub:
         if len(fresh) < len(envelopes):
             self._metrics.duplicates_dropped.inc(len(envelopes) - len(fresh))
         if fresh:
-            shared: FanOutCache = {}
-            for connection in tuple(self._connections):
-                connection.offer_batch(fresh, shared)
+            self._fan_out(fresh)
         return len(fresh)
+
+    def _fan_out(self, envelopes: list[Envelope]) -> None:
+        groups: dict[Hashable, list[ClientConnection]] = {}
+        for connection in tuple(self._connections):
+            key = connection.shared_key()
+            if key is None:
+                connection.offer_batch(envelopes)
+            else:
+                groups.setdefault(key, []).append(connection)
+        for members in groups.values():
+            frames = members[0].frames_for(envelopes)
+            if frames:
+                self._write_shared(members, frames)
+
+    def _write_shared(self, members: list[ClientConnection], frames: list[Frame]) -> None:
+        wire = b"".join([frame.wire for frame in frames])
+        for start in range(0, len(members), FANOUT_SLICE):
+            written = 0
+            for member in members[start : start + FANOUT_SLICE]:
+                assert member.direct is not None  # what gave it a shared_key
+                pushed = member.direct.push(wire)
+                if pushed is Pushed.WRITTEN:
+                    written += 1
+                elif pushed is Pushed.TOO_SLOW:
+                    member.drop_too_slow()
+            self._accounting.written(frames, written, time.time())
 
     async def close_all(self, timeout_s: float = 5.0) -> None:
         """Graceful shutdown: refuse newcomers and say goodbye to everyone with 1001."""

@@ -22,7 +22,6 @@ from fragmenty_notifier.connection import (
     CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionLimits,
-    FanOutCache,
 )
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.frames import Frame
@@ -161,12 +160,13 @@ class LegacyConnection(ClientConnection):
         else:
             self.drop(CLOSE_TRY_AGAIN_LATER, "too slow: changes piled up", reason="slow")
 
-    def cache_key(self) -> Hashable | None:
-        return ("legacy", self.view)
+    def frames_key(self) -> Hashable | None:
+        # Changes are held back (not shared) until the current list is out.
+        return ("legacy", self.view) if self._held is None else None
 
-    def offer_batch(self, envelopes: list[Envelope], shared: FanOutCache | None = None) -> None:
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
         if self._held is None:
-            super().offer_batch(envelopes, shared)
+            super().offer_batch(envelopes)
         else:
             for envelope in envelopes:
                 self.offer(envelope)

@@ -27,16 +27,21 @@ class HistogramSeries:
         self.sum = 0.0
 
     def observe(self, amount: float) -> None:
+        self.observe_many(amount, 1)
+
+    def observe_many(self, amount: float, count: int) -> None:
+        """``count`` observations of the same ``amount`` (copies of one frame, written together)."""
         # Prometheus buckets are "less than or equal": the first bound >= amount.
-        self.counts[bisect_left(self._bounds, amount)] += 1
-        self.sum += amount
+        self.counts[bisect_left(self._bounds, amount)] += count
+        self.sum += amount * count
 
 
 class FastHistogram(Collector):
-    """A histogram for the fan-out's hot path, observed once per frame written.
+    """A histogram for the fan-out's hot path, where one observation stands for many frames.
 
-    prometheus_client's Histogram takes a lock and a few calls per observation, a noticeable
-    share of a frame's cost when one event goes to thousands of sockets. Exposed the same way.
+    prometheus_client's Histogram takes a lock and a few calls per observation and cannot count
+    many at once: when one event goes to thousands of sockets, the fan-out observes the copies
+    written together in one call (``observe_many``). Exposed the same way.
     """
 
     def __init__(

@@ -5,8 +5,9 @@ Two ways out, chosen per connection:
 * :class:`DirectOutbox`, under uvicorn's ``websockets-sansio`` protocol (what the notifier runs):
   frames are written straight to the connection's transport, synchronously, in the order they
   are offered. Fanning an event out costs one ``transport.write`` of pre-encoded bytes per
-  client, with no task switch and no ASGI round trip. What the kernel does not take waits in the
-  transport's buffer; past ``limit_bytes`` the client is too slow.
+  client, with no task switch and no ASGI round trip (``push``, which leaves the counting to
+  the fan-out). What the kernel does not take waits in the transport's buffer; past
+  ``limit_bytes`` the client is too slow.
 * :class:`QueuedOutbox`, for any other ASGI server: a bounded queue drained by a writer task
   through the ASGI ``send``. Slower, but it only needs the ASGI interface.
 
@@ -22,11 +23,11 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from enum import Enum
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import State
 
 from fragmenty_notifier.frames import Frame
 
@@ -39,6 +40,14 @@ CLOSE_TIMEOUT_S = 5.0
 
 Written = Callable[[Sequence[Frame]], None]
 """Called with frames once they are written (for metrics)."""
+
+
+class Pushed(Enum):
+    """What became of bytes pushed to one client."""
+
+    WRITTEN = "written"
+    GONE = "gone"  # the connection is closing: nothing to send, and nothing wrong
+    TOO_SLOW = "too_slow"  # more than the limit is already waiting: nothing was sent
 
 
 class RawSendMiddleware:
@@ -54,6 +63,9 @@ class RawSendMiddleware:
 
 
 class Outbox(ABC):
+    # True when ``offer`` writes at once: such an outbox can take ``push``.
+    writes_at_once = False
+
     def __init__(self, limit_bytes: int, written: Written) -> None:
         self.limit_bytes = limit_bytes
         self._written = written
@@ -81,6 +93,8 @@ class Outbox(ABC):
 
 
 class DirectOutbox(Outbox):
+    writes_at_once = True
+
     def __init__(
         self, protocol: WebSocketsSansIOProtocol, limit_bytes: int, written: Written
     ) -> None:
@@ -98,13 +112,10 @@ class DirectOutbox(Outbox):
         return cls(protocol, limit_bytes, written)
 
     def _open(self) -> bool:
-        protocol = self._protocol
-        return (
-            not protocol.close_sent
-            and not protocol.disconnected
-            and protocol.conn.state is State.OPEN
-            and not self._transport.is_closing()
-        )
+        # Every way out of the OPEN state closes the transport (a close frame received, the
+        # connection lost, a protocol error), except a close the server sent itself, which
+        # sets ``close_sent`` first. Two cheap checks, on the fan-out's hot path.
+        return not (self._protocol.close_sent or self._transport.is_closing())
 
     def offer(self, frame: Frame) -> bool:
         if not self._open():
@@ -116,15 +127,24 @@ class DirectOutbox(Outbox):
         return True
 
     def offer_many(self, frames: list[Frame], wire: bytes | None = None) -> bool:
-        # One write (one system call) for all of them: what a busy moment batches together
-        # costs a socket once, not once per event.
-        if not self._open():
-            return True
-        if self._transport.get_write_buffer_size() > self.limit_bytes:
-            return False
-        self._transport.write(wire if wire is not None else b"".join([f.wire for f in frames]))
-        self._written(frames)
-        return True
+        pushed = self.push(wire if wire is not None else b"".join([f.wire for f in frames]))
+        if pushed is Pushed.WRITTEN:
+            self._written(frames)
+        return pushed is not Pushed.TOO_SLOW
+
+    def push(self, wire: bytes) -> Pushed:
+        """Write the bytes of whole frames now; the caller counts them (the fan-out's hot path).
+
+        One write (one system call) for all of a batch's frames: what a busy moment batches
+        together costs a socket once, not once per event.
+        """
+        transport = self._transport
+        if self._protocol.close_sent or transport.is_closing():  # self._open(), inlined
+            return Pushed.GONE
+        if transport.get_write_buffer_size() > self.limit_bytes:
+            return Pushed.TOO_SLOW
+        transport.write(wire)
+        return Pushed.WRITTEN
 
     async def put(self, frame: Frame) -> None:
         while self._open() and not self._protocol.writable.is_set():

@@ -20,7 +20,6 @@ from fragmenty_notifier.connection import (
     CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionLimits,
-    FanOutCache,
 )
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.filters import EventFilter, compile_filter
@@ -109,17 +108,19 @@ class StreamConnection(ClientConnection):
                 reason="slow",
             )
 
-    def cache_key(self) -> Hashable | None:
-        # The subscriptions, in order (the first match names the frame); not once this
-        # connection remembers ids of its own (after a replay).
-        return self._signature if self._seen is None else None
+    def frames_key(self) -> Hashable | None:
+        # The subscriptions, in order (the first match names the frame); not while a replay
+        # runs, nor once this connection remembers ids of its own (after a replay).
+        if self._replaying or self._seen is not None:
+            return None
+        return self._signature
 
-    def offer_batch(self, envelopes: list[Envelope], shared: FanOutCache | None = None) -> None:
+    def offer_batch(self, envelopes: list[Envelope]) -> None:
         if self._replaying:
             for envelope in envelopes:
                 self.offer(envelope)
         else:
-            super().offer_batch(envelopes, shared)
+            super().offer_batch(envelopes)
 
     # --- client frames ---------------------------------------------------------------------
 

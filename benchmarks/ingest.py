@@ -120,9 +120,9 @@ async def raw_db(settings: Settings, observations: list[Any]) -> float:
         await store.ensure_indexes()
         started = time.perf_counter()
         for batch in plan_batches(plan, BATCH):
-            await store.write_outbox(batch.outbox)
+            outbox_ids = await store.write_outbox(batch.outbox)
             await store.apply(batch, exact_rollups=False)
-            await store.delete_outbox([entry["_id"] for entry in batch.outbox])
+            await store.delete_outbox(outbox_ids)
         return time.perf_counter() - started
     finally:
         await client.drop_database(settings.mongodb_database)
@@ -346,7 +346,8 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
         second_crawl = market(listings, "bench-2", START + timedelta(hours=1))
         log("steady state: queueing the same market again")
         await publish(settings, topology, second_crawl)
-        service = IngestService(settings)
+        steady_profile = profile.with_suffix(".steady" + profile.suffix) if profile else None
+        service = IngestService(settings, steady_profile)
         await service.start()
         started = time.perf_counter()
         await until_census_durable(settings, "bench-2")
@@ -393,7 +394,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile",
         type=Path,
-        help="run the first ingest under cProfile and write its stats to this file",
+        help="run ingest under cProfile: the first ingest's stats to this file, the steady "
+        "state's next to it (NAME.steady.SUFFIX)",
     )
     arguments = parser.parse_args()
     result = asyncio.run(main(arguments.listings, arguments.seed_sample, arguments.profile))

@@ -46,10 +46,13 @@ Document shapes (ingest writes them, the api and notifier read them):
     delisted_count: int, delisted_from: list["<asset>:<status>"],
     not_fully_seen: list["<asset>:<status>"]   complete views ingest did not see in full
 
-``outbox`` -- events not yet confirmed published, ``_id`` = event id; ingest's own::
+``outbox`` -- events not yet confirmed published, one document per ingest batch, ``_id`` = the
+batch's first event id; ingest's own::
 
-    routing_key, event (the events document), history (the price_history document),
-    listing_id, listing (the listing fields written with the event)
+    count: int, entries: binary, a BSON document {entries: [{_id (event id), routing_key,
+        event (the events document), history (the price_history document), listing_id,
+        listing (the listing fields written with the event)}, ...]} (one blob: cheap to store
+        and delete; nobody queries inside the outbox)
 """
 
 from __future__ import annotations

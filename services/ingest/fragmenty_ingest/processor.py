@@ -3,7 +3,7 @@
 For each batch, in this order (the loss-free order without transactions):
 
 1. decide every message against the in-memory state (pure, see :mod:`decide`);
-2. write the outbox entries (idempotent ``_id`` = event id);
+2. write the outbox entries (one document per batch, idempotent ``_id`` = its first event id);
 3. write events, history, listings, census and rollups (retried until the database takes them);
 4. publish the events with publisher confirms;
 5. delete their outbox entries;
@@ -17,7 +17,6 @@ at start and every few seconds). Nothing is acknowledged before it is durable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -39,7 +38,8 @@ from fragmenty_shared.storage import event_from_document, listing_id
 
 logger = logging.getLogger(__name__)
 
-RELAY_CHUNK = 1000
+# Outbox documents (batches) the relay takes at a time.
+RELAY_DOCUMENTS = 4
 
 T = TypeVar("T")
 
@@ -70,10 +70,6 @@ class IngestProcessor:
         self._sightings = CrawlSightings()
         # Batches and the relay never interleave: the relay must see only finished batches.
         self._lock = asyncio.Lock()
-        # One database command at a time: a batch's outbox clean-up waits for the next batch's
-        # writes instead of running beside them. FerretDB (SQLite) serialises writes anyway,
-        # and concurrent ones measured a third slower in total than the same ones in a row.
-        self._db_turn = asyncio.Lock()
         self._finishing: asyncio.Task[None] | None = None  # the last batch's publish and acks
         self.ready = False
 
@@ -102,19 +98,18 @@ class IngestProcessor:
         self._metrics.batch_size.observe(len(deliveries))
         async with self._lock:
             plan, scratch = self._decide(deliveries)
-            if not plan.is_empty():
-                await self._outbox_cleared()
-                await self._make_durable(plan)
+            outbox_ids = await self._make_durable(plan) if not plan.is_empty() else []
             self._states.update(scratch)
             previous = self._finishing
             self._finishing = asyncio.create_task(
-                self._finish(previous, plan.events, deliveries, started)
+                self._finish(previous, plan.events, outbox_ids, deliveries, started)
             )
 
     async def _finish(
         self,
         previous: asyncio.Task[None] | None,
         events: Sequence[PriceEvent],
+        outbox_ids: Sequence[str],
         deliveries: Sequence[Delivery],
         started: float,
     ) -> None:
@@ -124,22 +119,11 @@ class IngestProcessor:
             except Exception:  # its messages stay unacknowledged and come back; go on
                 logger.exception("finishing the previous batch failed")
         if events:
-            await self._publish_and_clear(events)
+            await self._publish_and_clear(events, outbox_ids)
         for delivery in deliveries:  # each ack only queues a frame: no task per message
             await self._ack(delivery)
         self._metrics.batch_latency.observe(time.monotonic() - started)
         logger.debug("batch of %d done: %d events", len(deliveries), len(events))
-
-    async def _outbox_cleared(self) -> None:
-        """Wait until the previous batch is published and its outbox entries deleted.
-
-        FerretDB cannot delete by a list of ids without scanning the whole outbox, so a
-        delete costs in proportion to what the outbox holds: deleting batch N before batch
-        N+1's entries go in keeps it to one batch (measured 4x cheaper than two).
-        """
-        if self._finishing is not None:
-            with contextlib.suppress(Exception):  # its messages come back; go on
-                await asyncio.shield(self._finishing)
 
     async def drain(self) -> None:
         """Wait until every durable batch is published and acknowledged."""
@@ -192,7 +176,8 @@ class IngestProcessor:
                 )
         return plan, scratch
 
-    async def _make_durable(self, plan: WritePlan) -> None:
+    async def _make_durable(self, plan: WritePlan) -> list[str]:
+        """Write the outbox, then the batch's effects; returns the outbox documents' ids."""
         attempts = 0
 
         async def apply() -> None:
@@ -201,14 +186,18 @@ class IngestProcessor:
             # A retry may follow a partly applied attempt: recompute rollups, do not add again.
             await self._store.apply(plan, exact_rollups=attempts > 1)
 
-        async with self._db_turn:
-            await self._db(lambda: self._store.write_outbox(plan.outbox), "writing the outbox")
-            await self._db(apply, "writing the batch")
+        outbox_ids = await self._db(
+            lambda: self._store.write_outbox(plan.outbox), "writing the outbox"
+        )
+        await self._db(apply, "writing the batch")
         self._metrics.listing_writes.inc(len(plan.listing_sets))
         for event in plan.events:
             self._metrics.changes.labels(type=event.type.value).inc()
+        return outbox_ids
 
-    async def _publish_and_clear(self, events: Sequence[PriceEvent]) -> None:
+    async def _publish_and_clear(
+        self, events: Sequence[PriceEvent], outbox_ids: Sequence[str]
+    ) -> None:
         try:
             await self._publisher.publish_events(events)
         except Exception as error:  # the broker is away: the outbox keeps them for the relay
@@ -217,9 +206,8 @@ class IngestProcessor:
             )
             self._metrics.outbox_depth.inc(len(events))
             return
-        ids = [event.event_id for event in events]
-        async with self._db_turn:
-            await self._db(lambda: self._store.delete_outbox(ids), "clearing the outbox")
+        # Beside the next batch's writes: a delete by _id is one small command.
+        await self._db(lambda: self._store.delete_outbox(outbox_ids), "clearing the outbox")
 
     async def _ack(self, delivery: Delivery) -> None:
         try:
@@ -249,11 +237,12 @@ class IngestProcessor:
         outlives its batch when publishing failed, after every write succeeded.
         """
         while True:
-            entries = await self._db(
-                lambda: self._store.pending_outbox(RELAY_CHUNK), "reading the outbox"
+            documents = await self._db(
+                lambda: self._store.pending_outbox(RELAY_DOCUMENTS), "reading the outbox"
             )
+            entries = [e for document in documents for e in self._store.outbox_entries(document)]
             self._metrics.outbox_depth.set(len(entries))
-            if not entries:
+            if not documents:
                 return
             if redo:
                 await self._db(
@@ -266,12 +255,12 @@ class IngestProcessor:
                 logger.warning("relay: publishing failed (%s); next try later", error)
                 return
             await self._db(
-                functools.partial(self._store.delete_outbox, [e.event_id for e in events]),
+                functools.partial(self._store.delete_outbox, [d["_id"] for d in documents]),
                 "clearing the outbox",
             )
             self._metrics.relayed.inc(len(events))
             logger.info("relayed %d events left in the outbox", len(events))
-            if len(entries) < RELAY_CHUNK:
+            if len(documents) < RELAY_DOCUMENTS:
                 self._metrics.outbox_depth.set(0)
                 return
 

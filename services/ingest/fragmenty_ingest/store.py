@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+import bson
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,6 +26,9 @@ from fragmenty_shared.storage import Collections, event_from_document
 DUPLICATE_KEY = 11000
 WRITE_CHUNK = 1000  # documents per insert: large enough to amortise, small enough to retry
 UPDATE_CHUNK = 50  # statements per update command (see _bulk_update)
+# Outbox entries per outbox document: a batch is one document (an entry is 1-2 KB, so this
+# stays far under the 16 MiB document limit whatever the batch size).
+OUTBOX_ENTRIES_PER_DOCUMENT = 500
 
 Document = dict[str, Any]
 
@@ -112,8 +117,26 @@ class IngestStore:
 
     # --- the normal path ----------------------------------------------------------------------
 
-    async def write_outbox(self, entries: Sequence[Document]) -> None:
-        self.writes += await insert_new(self.outbox, entries)
+    async def write_outbox(self, entries: Sequence[Document]) -> list[str]:
+        """Store a batch's outbox entries; returns the ids of the outbox documents holding them.
+
+        A batch is one document (``_id`` = its first event id, so a retried insert is
+        recognised) whose entries are one BSON blob. Nobody queries inside the outbox, and
+        FerretDB, which keeps documents as JSON, rebuilds every document it matches: deleting a
+        batch of 500 entry documents by ``_id: {$in: [...]}`` took about 200 ms, and the same
+        entries as nested fields of one document 90 ms to insert and 150 ms to delete; as one
+        binary field, 16 ms and 20 ms (20,000 listings: 9.5 s of outbox work became 1.5 s).
+        """
+        documents = [
+            {
+                "_id": chunk[0]["_id"],
+                "count": len(chunk),
+                "entries": Binary(bson.encode({"entries": list(chunk)})),
+            }
+            for chunk in _chunks(entries, OUTBOX_ENTRIES_PER_DOCUMENT)
+        ]
+        self.writes += await insert_new(self.outbox, documents)
+        return [document["_id"] for document in documents]
 
     async def apply(self, plan: WritePlan, *, exact_rollups: bool) -> None:
         """Write a batch's effects (the outbox entries must already be durable).
@@ -131,9 +154,9 @@ class IngestStore:
         else:
             await self._increment_rollups(deltas)
 
-    async def delete_outbox(self, event_ids: Sequence[str]) -> None:
-        for chunk in _chunks(event_ids):
-            await self.outbox.delete_many({"_id": {"$in": list(chunk)}})
+    async def delete_outbox(self, document_ids: Iterable[str]) -> None:
+        for document_id in document_ids:  # one by one: `_id` equality is what FerretDB indexes
+            await self.outbox.delete_one({"_id": document_id})
 
     async def _set_listings(
         self, listing_sets: dict[str, Document], new_ids: Collection[str] = ()
@@ -174,11 +197,13 @@ class IngestStore:
     # --- crash repair -------------------------------------------------------------------------
 
     async def pending_outbox(self, limit: int) -> list[Document]:
-        """Outbox entries in event order; whatever is here was not confirmed published."""
+        """Outbox documents (batches) in event order; none of it was confirmed published."""
         return [entry async for entry in self.outbox.find({}).sort("_id", ASCENDING).limit(limit)]
 
-    async def outbox_depth(self) -> int:
-        return await self.outbox.count_documents({})
+    def outbox_entries(self, document: Document) -> list[Document]:
+        """The entries an outbox document holds, decoded as the client decodes documents."""
+        decoded = bson.decode(document["entries"], codec_options=self.outbox.codec_options)
+        return list(decoded["entries"])
 
     async def redo(self, entries: Sequence[Document]) -> None:
         """Finish the effects of outbox entries a crash may have interrupted; idempotent."""

@@ -63,6 +63,54 @@ START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BATCH = IngestSettings().ingest_batch_size
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_of(executable_name: str) -> list[int]:
+    """Processes whose executable's name starts so (the local RabbitMQ's beam.smp, FerretDB)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                name = os.path.basename(os.readlink(f"/proc/{entry}/exe"))
+            except OSError:
+                continue
+            if name.startswith(executable_name):
+                pids.append(int(entry))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used by each part of a phase, from /proc.
+
+    On a small machine the parts share the cores: where the CPU goes says what bounds the
+    pipeline once the database is not the slowest part.
+    """
+
+    def __init__(self, ingest_pid: int | None = None) -> None:
+        self._parts = {
+            "ingest": [ingest_pid] if ingest_pid else [],
+            "database": pids_of("ferretdb") + pids_of("mongod"),
+            "rabbitmq": pids_of("beam.smp"),
+            "benchmark": [os.getpid()],  # the publisher, or the raw writer
+        }
+        self._start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {part: sum(map(process_cpu_s, pids)) for part, pids in self._parts.items()}
+
+    def used(self) -> dict[str, float]:
+        now = self._read()
+        return {part: round(now[part] - self._start[part], 2) for part in now if self._parts[part]}
+
+
 def log(message: str) -> None:
     print(f"bench ingest: {message}", file=sys.stderr, flush=True)
 
@@ -104,8 +152,9 @@ def market(listings: int, crawl_id: str, at: datetime) -> list[ListingObserved |
     return observations
 
 
-async def raw_db(settings: Settings, observations: list[Any]) -> float:
-    """The same writes, straight to the database as bulk operations; returns seconds."""
+async def raw_db(settings: Settings, observations: list[Any]) -> tuple[float, dict[str, float]]:
+    """The same writes, straight to the database as bulk operations; returns seconds and the
+    CPU seconds used."""
     plan = WritePlan()
     for observation in observations:
         if isinstance(observation, ListingObserved):
@@ -118,12 +167,13 @@ async def raw_db(settings: Settings, observations: list[Any]) -> float:
     store = IngestStore(client[settings.mongodb_database])
     try:
         await store.ensure_indexes()
+        meter = CpuMeter()
         started = time.perf_counter()
         for batch in plan_batches(plan, BATCH):
             outbox_ids = await store.write_outbox(batch.outbox)
             await store.apply(batch, exact_rollups=False)
             await store.delete_outbox(outbox_ids)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, meter.used()
     finally:
         await client.drop_database(settings.mongodb_database)
         await client.close()
@@ -213,6 +263,10 @@ class IngestService:
                     pass
                 await asyncio.sleep(0.2)
         raise RuntimeError("ingest did not become ready")
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -308,7 +362,7 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
     observations = [m for m in first_crawl if isinstance(m, ListingObserved)]
 
     log(f"raw bulk writes of {listings} listings")
-    raw_s = await raw_db(
+    raw_s, raw_cpu = await raw_db(
         base.model_copy(update={"mongodb_database": f"bench_raw_{run_id}"}), first_crawl
     )
     log(f"raw: {raw_s:.2f} s")
@@ -333,7 +387,9 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
     try:
         await service.start()
         log("pipeline: publishing the first crawl")
+        meter = CpuMeter(service.pid)
         pipeline_s, published_s = await timed_ingest(settings, topology, first_crawl, "bench-1")
+        pipeline_cpu = meter.used()
         batches = await service.metric("fragmenty_ingest_batch_size_count")
         log(
             f"pipeline: {pipeline_s:.2f} s (the last message was published at "
@@ -349,9 +405,11 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
         steady_profile = profile.with_suffix(".steady" + profile.suffix) if profile else None
         service = IngestService(settings, steady_profile)
         await service.start()
+        meter = CpuMeter(service.pid)
         started = time.perf_counter()
         await until_census_durable(settings, "bench-2")
         steady_s = time.perf_counter() - started
+        steady_cpu = meter.used()
         steady_writes = await service.metric("fragmenty_ingest_listing_writes_total")
         log(f"steady state: {steady_s:.2f} s, {steady_writes:.0f} listing writes")
     finally:
@@ -378,6 +436,12 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
         "steady_state_s": round(steady_s, 3),
         "steady_state_vs_first": round(steady_s / pipeline_s, 3),
         "steady_state_writes": int(steady_writes),
+        # CPU seconds per part (ingest, database, rabbitmq, benchmark) during each phase, on
+        # this many cores: a phase whose parts add up to cores x seconds was bound by the CPU.
+        "cpus": os.cpu_count(),
+        "raw_db_cpu_s": raw_cpu,
+        "pipeline_cpu_s": pipeline_cpu,
+        "steady_state_cpu_s": steady_cpu,
         "targets_met": {
             "pipeline_ge_0_7_raw": pipeline_per_s >= 0.7 * raw_per_s,
             "pipeline_ge_5x_seed_style": pipeline_per_s >= 5 * seed_per_s,

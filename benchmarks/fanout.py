@@ -1,16 +1,22 @@
 """Fan-out benchmark: publish-to-receipt latency of price events through the notifier.
 
 Runs the real notifier (``python -m fragmenty_notifier``) as a process of its own, opens the
-WebSocket clients in a second process (a lean asyncio client, so the client side costs as little
-CPU as possible on a small machine), and publishes ``PriceEvent``s to the events exchange from
+WebSocket clients in a second process, and publishes ``PriceEvent``s to the events exchange from
 this process, each stamped with its publish time. Every client subscribes to everything.
+
+The client fleet is a Go program (``benchmarks/fanout_client``, standard library only, built
+into ``~/.cache/fragmenty/bin`` on first use) when ``go`` is available, else a lean Python
+asyncio client: real clients live on other machines, so the load generator should take as
+little as possible of the cores the service under test runs on. ``--client go|python`` forces
+one; the JSON line says which ran.
 
 Phases: a baseline with one client; the main run (1,000 clients, 20 events/s, 30 s); then steps
 up in client count (2,000, 3,000, 5,000 by default, 10 s each). A step is held
 when p99 < 250 ms, every client got every event, and no client was dropped.
 
 Prints one JSON line on stdout (progress goes to stderr). Assumes RabbitMQ runs
-(``scripts/infra.sh up``); usage: ``uv run python benchmarks/fanout.py [--quick]``.
+(``scripts/infra.sh up``); usage:
+``uv run python benchmarks/fanout.py [--quick] [--client auto|go|python]``.
 """
 
 from __future__ import annotations
@@ -19,25 +25,28 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import multiprocessing
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from array import array
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 
@@ -180,13 +189,15 @@ class LeanWebSocket(asyncio.Protocol):
 
 @dataclass
 class Recorder:
-    receipts: defaultdict[int, array[float]] = field(
-        default_factory=lambda: defaultdict(lambda: array("d"))
-    )
+    """Receipts as two flat columns (sequence, receipt time), the shape the Go client writes."""
+
+    sequences: array[int] = field(default_factory=lambda: array("I"))
+    times: array[float] = field(default_factory=lambda: array("d"))
     disconnected: int = 0
 
     def record(self, sequence: int, at: float) -> None:
-        self.receipts[sequence].append(at)
+        self.sequences.append(sequence)
+        self.times.append(at)
 
 
 def own_cpu_seconds() -> float:
@@ -224,9 +235,11 @@ async def client_main(port: int, control: Connection) -> None:
         elif command == "cpu":
             control.send(("cpu", own_cpu_seconds()))
         elif command == "collect":
-            receipts = {sequence: list(times) for sequence, times in recorder.receipts.items()}
-            control.send(("collected", receipts, recorder.disconnected, own_cpu_seconds()))
-            recorder.receipts.clear()
+            cpu = own_cpu_seconds()
+            control.send(
+                ("collected", recorder.sequences, recorder.times, recorder.disconnected, cpu)
+            )
+            recorder.sequences, recorder.times = array("I"), array("d")
         elif command == "stop":
             for client in clients:
                 if client.transport is not None:
@@ -238,6 +251,199 @@ async def client_main(port: int, control: Connection) -> None:
 def client_process(port: int, control: Connection) -> None:
     raise_open_file_limit()
     asyncio.run(client_main(port, control))
+
+
+# --- the client fleet: a process of its own, Python or Go ----------------------------------------
+
+
+@dataclass
+class Collected:
+    """What the clients received since the last collect: receipt ``i`` is event ``sequences[i]``
+    at ``times[i]`` (unix seconds)."""
+
+    sequences: array[int]
+    times: array[float]
+    disconnected: int
+    cpu_s: float
+
+
+class ClientFleet(Protocol):
+    """The benchmark's WebSocket clients, in a process of their own. The calls block (``Bench``
+    runs them in a thread); ``stop`` closes every client and ends the process."""
+
+    name: str
+
+    def grow(self, clients: int) -> tuple[int, int]:
+        """Open clients until ``clients`` are open; returns (connected, failed)."""
+        ...
+
+    def cpu_seconds(self) -> float: ...
+
+    def collect(self) -> Collected: ...
+
+    def stop(self) -> None: ...
+
+
+class PythonFleet:
+    """``client_main`` in a spawned process, driven over a pipe."""
+
+    name = "python"
+
+    def __init__(self, port: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._control, child = context.Pipe()
+        self._process = context.Process(target=client_process, args=(port, child), daemon=True)
+        self._process.start()
+
+    def _ask(self, command: str, argument: object = None) -> tuple[Any, ...]:
+        self._control.send((command, argument))
+        answer: tuple[Any, ...] = self._control.recv()
+        return answer
+
+    def grow(self, clients: int) -> tuple[int, int]:
+        _, connected, failed = self._ask("grow", clients)
+        return int(connected), int(failed)
+
+    def cpu_seconds(self) -> float:
+        return float(self._ask("cpu")[1])
+
+    def collect(self) -> Collected:
+        _, sequences, times, disconnected, cpu = self._ask("collect")
+        return Collected(sequences, times, disconnected, cpu)
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            with contextlib.suppress(OSError, EOFError):
+                self._control.send(("stop", None))
+                if self._control.poll(10):
+                    self._control.recv()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+
+
+GO_CLIENT_SOURCE = Path(__file__).resolve().parent / "fanout_client"
+GO_CLIENT_BIN = Path.home() / ".cache" / "fragmenty" / "bin"
+
+
+class GoClientUnavailable(Exception):
+    pass
+
+
+def build_go_client() -> Path:
+    """The Go client's binary, built once per content of its source (the hash is in the name)."""
+    go = shutil.which("go")
+    if go is None:
+        raise GoClientUnavailable("go is not on PATH")
+    source = b"".join((GO_CLIENT_SOURCE / name).read_bytes() for name in ("go.mod", "main.go"))
+    binary = GO_CLIENT_BIN / f"fanout-client-{hashlib.sha256(source).hexdigest()[:16]}"
+    if binary.exists():
+        return binary
+    GO_CLIENT_BIN.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name(f"{binary.name}.{os.getpid()}.partial")
+    log(f"building the Go client into {binary}")
+    # Offline and with the installed toolchain only: the program needs nothing but the
+    # standard library, and a toolchain download would need the internet.
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off"}
+    try:
+        built = subprocess.run(
+            [go, "build", "-buildvcs=false", "-o", str(partial), "."],
+            cwd=GO_CLIENT_SOURCE,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise GoClientUnavailable(f"go build did not run: {error}") from error
+    if built.returncode != 0:
+        partial.unlink(missing_ok=True)
+        why = built.stderr.strip().splitlines()[-1:] or [f"exit {built.returncode}"]
+        raise GoClientUnavailable(f"go build failed: {why[0]}")
+    partial.replace(binary)  # atomic: a concurrent run never executes half a file
+    return binary
+
+
+class GoFleet:
+    """The Go client (``benchmarks/fanout_client``) as a subprocess, one command a line on its
+    stdin and one JSON answer a line on its stdout; receipts come back through a file."""
+
+    name = "go"
+
+    def __init__(self, binary: Path, port: int) -> None:
+        self._process = subprocess.Popen(
+            [str(binary), "-port", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._scratch = tempfile.TemporaryDirectory(prefix="fanout-")
+
+    def _ask(self, command: str) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Go client exited (code {self._process.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"the Go client: {answer['error']}")
+        return answer
+
+    def grow(self, clients: int) -> tuple[int, int]:
+        answer = self._ask(f"grow {clients}")
+        return int(answer["connected"]), int(answer["failed"])
+
+    def cpu_seconds(self) -> float:
+        return float(self._ask("cpu")["cpu"])
+
+    def collect(self) -> Collected:
+        path = Path(self._scratch.name) / "receipts"
+        answer = self._ask(f"collect {path}")
+        data = path.read_bytes()
+        path.unlink()
+        # count little-endian uint32 sequences, then count little-endian float64 times.
+        count = int(answer["count"])
+        sequences, times = array("I"), array("d")
+        sequences.frombytes(data[: 4 * count])
+        times.frombytes(data[4 * count :])
+        if sys.byteorder == "big":
+            sequences.byteswap()
+            times.byteswap()
+        return Collected(sequences, times, int(answer["disconnected"]), float(answer["cpu"]))
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                self._ask("stop")
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._scratch.cleanup()
+
+
+def go_client_or_reason(choice: str) -> Path | str:
+    """The Go client's binary for ``--client auto|go``, or why the Python client runs instead."""
+    if choice == "python":
+        return "--client python"
+    try:
+        return build_go_client()
+    except GoClientUnavailable as error:
+        if choice == "go":
+            raise SystemExit(f"--client go: {error}") from error
+        return str(error)
+
+
+def start_fleet(go_client: Path | str, port: int) -> ClientFleet:
+    if isinstance(go_client, Path):
+        return GoFleet(go_client, port)
+    log(f"clients: the Python client ({go_client})")
+    return PythonFleet(port)
 
 
 # --- the notifier process -----------------------------------------------------------------------
@@ -328,29 +534,23 @@ def bench_event(sequence: int) -> PriceEvent:
 class Bench:
     settings: Settings
     topology: Topology
-    control: Connection
+    fleet: ClientFleet
     notifier_pid: int
     notifier_port: int
     rate: float
     sequence: int = 100_000_000
 
     async def grow(self, clients: int) -> int:
-        self.control.send(("grow", clients))
-        _, connected, failed = await asyncio.get_running_loop().run_in_executor(
-            None, self.control.recv
-        )
+        connected, failed = await asyncio.to_thread(self.fleet.grow, clients)
         log(f"{connected} clients connected ({failed} failed)")
-        return int(connected)
+        return connected
 
     async def run_phase(self, clients: int, duration_s: float) -> dict[str, Any]:
         broker = make_broker(self.settings)
         await broker.connect()
         published: dict[int, float] = {}
         cpu_before = cpu_seconds(self.notifier_pid)
-        self.control.send(("cpu", None))
-        _, client_cpu_before = await asyncio.get_running_loop().run_in_executor(
-            None, self.control.recv
-        )
+        client_cpu_before = await asyncio.to_thread(self.fleet.cpu_seconds)
         load_before = os.getloadavg()[0]
         server_before = await asyncio.to_thread(server_latency_buckets, self.notifier_port)
         try:
@@ -376,16 +576,13 @@ class Bench:
             await broker.stop()
         cpu_used = cpu_seconds(self.notifier_pid) - cpu_before
         server_after = await asyncio.to_thread(server_latency_buckets, self.notifier_port)
-        self.control.send(("collect", None))
-        _, receipts, disconnected, client_cpu = await asyncio.get_running_loop().run_in_executor(
-            None, self.control.recv
-        )
-        client_cpu_used = client_cpu - client_cpu_before
+        collected = await asyncio.to_thread(self.fleet.collect)
+        disconnected = collected.disconnected
+        client_cpu_used = collected.cpu_s - client_cpu_before
         latencies = [
             (received - published[sequence]) * 1000
-            for sequence, times in receipts.items()
+            for sequence, received in zip(collected.sequences, collected.times, strict=True)
             if sequence in published
-            for received in times
         ]
         expected = clients * len(published)
         summary = summarise(latencies)
@@ -443,15 +640,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(namespace=f"bench{run_id}", mongodb_database=f"bench_{run_id}")
     topology = Topology(settings.namespace)
     port = free_port()
+    go_client = await asyncio.to_thread(go_client_or_reason, args.client)  # builds before timing
     notifier = start_notifier(settings, port, args.profile)
-    parent, child = multiprocessing.get_context("spawn").Pipe()
-    clients = multiprocessing.get_context("spawn").Process(
-        target=client_process, args=(port, child), daemon=True
-    )
+    fleet: ClientFleet | None = None
     try:
         await asyncio.to_thread(wait_ready, port, notifier)
-        clients.start()
-        bench = Bench(settings, topology, parent, notifier.pid, port, args.rate)
+        fleet = start_fleet(go_client, port)
+        bench = Bench(settings, topology, fleet, notifier.pid, port, args.rate)
 
         log("baseline: 1 client")
         await bench.grow(1)
@@ -474,9 +669,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             steps.append({k: step[k] for k in STEP_FIELDS})
             if step["held"]:
                 held = max(held, connected)
-        parent.send(("stop", None))
-        await asyncio.to_thread(parent.recv)
     finally:
+        if fleet is not None:
+            await asyncio.to_thread(fleet.stop)
         # SIGINT under a profiler: uvicorn re-raises the signal after its graceful shutdown,
         # and only an interrupt (not a termination) lets cProfile write its file.
         notifier.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
@@ -484,14 +679,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             notifier.wait(30)
         except subprocess.TimeoutExpired:
             notifier.kill()
-        clients.join(10)
-        if clients.is_alive():
-            clients.terminate()
         with contextlib.suppress(Exception):
             await delete_exchange(settings, topology)
 
     return {
         "bench": "fanout",
+        "client": bench.fleet.name,
         "rate_events_per_s": args.rate,
         "baseline": {k: baseline[k] for k in ("clients", "p50_ms", "p95_ms", "p99_ms")},
         "clients": main["clients"],
@@ -531,6 +724,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="100 clients, 5 s, no steps")
     parser.add_argument("--profile", help="run the notifier under cProfile, writing here")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "go", "python"),
+        default="auto",
+        help="the client fleet: the Go program when go is available (auto), or force one",
+    )
     args = parser.parse_args()
     if args.quick:
         args.clients, args.duration, args.steps, args.baseline_s = 100, 5.0, [], 2.0

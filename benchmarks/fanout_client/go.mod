@@ -1,0 +1,3 @@
+module fragmenty/fanout-client
+
+go 1.22

@@ -90,7 +90,9 @@ async def test_ingest_killed_mid_batch_and_restarted(
     # The crawl's census comes after its observations, in the middle of the stream.
     crawl_census = census("c1", rows=LISTINGS)
     expected = Expected.of(messages)
-    config = ingest_settings(settings, ingest_batch_size=50)
+    # Small batches, watched closely: the kill must land while listings are still arriving
+    # (a whole 800-listing stream takes ingest about a second).
+    config = ingest_settings(settings, ingest_batch_size=20)
     tap = EventTap(broker, topology)
     await tap.declare()
     log = str(ARTIFACTS_DIR / f"ingest-crash-{settings.namespace}.log")
@@ -99,7 +101,9 @@ async def test_ingest_killed_mid_batch_and_restarted(
     try:
         await ingest.start()
         await publish(broker, topology, [*messages[:LISTINGS], crawl_census, *messages[LISTINGS:]])
-        await wait_until(lambda: _stored(mongo_db, 200), timeout_s=60, what="ingest under way")
+        await wait_until(
+            lambda: _stored(mongo_db, 100), timeout_s=60, what="ingest under way", every_s=0.02
+        )
         await ingest.kill()
         assert await mongo_db.listings.count_documents({}) < LISTINGS, "killed too late"
         restarted = IngestProcess(config.model_copy(update={"ingest_port": free_port()}), log)

@@ -15,7 +15,7 @@
 // little-endian float64 receipt times (unix seconds): two flat columns Python reads with
 // array.frombytes, without a loop per receipt.
 //
-// Standard library only, so it builds offline.
+// Standard library only, so it builds offline; Linux only (epoll), as the benchmark is.
 package main
 
 import (
@@ -28,21 +28,25 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 const (
 	connectBatch   = 250              // concurrent dials, as fanout.py's CONNECT_BATCH
 	readyTimeout   = 30 * time.Second // handshake + subscribe confirmation
 	readBufferSize = 4096             // per connection; grows only for a frame that does not fit
+	waitMillis     = 100              // epoll_wait's timeout: never block far from Go's code
 
 	opText  = 0x1
 	opClose = 0x8
@@ -63,20 +67,36 @@ type receipt struct {
 	at       float64
 }
 
-// client is one WebSocket connection. Its receipts have a lock of their own so that the
-// connections never contend with each other; only collect takes every lock, one at a time.
+// client is one WebSocket connection: its socket and the bytes of a frame not read whole yet.
 type client struct {
-	conn     net.Conn
-	mu       sync.Mutex
-	receipts []receipt
+	fd         int       // the socket the event loop reads, once subscribed
+	send       io.Writer // for pongs: the net.Conn while subscribing, then the socket itself
+	buf        []byte
+	filled     int
+	subscribed bool
+	closed     bool
+	out        []byte // reused for pongs
 }
 
+// fleet holds the clients. Once subscribed, every client is read by one goroutine waiting on one
+// epoll set, as wrk does. Measured with 300 clients at 20 events/s (share of one core): a
+// goroutine per connection 5.7-6.6 % (the scheduler woke a thread for almost every frame), the
+// Python client 5.0 %, this loop 4.0 %; what remains is mostly the kernel's reads.
 type fleet struct {
 	address      string
-	clients      []*client // touched only by the command loop
+	epoll        int
+	mu           sync.RWMutex // clients grows while the loop reads it
+	clients      []*client    // indexed by the number stored in each socket's epoll event
+	receiptsMu   sync.Mutex
+	receipts     []receipt
 	disconnected atomic.Int64
 	stopping     atomic.Bool
 }
+
+// socket writes to a raw non-blocking socket; a pong is small enough never to find it full.
+type socket int
+
+func (s socket) Write(data []byte) (int, error) { return syscall.Write(int(s), data) }
 
 // clientFrame appends a masked frame to out. Client frames must be masked; an all-zero mask
 // leaves the payload as it is, so there is nothing to XOR. Payloads here stay under 64 KiB.
@@ -92,22 +112,6 @@ func clientFrame(out []byte, opcode byte, payload []byte) []byte {
 
 func unixSeconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
-}
-
-// open dials one client and returns once the notifier confirmed its subscription; the
-// connection's goroutine then keeps reading until the connection ends.
-func (f *fleet) open() (*client, error) {
-	conn, err := net.DialTimeout("tcp", f.address, readyTimeout)
-	if err != nil {
-		return nil, err
-	}
-	c := &client{conn: conn}
-	ready := make(chan error, 1)
-	go f.serve(c, ready)
-	if err := <-ready; err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
 // handshake sends the HTTP upgrade and reads the response into buf; it returns how many bytes
@@ -142,98 +146,175 @@ func handshake(conn net.Conn, buf []byte) (filled, start int, err error) {
 	}
 }
 
-// serve runs one connection: handshake, subscribe, then frames until the connection ends. It
-// reports the outcome of the subscription on ready exactly once.
-func (f *fleet) serve(c *client, ready chan<- error) {
-	subscribed := false
-	end := func(err error) {
-		c.conn.Close()
-		if !subscribed {
-			ready <- err
-		} else if !f.stopping.Load() {
-			f.disconnected.Add(1) // each client counts once: this goroutine ends here
-		}
-	}
-	buf := make([]byte, readBufferSize)
-	var out []byte // reused for pongs
-	c.conn.SetDeadline(time.Now().Add(readyTimeout))
-	filled, offset, err := handshake(c.conn, buf)
+// open dials one client, subscribes it and, once the notifier confirmed the subscription,
+// hands its socket to the event loop. Blocking reads with a deadline are the simple way to do
+// the handshake; only the steady state needs to be cheap.
+func (f *fleet) open() error {
+	conn, err := net.DialTimeout("tcp", f.address, readyTimeout)
 	if err != nil {
-		end(err)
-		return
+		return err
 	}
+	// The event loop reads a duplicate of the socket: closing this one (which also takes it out
+	// of Go's own poller) leaves the connection open.
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(readyTimeout))
+	c := &client{send: conn, buf: make([]byte, readBufferSize)}
+	filled, start, err := handshake(conn, c.buf)
+	if err != nil {
+		return err
+	}
+	c.filled = copy(c.buf, c.buf[start:filled])
 	now := unixSeconds(time.Now())
-	if _, err := c.conn.Write(subscribeFrame); err != nil {
-		end(err)
-		return
+	if _, err := conn.Write(subscribeFrame); err != nil {
+		return err
 	}
 	for {
-		// Every complete frame in buf[offset:filled]; a partial one waits for the next read.
-		for filled-offset >= 2 {
-			first, second := buf[offset], buf[offset+1]
-			length, header := uint64(second&0x7F), 2
-			switch length {
-			case 126:
-				if filled-offset < 4 {
-					goto incomplete
-				}
-				length, header = uint64(binary.BigEndian.Uint16(buf[offset+2:])), 4
-			case 127:
-				if filled-offset < 10 {
-					goto incomplete
-				}
-				length, header = binary.BigEndian.Uint64(buf[offset+2:]), 10
-			}
-			// Servers never mask their frames (RFC 6455 5.1), so there is no mask to skip.
-			if length > math.MaxInt32 {
-				end(errors.New("frame too large"))
-				return
-			}
-			frameEnd := offset + header + int(length)
-			if frameEnd > filled {
-				if frameEnd-offset > len(buf) { // make room for the whole frame
-					bigger := make([]byte, frameEnd-offset)
-					filled = copy(bigger, buf[offset:filled])
-					buf, offset = bigger, 0
-				}
-				goto incomplete
-			}
-			payload := buf[offset+header : frameEnd]
-			switch first & 0x0F {
-			case opText:
-				if sequence, ok := benchSequence(payload); ok {
-					c.mu.Lock()
-					c.receipts = append(c.receipts, receipt{sequence, now})
-					c.mu.Unlock()
-				} else if !subscribed && bytes.Contains(payload, subscribedMarker) {
-					subscribed = true
-					c.conn.SetDeadline(time.Time{})
-					ready <- nil
-				}
-			case opPing:
-				out = clientFrame(out[:0], opPong, payload)
-				if _, err := c.conn.Write(out); err != nil {
-					end(err)
-					return
-				}
-			case opClose:
-				end(errClosed)
-				return
-			}
-			offset = frameEnd
+		if err := f.consume(c, now); err != nil {
+			return err
 		}
-	incomplete:
-		filled = copy(buf, buf[offset:filled])
-		offset = 0
-		n, err := c.conn.Read(buf[filled:])
+		if c.subscribed {
+			break
+		}
+		n, err := conn.Read(c.buf[c.filled:])
 		if err != nil {
-			end(err)
-			return
+			return err
 		}
-		// The receipt time is when the read returned, before any parsing.
 		now = unixSeconds(time.Now())
-		filled += n
+		c.filled += n
 	}
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	dupErr := raw.Control(func(fd uintptr) { c.fd, err = syscall.Dup(int(fd)) })
+	if err = errors.Join(dupErr, err); err != nil {
+		return err
+	}
+	c.send = socket(c.fd) // the duplicate shares Go's O_NONBLOCK: reads never block the loop
+	f.mu.Lock()
+	index := len(f.clients)
+	f.clients = append(f.clients, c)
+	f.mu.Unlock()
+	// Level-triggered: bytes that arrived before this point are reported at once.
+	event := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(index)}
+	if err := syscall.EpollCtl(f.epoll, syscall.EPOLL_CTL_ADD, c.fd, &event); err != nil {
+		c.closed = true // never read: the loop ignores it
+		syscall.Close(c.fd)
+		return err
+	}
+	return nil
+}
+
+// loop reads every subscribed client: one read per ready socket, the receipt time taken when
+// the read returned, before parsing. It waits in a raw epoll_wait, as a C or asyncio event loop
+// does: made as an ordinary system call, each wait had Go's scheduler hand the processor over
+// and wake threads (futex and sleep calls outnumbered the reads). Go's preemption signal
+// interrupts the wait (EINTR) when the runtime needs this goroutine to stop, for the garbage
+// collector for instance, and the timeout bounds the wait anyway.
+func (f *fleet) loop() {
+	events := make([]syscall.EpollEvent, 512)
+	for {
+		ready, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(f.epoll),
+			uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), waitMillis, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			fmt.Fprintln(os.Stderr, "epoll_wait:", errno)
+			os.Exit(1)
+		}
+		f.read(events[:ready])
+	}
+}
+
+func (f *fleet) read(events []syscall.EpollEvent) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, event := range events {
+		c := f.clients[event.Fd]
+		if c.closed {
+			continue
+		}
+		n, err := syscall.Read(c.fd, c.buf[c.filled:])
+		if err == syscall.EAGAIN {
+			continue
+		}
+		now := unixSeconds(time.Now())
+		if n <= 0 || err != nil {
+			f.drop(c)
+			continue
+		}
+		c.filled += n
+		if f.consume(c, now) != nil {
+			f.drop(c)
+		}
+	}
+}
+
+// drop closes a client the server closed or lost; each counts once.
+func (f *fleet) drop(c *client) {
+	c.closed = true
+	syscall.EpollCtl(f.epoll, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	syscall.Close(c.fd)
+	if !f.stopping.Load() {
+		f.disconnected.Add(1)
+	}
+}
+
+// consume handles every complete frame in c.buf[:c.filled] and keeps a partial one at the
+// start of c.buf for the next read, growing c.buf only for a frame that cannot fit.
+func (f *fleet) consume(c *client, now float64) error {
+	buf, offset, filled := c.buf, 0, c.filled
+	defer func() { c.buf, c.filled = buf, copy(buf, buf[offset:filled]) }()
+	for filled-offset >= 2 {
+		first, second := buf[offset], buf[offset+1]
+		length, header := uint64(second&0x7F), 2
+		switch length {
+		case 126:
+			if filled-offset < 4 {
+				return nil
+			}
+			length, header = uint64(binary.BigEndian.Uint16(buf[offset+2:])), 4
+		case 127:
+			if filled-offset < 10 {
+				return nil
+			}
+			length, header = binary.BigEndian.Uint64(buf[offset+2:]), 10
+		}
+		// Servers never mask their frames (RFC 6455 5.1), so there is no mask to skip.
+		if length > math.MaxInt32 {
+			return errors.New("frame too large")
+		}
+		frameEnd := offset + header + int(length)
+		if frameEnd > filled {
+			if frameEnd-offset > len(buf) { // make room for the whole frame
+				bigger := make([]byte, frameEnd-offset)
+				filled = copy(bigger, buf[offset:filled])
+				buf, offset = bigger, 0
+			}
+			return nil
+		}
+		payload := buf[offset+header : frameEnd]
+		switch first & 0x0F {
+		case opText:
+			if sequence, ok := benchSequence(payload); ok {
+				f.receiptsMu.Lock()
+				f.receipts = append(f.receipts, receipt{sequence, now})
+				f.receiptsMu.Unlock()
+			} else if !c.subscribed && bytes.Contains(payload, subscribedMarker) {
+				c.subscribed = true
+			}
+		case opPing:
+			c.out = clientFrame(c.out[:0], opPong, payload)
+			if _, err := c.send.Write(c.out); err != nil {
+				return err
+			}
+		case opClose:
+			return errClosed
+		}
+		offset = frameEnd
+	}
+	return nil
 }
 
 // benchSequence finds `"slug":"b` + 9 digits + `"` in an event frame, as fanout.py's
@@ -260,38 +341,36 @@ func benchSequence(payload []byte) (uint32, bool) {
 // grow opens clients, connectBatch at a time, until want are open; it gives up once more than
 // want/10 dials failed, as client_main does.
 func (f *fleet) grow(want int) (connected, failed int) {
-	for len(f.clients) < want && failed <= want/10 {
-		batch := min(connectBatch, want-len(f.clients))
-		var mu sync.Mutex
+	for f.count() < want && failed <= want/10 {
+		var lost atomic.Int64
 		var wg sync.WaitGroup
-		for range batch {
+		for range min(connectBatch, want-f.count()) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := f.open()
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					failed++
-					return
+				if f.open() != nil {
+					lost.Add(1)
 				}
-				f.clients = append(f.clients, c)
 			}()
 		}
 		wg.Wait()
+		failed += int(lost.Load())
 	}
-	return len(f.clients), failed
+	return f.count(), failed
+}
+
+func (f *fleet) count() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.clients)
 }
 
 // collect writes the receipts since the last collect to path and forgets them.
 func (f *fleet) collect(path string) (int, error) {
-	var all []receipt
-	for _, c := range f.clients {
-		c.mu.Lock()
-		all = append(all, c.receipts...)
-		c.receipts = c.receipts[:0]
-		c.mu.Unlock()
-	}
+	f.receiptsMu.Lock()
+	all := f.receipts
+	f.receipts = make([]receipt, 0, cap(all))
+	f.receiptsMu.Unlock()
 	data := make([]byte, 0, 12*len(all))
 	for _, r := range all {
 		data = binary.LittleEndian.AppendUint32(data, r.sequence)
@@ -300,13 +379,6 @@ func (f *fleet) collect(path string) (int, error) {
 		data = binary.LittleEndian.AppendUint64(data, math.Float64bits(r.at))
 	}
 	return len(all), os.WriteFile(path, data, 0o644)
-}
-
-func (f *fleet) stop() {
-	f.stopping.Store(true)
-	for _, c := range f.clients {
-		c.conn.Close()
-	}
 }
 
 func cpuSeconds() float64 {
@@ -339,7 +411,8 @@ func (f *fleet) answer(line string) (map[string]any, bool) {
 			"count": count, "disconnected": f.disconnected.Load(), "cpu": cpuSeconds(),
 		}, false
 	case "stop":
-		f.stop()
+		// Exiting closes every socket; the loop may be reading them, so leave that to the kernel.
+		f.stopping.Store(true)
 		return map[string]any{"stopped": true}, true
 	}
 	return map[string]any{"error": fmt.Sprintf("unknown command %q", command)}, false
@@ -353,7 +426,19 @@ func main() {
 		os.Exit(2)
 	}
 	// Go raises the soft open-file limit to the hard one by itself, so thousands of sockets fit.
-	f := &fleet{address: net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))}
+	// The event loop keeps one processor busy in its wait; the commands and the dials need
+	// another, even on a one-core machine.
+	runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
+	epoll, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err == nil {
+		err = syscall.SetNonblock(epoll, true)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "epoll_create1:", err)
+		os.Exit(1)
+	}
+	f := &fleet{address: net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), epoll: epoll}
+	go f.loop()
 	lines := bufio.NewScanner(os.Stdin)
 	answers := json.NewEncoder(os.Stdout) // os.Stdout is unbuffered: each answer goes out at once
 	for lines.Scan() {
@@ -362,5 +447,5 @@ func main() {
 			return
 		}
 	}
-	f.stop() // stdin closed: the benchmark is gone
+	// stdin closed: the benchmark is gone, and exiting closes every socket.
 }

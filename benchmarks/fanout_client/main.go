@@ -217,6 +217,9 @@ func (f *fleet) loop() {
 		ready, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(f.epoll),
 			uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), waitMillis, 0, 0)
 		if errno == syscall.EINTR {
+			// Most likely Go's preemption signal: yield here, since the raw call is not a
+			// point where the runtime can stop this goroutine.
+			runtime.Gosched()
 			continue
 		}
 		if errno != 0 {

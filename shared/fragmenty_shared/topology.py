@@ -25,6 +25,11 @@ DELIVERY_LIMIT = 5
 # Header that carries why a message was dead-lettered by ingest itself (poison messages).
 DEAD_LETTER_REASON_HEADER = "x-fragmenty-reason"
 
+# Header ingest sets on each price event: the moment it published it (Unix seconds, as a
+# decimal string). AMQP's own timestamp property has whole-second resolution, too coarse for
+# the notifier's millisecond fan-out histogram, which falls back to its own receipt time.
+PUBLISHED_AT_HEADER = "x-fragmenty-published-at"
+
 OBSERVED_ROUTING_SUFFIX = "observed"
 CENSUS_ROUTING_KEY = "census.completed"
 

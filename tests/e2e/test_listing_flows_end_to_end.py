@@ -142,6 +142,12 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
                 assert Decimal(event["new"]["price_ton"]) == new_price
                 assert event["change_pct"] == pytest.approx(100.0)
 
+                # Ingest stamps each event as it publishes it: the notifier measures its
+                # fan-out from that moment, not from its own receipt.
+                metrics = (await http.get(f"{notifier_url}/metrics")).text
+                assert fanout_count(metrics, "published") >= 2
+                assert fanout_count(metrics, "received") == 0
+
                 detail = (await http.get(f"{api_url}/api/v1/listings/number/{slug}")).json()
                 assert [point["type"] for point in detail["history"]] == [
                     "listed",
@@ -159,6 +165,14 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
                     {"delisted_at": {"$ne": None}}
                 )
                 assert delisted == 1
+
+
+def fanout_count(metrics: str, origin: str) -> float:
+    """Frames counted by the notifier's fan-out latency histogram for one origin."""
+    prefix = f'fragmenty_notifier_fanout_latency_seconds_count{{origin="{origin}"}} '
+    lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, f"no {prefix.strip()} in the notifier's metrics"
+    return float(lines[0].removeprefix(prefix))
 
 
 def crawl(env: dict[str, str], log_dir: Path) -> None:

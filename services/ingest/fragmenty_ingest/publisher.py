@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import aio_pika
@@ -10,7 +11,7 @@ import aiormq
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_shared.contracts import PriceEvent
-from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, Topology
+from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, PUBLISHED_AT_HEADER, Topology
 
 PUBLISH_TIMEOUT_S = 15.0
 
@@ -50,6 +51,8 @@ class EventPublisher:
         channel = await exchange.channel.get_underlay_channel()
         if not isinstance(channel, aiormq.Channel) or not channel.publisher_confirms:
             raise RuntimeError("the events channel must be an aiormq channel with confirms")
+        # The notifier measures its fan-out latency from this moment.
+        headers: aio_pika.abc.HeadersType = {PUBLISHED_AT_HEADER: repr(time.time())}
         confirms = [
             channel.basic_publish(
                 event.model_dump_json().encode(),
@@ -59,6 +62,7 @@ class EventPublisher:
                     content_type="application/json",
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT.value,
                     message_id=event.event_id,
+                    headers=headers,
                 ),
                 # No notifier bound yet is fine: events are also stored.
                 mandatory=False,

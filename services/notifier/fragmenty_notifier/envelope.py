@@ -9,11 +9,7 @@ from dataclasses import dataclass, field
 from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.protocol import event_frame
 from fragmenty_shared.contracts import PriceEvent
-
-# Header the publisher sets to the moment it published (Unix seconds, float or decimal string).
-# AMQP's own timestamp property has whole-second resolution, too coarse for a millisecond
-# histogram, so the notifier reads this header and falls back to its own receipt time.
-PUBLISHED_AT_HEADER = "x-fragmenty-published-at"
+from fragmenty_shared.topology import PUBLISHED_AT_HEADER
 
 
 @dataclass(slots=True)

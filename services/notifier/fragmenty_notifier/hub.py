@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -108,13 +108,13 @@ class Hub:
         return len(fresh)
 
     def _fan_out(self, envelopes: list[Envelope]) -> None:
-        groups: dict[Hashable, list[ClientConnection]] = {}
+        groups: defaultdict[Hashable, list[ClientConnection]] = defaultdict(list)
         for connection in tuple(self._connections):
             key = connection.shared_key()
             if key is None:
                 connection.offer_batch(envelopes)
             else:
-                groups.setdefault(key, []).append(connection)
+                groups[key].append(connection)
         for members in groups.values():
             frames = members[0].frames_for(envelopes)
             if frames:

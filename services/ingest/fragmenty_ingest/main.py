@@ -62,7 +62,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         max_size=settings.ingest_batch_size,
         linger_s=settings.ingest_batch_linger_ms / 1000,
     )
-    consumer = ListingsConsumer(broker, topology, collector, publisher, metrics)
+    consumer = ListingsConsumer(broker, topology, collector, metrics)
 
     async def broker_ready() -> None:
         if not await broker.ping(timeout=1.0):

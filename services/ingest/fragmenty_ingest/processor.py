@@ -7,7 +7,8 @@ For each batch, in this order (the loss-free order without transactions):
 3. write events, history, listings, census and rollups (retried until the database takes them);
 4. publish the events with publisher confirms;
 5. delete their outbox entries;
-6. acknowledge the messages.
+6. dead-letter the batch's poison messages (each confirmed by the broker);
+7. acknowledge the messages: one ``multiple`` ack per channel, for the batch's last delivery.
 
 A crash anywhere leaves either unacknowledged messages (RabbitMQ redelivers them; replays are
 recognised as no change) or outbox entries (the relay redoes their effects and republishes them
@@ -17,12 +18,15 @@ at start and every few seconds). Nothing is acknowledged before it is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import aiormq
 
 from fragmenty_ingest.decide import decide_census, decide_observation
 from fragmenty_ingest.metrics import IngestMetrics
@@ -32,7 +36,7 @@ from fragmenty_ingest.retry import until_done
 from fragmenty_ingest.sightings import CrawlSightings
 from fragmenty_ingest.state import ListingState, observed_details
 from fragmenty_ingest.store import IngestStore
-from fragmenty_ingest.validation import ListingsMessage
+from fragmenty_ingest.validation import ListingsMessage, Poison
 from fragmenty_shared.contracts import CensusCompleted, ListingObserved, PriceEvent
 from fragmenty_shared.storage import event_from_document, listing_id
 
@@ -46,11 +50,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A valid message and how to acknowledge it once its effects are durable."""
+    """A message as it arrived: parsed (or why it is poison), and where to acknowledge it."""
 
-    message: ListingsMessage
-    ack: Callable[[], Awaitable[None]]
+    message: ListingsMessage | Poison
+    channel: aiormq.abc.AbstractChannel  # the AMQP channel it came on, to acknowledge it
+    delivery_tag: int
     arrived_at: float  # time.monotonic()
+    body: bytes = b""  # poison only: what goes to the dead-letter queue
+    routing_key: str = ""  # poison only
 
 
 class IngestProcessor:
@@ -120,8 +127,10 @@ class IngestProcessor:
                 logger.exception("finishing the previous batch failed")
         if events:
             await self._publish_and_clear(events, outbox_ids)
-        for delivery in deliveries:  # each ack only queues a frame: no task per message
-            await self._ack(delivery)
+        for delivery in deliveries:
+            if isinstance(delivery.message, Poison):
+                await self._dead_letter(delivery, delivery.message)
+        await self._acknowledge(deliveries)
         self._metrics.batch_latency.observe(time.monotonic() - started)
         logger.debug("batch of %d done: %d events", len(deliveries), len(events))
 
@@ -209,13 +218,42 @@ class IngestProcessor:
         # Beside the next batch's writes: a delete by _id is one small command.
         await self._db(lambda: self._store.delete_outbox(outbox_ids), "clearing the outbox")
 
-    async def _ack(self, delivery: Delivery) -> None:
+    async def _dead_letter(self, delivery: Delivery, poison: Poison) -> None:
+        logger.warning("dead-lettering a poison message: %s", poison.reason)
         try:
-            await delivery.ack()
-        except Exception as error:
-            # The channel it came on is gone (broker restart): RabbitMQ redelivers it, and the
-            # replay is recognised as no change.
-            logger.debug("ack failed, the message will be redelivered: %s", error)
+            await self._publisher.dead_letter(
+                delivery.body, poison.reason, {"x-original-routing-key": delivery.routing_key}
+            )
+        except Exception:
+            # Not confirmed: back to the queue (before the batch's ack, which then leaves it
+            # out); a redelivery tries again, and the queue's delivery limit dead-letters it
+            # in the end if the broker keeps refusing.
+            logger.exception("dead-lettering failed; the message goes back to the queue")
+            with contextlib.suppress(Exception):
+                await delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
+            return
+        self._metrics.dead_lettered.labels(reason=poison.kind).inc()
+
+    async def _acknowledge(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge a finished batch: per channel, one ``multiple`` ack of its last delivery.
+
+        That acknowledges every earlier delivery on the channel too, and every one of them is
+        done with: batches finish in arrival order, and a batch's poison is dead-lettered (or
+        handed back) before its ack. The ack is queued without waiting for the socket; an ack
+        lost in a crash means a redelivery, which ingest recognises as no change.
+        """
+        last: dict[int, tuple[aiormq.abc.AbstractChannel, int]] = {}
+        for delivery in deliveries:
+            channel_key = id(delivery.channel)
+            if channel_key not in last or last[channel_key][1] < delivery.delivery_tag:
+                last[channel_key] = (delivery.channel, delivery.delivery_tag)
+        for channel, delivery_tag in last.values():
+            try:
+                await channel.basic_ack(delivery_tag, multiple=True, wait=False)
+            except Exception as error:
+                # The channel is gone (broker restart): RabbitMQ redelivers its messages, and
+                # the replays are recognised as no change.
+                logger.debug("ack failed, the batch will be redelivered: %s", error)
 
     # --- the outbox relay ---------------------------------------------------------------------
 

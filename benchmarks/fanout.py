@@ -50,7 +50,6 @@ from typing import Any, Protocol
 
 import httpx
 
-from fragmenty_notifier.envelope import PUBLISHED_AT_HEADER
 from fragmenty_shared.broker import declare_events_exchange, make_broker
 from fragmenty_shared.contracts import (
     Asset,
@@ -61,7 +60,7 @@ from fragmenty_shared.contracts import (
     make_event_id,
 )
 from fragmenty_shared.settings import Settings
-from fragmenty_shared.topology import Topology
+from fragmenty_shared.topology import PUBLISHED_AT_HEADER, Topology
 
 HELD_P99_MS = 250.0
 TARGET_P99_MS_AT_1000 = 100.0

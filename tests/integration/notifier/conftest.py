@@ -16,14 +16,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from fragmenty_notifier.envelope import PUBLISHED_AT_HEADER
 from fragmenty_notifier.main import Notifier, build_notifier, build_server
 from fragmenty_notifier.server import NotifierServer
 from fragmenty_notifier.settings import NotifierSettings
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import Collections, event_to_document
-from fragmenty_shared.topology import Topology
+from fragmenty_shared.topology import PUBLISHED_AT_HEADER, Topology
 from tests.support.private_servers import free_port
 
 ALLOWED_ORIGIN = "https://fragmenty.example"

@@ -49,10 +49,10 @@ Document shapes (ingest writes them, the api and notifier read them):
 ``outbox`` -- events not yet confirmed published, one document per ingest batch, ``_id`` = the
 batch's first event id; ingest's own::
 
-    count: int, entries: binary, a BSON document {entries: [{_id (event id), routing_key,
+    entries: binary, BSON documents one after the other, each {_id (event id), routing_key,
         event (the events document), history (the price_history document), listing_id,
-        listing (the listing fields written with the event)}, ...]} (one blob: cheap to store
-        and delete; nobody queries inside the outbox)
+        listing (the listing fields written with the event)} (one blob: cheap to store and
+        delete; nobody queries inside the outbox; a batch over 8 MiB takes several documents)
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ durable (see :mod:`processor`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -46,40 +47,90 @@ class ListingsConsumer:
         self._collector = collector
         self._metrics = metrics
         self._queue: AbstractQueue | None = None
-        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._channel: aiormq.abc.AbstractChannel | None = None  # where the consumer is
         self._tag: str | None = None
         self._stopped = False
+        # One registration at a time: a reopen during start, or two reopens in a row, must
+        # not leave two consumers on one channel.
+        self._registering = asyncio.Lock()
+        self._resuming: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start consuming (the topology must be declared and the broker connected)."""
         queue = self._queue = await self._broker.declare_queue(self._topology.ingest_queue)
+        await self._consume()
         if isinstance(queue.channel, AbstractRobustChannel):
             queue.channel.reopen_callbacks.add(self._on_channel_reopened)
-        await self._consume()
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._channel is not None and self._tag is not None:
+        for task in tuple(self._resuming):
+            task.cancel()
+        async with self._registering:
+            channel, tag, self._tag = self._channel, self._tag, None
+        if channel is not None and tag is not None:
             try:
-                await self._channel.basic_cancel(self._tag)
+                await channel.basic_cancel(tag)
             except Exception as error:  # the channel may already be gone
                 logger.debug("cancelling the consumer failed: %s", error)
-        self._tag = None
+
+    async def check_consuming(self) -> None:
+        """Readiness: a consumer is registered on an open channel."""
+        if self._tag is None or self._channel is None or self._channel.is_closed:
+            raise RuntimeError(f"not consuming {self._topology.ingest_queue.name}")
 
     async def _consume(self) -> None:
         assert self._queue is not None
-        channel = await self._queue.channel.get_underlay_channel()
-        consuming = await channel.basic_consume(self._queue.name, self._on_delivery, no_ack=False)
-        self._channel, self._tag = channel, consuming.consumer_tag
+        async with self._registering:
+            if self._stopped:
+                return
+            channel = await self._queue.channel.get_underlay_channel()
+            if channel is self._channel and self._tag is not None:
+                return  # already consuming on this channel
+            channel.on_consumer_cancel_callbacks.add(self._on_cancelled_by_broker)
+            consuming = await channel.basic_consume(
+                self._queue.name, self._on_delivery, no_ack=False
+            )
+            self._channel, self._tag = channel, consuming.consumer_tag
 
     async def _on_channel_reopened(self, *_: Any) -> None:
         # The robust channel has declared the queue again on a new AMQP channel: consume there.
         # Deliveries of the old channel that were not acknowledged come back on the new one.
-        if not self._stopped:
+        try:
             await self._consume()
-            logger.info("consuming %s again after a reconnect", self._topology.ingest_queue.name)
+        except Exception:  # the channel went away again: its next reopen calls back here
+            logger.exception("consuming again after a reconnect failed")
+            return
+        logger.info("consuming %s again after a reconnect", self._topology.ingest_queue.name)
+
+    def _on_cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
+        # The broker ended the consumer (the queue was deleted, say): declare the queue again
+        # and consume anew, rather than stay up and silently take nothing.
+        if frame.consumer_tag != self._tag or self._stopped:
+            return
+        self._tag = None
+        task = asyncio.create_task(self._resume_after_cancel(), name="consume-again")
+        self._resuming.add(task)
+        task.add_done_callback(self._resuming.discard)
+
+    async def _resume_after_cancel(self) -> None:
+        assert self._queue is not None
+        backoff_s = 1.0
+        while not self._stopped:
+            try:
+                await self._queue.declare()
+                await self._consume()
+            except Exception as error:
+                logger.warning("consuming again failed (%s); next try in %.0f s", error, backoff_s)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 30.0)
+                continue
+            logger.warning("the broker cancelled the consumer; consuming again")
+            return
 
     async def _on_delivery(self, message: aiormq.abc.DeliveredMessage) -> None:
+        # Every delivery reaches the collector, whatever its body: one that did not would be
+        # acknowledged unprocessed by its batch's ack (parse_listings_message never raises).
         self._metrics.message_arrived()
         parsed = parse_listings_message(message.body)
         poison = isinstance(parsed, Poison)

@@ -75,7 +75,12 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
     ops = asyncio.create_task(
         serve_ops(
             metrics.registry,
-            {"rabbitmq": broker_ready, "database": store.ping, "warmed": warmed},
+            {
+                "rabbitmq": broker_ready,
+                "database": store.ping,
+                "warmed": warmed,
+                "consuming": consumer.check_consuming,
+            },
             host=settings.host,
             port=settings.ingest_port,
         ),

@@ -123,14 +123,21 @@ class IngestProcessor:
         if previous is not None:
             try:
                 await asyncio.shield(previous)
-            except Exception:  # its messages stay unacknowledged and come back; go on
+            except Exception:  # not expected: a finish deals with its own failures below
                 logger.exception("finishing the previous batch failed")
         if events:
-            await self._publish_and_clear(events, outbox_ids)
+            try:
+                await self._publish_and_clear(events, outbox_ids)
+            except Exception:
+                # The batch's effects are durable and its events stay in the outbox for the
+                # relay, so its messages are still acknowledged below.
+                logger.exception("publishing the batch's events failed; the outbox keeps them")
+        handed_back: set[int] = set()
         for delivery in deliveries:
-            if isinstance(delivery.message, Poison):
-                await self._dead_letter(delivery, delivery.message)
-        await self._acknowledge(deliveries)
+            poison = delivery.message
+            if isinstance(poison, Poison) and not await self._dead_letter(delivery, poison):
+                handed_back.add(id(delivery))
+        await self._acknowledge([d for d in deliveries if id(d) not in handed_back])
         self._metrics.batch_latency.observe(time.monotonic() - started)
         logger.debug("batch of %d done: %d events", len(deliveries), len(events))
 
@@ -218,7 +225,8 @@ class IngestProcessor:
         # Beside the next batch's writes: a delete by _id is one small command.
         await self._db(lambda: self._store.delete_outbox(outbox_ids), "clearing the outbox")
 
-    async def _dead_letter(self, delivery: Delivery, poison: Poison) -> None:
+    async def _dead_letter(self, delivery: Delivery, poison: Poison) -> bool:
+        """Dead-letter a poison message; False when it was handed back to the queue instead."""
         logger.warning("dead-lettering a poison message: %s", poison.reason)
         try:
             await self._publisher.dead_letter(
@@ -231,16 +239,19 @@ class IngestProcessor:
             logger.exception("dead-lettering failed; the message goes back to the queue")
             with contextlib.suppress(Exception):
                 await delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
-            return
+            return False
         self._metrics.dead_lettered.labels(reason=poison.kind).inc()
+        return True
 
     async def _acknowledge(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge a finished batch: per channel, one ``multiple`` ack of its last delivery.
 
         That acknowledges every earlier delivery on the channel too, and every one of them is
         done with: batches finish in arrival order, and a batch's poison is dead-lettered (or
-        handed back) before its ack. The ack is queued without waiting for the socket; an ack
-        lost in a crash means a redelivery, which ingest recognises as no change.
+        handed back with a nack, and then left out here: acking a tag that is no longer
+        outstanding would make RabbitMQ close the channel) before its ack. The ack is queued
+        without waiting for the socket; an ack lost in a crash means a redelivery, which
+        ingest recognises as no change.
         """
         last: dict[int, tuple[aiormq.abc.AbstractChannel, int]] = {}
         for delivery in deliveries:

@@ -26,9 +26,10 @@ from fragmenty_shared.storage import Collections, event_from_document
 DUPLICATE_KEY = 11000
 WRITE_CHUNK = 1000  # documents per insert: large enough to amortise, small enough to retry
 UPDATE_CHUNK = 50  # statements per update command (see _bulk_update)
-# Outbox entries per outbox document: a batch is one document (an entry is 1-2 KB, so this
-# stays far under the 16 MiB document limit whatever the batch size).
-OUTBOX_ENTRIES_PER_DOCUMENT = 500
+# Largest blob of entries in one outbox document: half MongoDB's 16 MiB document limit. An
+# entry is 1-2 KB, but one from an item page carries its bid and ownership histories (up to
+# the 1 MB a message may hold), so a batch may need more than one document.
+MAX_OUTBOX_BLOB_BYTES = 8 * 1024 * 1024
 
 Document = dict[str, Any]
 
@@ -82,6 +83,25 @@ async def insert_new(collection: AsyncCollection[Document], documents: Sequence[
     return len(documents) - len(await insert_returning_duplicates(collection, documents))
 
 
+def _outbox_documents(entries: Sequence[Document]) -> list[Document]:
+    """Entries as outbox documents: each a blob of the entries' BSON, one after the other,
+    with the ``_id`` of its first entry; a new document when a blob would pass the limit."""
+    groups: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for entry in entries:
+        blob = bson.encode(entry)
+        if groups[-1] and size + len(blob) > MAX_OUTBOX_BLOB_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append((entry["_id"], blob))
+        size += len(blob)
+    return [
+        {"_id": group[0][0], "entries": Binary(b"".join(blob for _, blob in group))}
+        for group in groups
+        if group
+    ]
+
+
 class IngestStore:
     """Ingest's reads and writes, over one database."""
 
@@ -127,14 +147,7 @@ class IngestStore:
         entries as nested fields of one document 90 ms to insert and 150 ms to delete; as one
         binary field, 16 ms and 20 ms (20,000 listings: 9.5 s of outbox work became 1.5 s).
         """
-        documents = [
-            {
-                "_id": chunk[0]["_id"],
-                "count": len(chunk),
-                "entries": Binary(bson.encode({"entries": list(chunk)})),
-            }
-            for chunk in _chunks(entries, OUTBOX_ENTRIES_PER_DOCUMENT)
-        ]
+        documents = _outbox_documents(entries)
         self.writes += await insert_new(self.outbox, documents)
         return [document["_id"] for document in documents]
 
@@ -202,8 +215,7 @@ class IngestStore:
 
     def outbox_entries(self, document: Document) -> list[Document]:
         """The entries an outbox document holds, decoded as the client decodes documents."""
-        decoded = bson.decode(document["entries"], codec_options=self.outbox.codec_options)
-        return list(decoded["entries"])
+        return bson.decode_all(document["entries"], codec_options=self.outbox.codec_options)
 
     async def redo(self, entries: Sequence[Document]) -> None:
         """Finish the effects of outbox entries a crash may have interrupted; idempotent."""

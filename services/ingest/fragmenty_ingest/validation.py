@@ -38,12 +38,17 @@ class Poison:
 
 
 def parse_listings_message(body: bytes) -> ListingsMessage | Poison:
+    """The message, or why it is poison; never raises (what it cannot read is poison)."""
     if len(body) > MAX_MESSAGE_BYTES:
         return Poison("too_large", f"{len(body)} bytes > {MAX_MESSAGE_BYTES}")
     try:  # the common case, in one pass of pydantic's own JSON parser
         return listings_message_adapter.validate_json(body)
     except ValidationError:
+        pass
+    try:
         return _diagnose(body)
+    except Exception as error:  # e.g. RecursionError on deeply nested JSON
+        return Poison("not_json", f"unreadable: {type(error).__name__}")
 
 
 def _diagnose(body: bytes) -> Poison:

@@ -41,6 +41,7 @@ def test_good_messages_parse_by_kind() -> None:
         (_with(schema_version=2), "unknown_schema_version"),
         (_with(kind="something_else"), "invalid"),
         (b" " * (MAX_MESSAGE_BYTES + 1), "too_large"),
+        (b"[" * 100_000, "not_json"),  # nested past the JSON parser's recursion limit
     ],
 )
 def test_poison_is_named_with_a_reason(body: bytes, kind: str) -> None:

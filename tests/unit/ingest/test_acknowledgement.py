@@ -1,0 +1,141 @@
+"""How a finished batch is acknowledged: one multiple ack per channel, poison handled first.
+
+The broker side is a fake that records the frames ingest would send, so the order of acks
+and nacks, and which delivery tags they name, can be checked exactly. (The real broker is in
+tests/integration/ingest: poison to the dead-letter queue, and the crash tests.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fragmenty_ingest.metrics import IngestMetrics
+from fragmenty_ingest.plan import WritePlan
+from fragmenty_ingest.processor import Delivery, IngestProcessor
+from fragmenty_ingest.validation import Poison, parse_listings_message
+from fragmenty_shared.contracts import PriceEvent
+
+from .factory import observed
+
+
+class RecordingChannel:
+    """Records the acknowledgement frames sent on it, in order."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, int, bool]] = []
+
+    async def basic_ack(self, delivery_tag: int, multiple: bool = False, wait: bool = True) -> None:
+        self.frames.append(("ack", delivery_tag, multiple))
+
+    async def basic_nack(
+        self, delivery_tag: int, multiple: bool = False, requeue: bool = True, wait: bool = True
+    ) -> None:
+        self.frames.append(("nack", delivery_tag, requeue))
+
+
+class FakePublisher:
+    def __init__(self, *, dead_letter_fails: bool = False) -> None:
+        self.dead_letter_fails = dead_letter_fails
+        self.dead_lettered: list[bytes] = []
+        self.published: list[PriceEvent] = []
+
+    async def publish_events(self, events: Sequence[PriceEvent]) -> None:
+        self.published.extend(events)
+
+    async def dead_letter(self, body: bytes, reason: str, headers: dict[str, str]) -> None:
+        if self.dead_letter_fails:
+            raise ConnectionError("the broker is away")
+        self.dead_lettered.append(body)
+
+
+class FakeStore:
+    """Takes every write at once (durability is the integration tests' business)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    async def write_outbox(self, entries: Sequence[Any]) -> list[str]:
+        return [entries[0]["_id"]] if entries else []
+
+    async def apply(self, plan: WritePlan, *, exact_rollups: bool) -> None:
+        self.batches += 1
+
+    async def delete_outbox(self, document_ids: Sequence[str]) -> None:
+        pass
+
+
+def processor(publisher: FakePublisher) -> IngestProcessor:
+    return IngestProcessor(
+        FakeStore(),  # type: ignore[arg-type]
+        publisher,  # type: ignore[arg-type]
+        IngestMetrics(),
+        max_backoff_s=0.1,
+    )
+
+
+def good(channel: RecordingChannel, tag: int, slug: str) -> Delivery:
+    return Delivery(observed(slug), channel, tag, 0.0)  # type: ignore[arg-type]
+
+
+def poison(channel: RecordingChannel, tag: int) -> Delivery:
+    body = b"{not json"
+    parsed = parse_listings_message(body)
+    assert isinstance(parsed, Poison)
+    return Delivery(parsed, channel, tag, 0.0, body=body, routing_key="number.observed")  # type: ignore[arg-type]
+
+
+async def run_batches(ingest: IngestProcessor, *batches: list[Delivery]) -> None:
+    for batch in batches:
+        await ingest.process(batch)
+    await ingest.drain()
+
+
+async def test_a_batch_is_acknowledged_once_up_to_its_last_delivery() -> None:
+    channel, publisher = RecordingChannel(), FakePublisher()
+    ingest = processor(publisher)
+    await run_batches(
+        ingest,
+        [good(channel, 1, "88800000001"), poison(channel, 2), good(channel, 3, "88800000003")],
+    )
+    assert channel.frames == [("ack", 3, True)]
+    assert publisher.dead_lettered == [b"{not json"]
+    assert len(publisher.published) == 2  # two listings, two `listed` events
+
+
+async def test_batches_are_acknowledged_in_order() -> None:
+    channel = RecordingChannel()
+    ingest = processor(FakePublisher())
+    await run_batches(
+        ingest,
+        [good(channel, 1, "88800000001"), good(channel, 2, "88800000002")],
+        [good(channel, 3, "88800000003")],
+    )
+    assert channel.frames == [("ack", 2, True), ("ack", 3, True)]
+
+
+async def test_poison_that_cannot_be_dead_lettered_goes_back_and_is_left_out_of_the_ack() -> None:
+    channel = RecordingChannel()
+    ingest = processor(FakePublisher(dead_letter_fails=True))
+    # The poison is the batch's last delivery: acking its tag after the nack would make
+    # RabbitMQ close the channel (unknown delivery tag), so the ack stops at tag 1.
+    await run_batches(ingest, [good(channel, 1, "88800000001"), poison(channel, 2)])
+    assert channel.frames == [("nack", 2, True), ("ack", 1, True)]
+
+
+async def test_a_batch_of_nothing_but_returned_poison_sends_no_ack() -> None:
+    channel = RecordingChannel()
+    await run_batches(processor(FakePublisher(dead_letter_fails=True)), [poison(channel, 7)])
+    assert channel.frames == [("nack", 7, True)]
+
+
+async def test_each_channel_gets_its_own_ack() -> None:
+    # After a reconnect a batch can hold deliveries of the old channel and of the new one,
+    # whose tags start again at 1.
+    old, new = RecordingChannel(), RecordingChannel()
+    await run_batches(
+        processor(FakePublisher()),
+        [good(old, 41, "88800000001"), good(old, 42, "88800000002"), good(new, 1, "88800000003")],
+    )
+    assert old.frames == [("ack", 42, True)]
+    assert new.frames == [("ack", 1, True)]

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from fragmenty_notifier.accounting import FrameAccounting
@@ -122,6 +122,7 @@ class Hub:
         """One pass over the connections: each group's frames are worked out when its first
         member comes up, then every member gets the same bytes in one push."""
         groups: dict[Hashable, SharedFrames] = {}
+        uncounted: list[SharedFrames] = []  # groups with copies written since the last count
         since_clock = 0  # sockets written since the last clock reading
         for connection in tuple(self._connections):
             key = connection.shared_key()
@@ -136,21 +137,25 @@ class Hub:
             assert connection.direct is not None  # what gave it a shared_key
             pushed = connection.direct.push(group.wire)
             if pushed is Pushed.WRITTEN:
+                if not group.uncounted:
+                    uncounted.append(group)
                 group.uncounted += 1
                 since_clock += 1
                 if since_clock == FANOUT_SLICE:
-                    self._count_written(groups.values())
+                    self._count_written(uncounted)
                     since_clock = 0
             elif pushed is Pushed.TOO_SLOW:
                 connection.drop_too_slow()
-        self._count_written(groups.values())
+        self._count_written(uncounted)
 
-    def _count_written(self, groups: Iterable[SharedFrames]) -> None:
+    def _count_written(self, uncounted: list[SharedFrames]) -> None:
+        """Count the copies written since the last count (then forget them), at one clock
+        reading; only the groups written to are visited, however many groups there are."""
         now = time.time()
-        for group in groups:
-            if group.uncounted:
-                self._accounting.written(group.frames, group.uncounted, now)
-                group.uncounted = 0
+        for group in uncounted:
+            self._accounting.written(group.frames, group.uncounted, now)
+            group.uncounted = 0
+        uncounted.clear()
 
     async def close_all(self, timeout_s: float = 5.0) -> None:
         """Graceful shutdown: refuse newcomers and say goodbye to everyone with 1001."""

@@ -159,3 +159,23 @@ async def test_every_copy_written_is_counted_with_its_latency() -> None:
     # The stamped event waited since 1970: every copy lands in +Inf, none in a finite bucket.
     assert sample(registry, f"{histogram}_bucket", origin="published", le="10.0") == 0
     assert sample(registry, f"{histogram}_bucket", origin="received", le="10.0") == clients
+
+
+def test_clients_in_groups_of_their_own_are_each_written_and_counted_once() -> None:
+    metrics = create_metrics()
+    hub = Hub(metrics, max_connections=1000, max_per_client=1000)
+    clients = FANOUT_SLICE + 5
+    outboxes = [
+        client(hub, (f"s{index}", {}), metrics=metrics)[1] for index in range(clients)
+    ]  # a subscription id of its own: a group of one each
+    hub.publish_batch([Envelope.wrap(make_event("88800000128"), published_at=1.0)])
+
+    assert [labels(outbox) for outbox in outboxes] == [
+        [(f"s{index}", "88800000128")] for index in range(clients)
+    ]
+    registry = metrics.registry
+    assert sample(registry, "fragmenty_notifier_events_out_total", source="live") == clients
+    assert (
+        sample(registry, "fragmenty_notifier_fanout_latency_seconds_count", origin="published")
+        == clients
+    )

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
-from fragmenty_notifier.accounting import FrameAccounting
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
@@ -69,7 +68,7 @@ class ClientConnection(ABC):
         # The same outbox when it can take a push: the hub writes shared bytes through it.
         self.direct: DirectOutbox | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._accounting = FrameAccounting(metrics)
+        self._frames_written = metrics.frames_written
 
     @property
     def closed(self) -> bool:
@@ -189,4 +188,4 @@ class ClientConnection(ABC):
             await self._outbox.stop()
 
     def _written(self, frames: Sequence[Frame]) -> None:
-        self._accounting.written(frames)
+        self._frames_written.written(frames)

@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from fragmenty_notifier.accounting import FrameAccounting
 from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.frames import Frame
@@ -66,7 +65,7 @@ class Hub:
         self._events_in = {
             source: metrics.events_in.labels(source) for source in ("broker", "recovery")
         }
-        self._accounting = FrameAccounting(metrics)
+        self._frames_written = metrics.frames_written
         self.closing = False
 
     def __len__(self) -> int:
@@ -153,7 +152,7 @@ class Hub:
         reading; only the groups written to are visited, however many groups there are."""
         now = time.time()
         for group in uncounted:
-            self._accounting.written(group.frames, group.uncounted, now)
+            self._frames_written.written(group.frames, group.uncounted, now)
             group.uncounted = 0
         uncounted.clear()
 

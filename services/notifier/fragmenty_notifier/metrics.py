@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fragmenty_shared.metrics import LATENCY_BUCKETS, new_registry
+
+if TYPE_CHECKING:
+    from fragmenty_notifier.frames import Frame
 
 # Fan-out should be milliseconds; finer buckets at the low end than the shared default.
 FANOUT_BUCKETS = (0.0005, *LATENCY_BUCKETS)
@@ -74,6 +80,47 @@ class FastHistogram(Collector):
         yield family
 
 
+class FrameAccounting:
+    """Counting frames once they are written: events out, and each live frame's fan-out latency.
+
+    A live event may go to thousands of sockets; the fan-out counts the copies of a batch
+    written together in one call (``copies``), with one clock reading, instead of once per
+    socket. One per process (``NotifierMetrics.frames_written``): the labelled series are
+    looked up once, not once per connection.
+    """
+
+    __slots__ = ("_latency_published", "_latency_received", "_live_out", "_replay_out")
+
+    def __init__(self, events_out: Counter, fanout_latency: FastHistogram) -> None:
+        self._live_out = events_out.labels("live")
+        self._replay_out = events_out.labels("replay")
+        self._latency_published = fanout_latency.labels("published")
+        self._latency_received = fanout_latency.labels("received")
+
+    def written(self, frames: Sequence[Frame], copies: int = 1, now: float | None = None) -> None:
+        """``copies`` connections were each written ``frames``, at ``now`` at the latest."""
+        if copies <= 0:
+            return
+        if now is None:
+            now = time.time()
+        live = replayed = 0
+        for frame in frames:
+            envelope = frame.envelope
+            if envelope is not None:
+                live += 1
+                if envelope.published_at is not None:
+                    latency, series = now - envelope.published_at, self._latency_published
+                else:
+                    latency, series = now - envelope.received_at, self._latency_received
+                series.observe_many(max(0.0, latency), copies)
+            elif frame.replayed:
+                replayed += 1
+        if live:
+            self._live_out.inc(live * copies)
+        if replayed:
+            self._replay_out.inc(replayed * copies)
+
+
 @dataclass(frozen=True)
 class NotifierMetrics:
     registry: CollectorRegistry
@@ -88,6 +135,10 @@ class NotifierMetrics:
     fanout_latency: FastHistogram
     broker_reconnects: Counter
     replayed_events: Counter
+
+    @cached_property
+    def frames_written(self) -> FrameAccounting:
+        return FrameAccounting(self.events_out, self.fanout_latency)
 
 
 def create_metrics() -> NotifierMetrics:

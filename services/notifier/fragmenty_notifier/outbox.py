@@ -63,9 +63,6 @@ class RawSendMiddleware:
 
 
 class Outbox(ABC):
-    # True when ``offer`` writes at once: such an outbox can take ``push``.
-    writes_at_once = False
-
     def __init__(self, limit_bytes: int, written: Written) -> None:
         self.limit_bytes = limit_bytes
         self._written = written
@@ -93,8 +90,6 @@ class Outbox(ABC):
 
 
 class DirectOutbox(Outbox):
-    writes_at_once = True
-
     def __init__(
         self, protocol: WebSocketsSansIOProtocol, limit_bytes: int, written: Written
     ) -> None:
@@ -118,13 +113,7 @@ class DirectOutbox(Outbox):
         return not (self._protocol.close_sent or self._transport.is_closing())
 
     def offer(self, frame: Frame) -> bool:
-        if not self._open():
-            return True  # going away anyway; the reader notices
-        if self._transport.get_write_buffer_size() > self.limit_bytes:
-            return False
-        self._transport.write(frame.wire)
-        self._written((frame,))
-        return True
+        return self.offer_many([frame], frame.wire)
 
     def offer_many(self, frames: list[Frame], wire: bytes | None = None) -> bool:
         pushed = self.push(wire if wire is not None else b"".join([f.wire for f in frames]))

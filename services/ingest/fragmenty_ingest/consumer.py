@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import aiormq
-from aio_pika.abc import AbstractQueue, AbstractRobustChannel
+from aio_pika.abc import AbstractQueue, AbstractRobustChannel, AbstractRobustQueue
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_ingest.batcher import BatchCollector
@@ -104,8 +104,8 @@ class ListingsConsumer:
         logger.info("consuming %s again after a reconnect", self._topology.ingest_queue.name)
 
     def _on_cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
-        # The broker ended the consumer (the queue was deleted, say): declare the queue again
-        # and consume anew, rather than stay up and silently take nothing.
+        # The broker ended the consumer (the queue was deleted, say): restore the queue with
+        # its bindings and consume anew, rather than stay up and silently take nothing.
         if frame.consumer_tag != self._tag or self._stopped:
             return
         self._tag = None
@@ -118,7 +118,10 @@ class ListingsConsumer:
         backoff_s = 1.0
         while not self._stopped:
             try:
-                await self._queue.declare()
+                # The robust queue declares itself again and re-applies the bindings made
+                # through it (declare_listings_topology binds it to the listings exchange).
+                if isinstance(self._queue, AbstractRobustQueue):
+                    await self._queue.restore()
                 await self._consume()
             except Exception as error:
                 logger.warning("consuming again failed (%s); next try in %.0f s", error, backoff_s)

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_shared.contracts import EventType
 from fragmenty_shared.settings import Settings
-from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, Topology
+from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, Topology, observed_routing_key
 from tests.integration.ingest.harness import (
     EventTap,
     Expected,
@@ -198,3 +198,45 @@ async def test_changes_make_events_history_and_rollups(
 
 async def _outbox_empty(database: Database) -> bool:
     return await _count(database, "outbox") == 0
+
+
+async def test_ingest_consumes_again_when_its_queue_is_deleted_under_it(
+    settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
+) -> None:
+    config = ingest_settings(settings)
+    async with running_ingest(config):
+        await publish(broker, topology, [observed("88800000001", crawl_id="c1", at=T0)])
+        await wait_until(lambda: _has(mongo_db, "listings", 1), timeout_s=30, what="ingest")
+        # An operator deletes the queue: RabbitMQ cancels ingest's consumer.
+        channel = await broker._connection.channel()  # type: ignore[union-attr]
+        await channel.queue_delete(topology.ingest_queue.name, if_unused=False, if_empty=False)
+        await channel.close()
+        # Ingest declares it again, bound to the listings exchange, and consumes from it.
+        await wait_until(
+            lambda: _queue_has_consumer(broker, topology.ingest_queue.name),
+            timeout_s=30,
+            what="a consumer on the declared-again queue",
+        )
+        # Straight to the exchange, declaring nothing (the harness's publish would bind the
+        # queue itself): only ingest's own binding can route it.
+        await broker.publish(
+            observed("88800000002", crawl_id="c1", at=T0).model_dump_json().encode(),
+            exchange=topology.listings_exchange,
+            routing_key=observed_routing_key("number"),
+            persist=True,
+        )
+        await wait_until(
+            lambda: _has(mongo_db, "listings", 2), timeout_s=30, what="the listing sent after"
+        )
+
+
+async def _queue_has_consumer(broker: RabbitBroker, queue: str) -> bool:
+    channel = await broker._connection.channel()  # type: ignore[union-attr]
+    try:
+        declared = await channel.declare_queue(queue, passive=True)
+    except Exception:  # not declared again yet (a passive declare of a missing queue fails)
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+    return bool(declared.declaration_result.consumer_count)

@@ -14,10 +14,8 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
-from faststream.rabbit import RabbitBroker
+from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from fragmenty_notifier.envelope import Envelope, published_at_from_headers
@@ -25,12 +23,8 @@ from fragmenty_notifier.event_store import EventStore, event_id_floor
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.settings import NotifierSettings
-from fragmenty_shared.broker import (
-    connect_with_retries,
-    declare_own_events_queue,
-    make_broker,
-)
 from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.events_subscription import OwnEventsSubscription
 from fragmenty_shared.topology import Topology
 
 logger = logging.getLogger(__name__)
@@ -50,75 +44,42 @@ class EventConsumer:
         metrics: NotifierMetrics,
     ) -> None:
         self._settings = settings
-        self._topology = Topology(settings.namespace)
         self._hub = hub
         self._store = store
         self._metrics = metrics
-        self._broker: RabbitBroker | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
-        self._consuming = asyncio.Event()
-        self._starter: asyncio.Task[None] | None = None
+        self._subscription = OwnEventsSubscription(
+            settings,
+            Topology(settings.namespace).notifier_queue(settings.notifier_instance_id),
+            self._on_message,
+            what="events consumer",
+            retry_s=CONNECT_RETRY_S,
+            on_lost=self._on_channel_lost,
+            on_consuming=self._on_consuming,
+        )
         self._recoveries: set[asyncio.Task[None]] = set()
         self._last_delivery_at = time.time()
         self._lost_at: float | None = None
         # Events that arrived in the same turn of the event loop, fanned out together.
         self._batch: list[Envelope] = []
-        self.queue_name = self._topology.notifier_queue(settings.notifier_instance_id).name
+        self.queue_name = self._subscription.queue_name
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Connect in the background, retrying, so the web server is up while RabbitMQ is not."""
-        self._starter = asyncio.create_task(self._connect_until_done(), name="event-consumer")
+        self._subscription.start()
 
     async def wait_consuming(self, timeout_s: float) -> None:
-        await asyncio.wait_for(self._consuming.wait(), timeout_s)
+        await asyncio.wait_for(self._subscription.consuming.wait(), timeout_s)
 
     async def stop(self) -> None:
-        if self._starter is not None:
-            self._starter.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._starter
         for task in tuple(self._recoveries):
             task.cancel()
-        if self._queue is not None and self._consumer_tag is not None:
-            # Stop deliveries first, so no message is half handled when the channel closes.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 2.0)
-        await self._drop_broker()
+        await self._subscription.stop()
 
     async def check_ready(self) -> None:
         """Readiness: connected, and this instance's queue is being consumed."""
-        if self._broker is None or not self._consuming.is_set():
-            raise RuntimeError("not consuming events yet")
-        if not await self._broker.ping(timeout=1.0):
-            raise RuntimeError("broker connection is down")
-
-    async def _connect_until_done(self) -> None:
-        await connect_with_retries(
-            self._connect, self._drop_broker, what="events consumer", retry_s=CONNECT_RETRY_S
-        )
-
-    async def _drop_broker(self) -> None:
-        if self._broker is not None:
-            with contextlib.suppress(Exception):
-                await self._broker.stop()
-            self._broker = None
-
-    async def _connect(self) -> None:
-        broker = self._broker = make_broker(self._settings)
-        await broker.connect()
-        queue_spec = self._topology.notifier_queue(self._settings.notifier_instance_id)
-        queue = await declare_own_events_queue(broker, self._topology, queue_spec)
-        channel = queue.channel
-        if isinstance(channel, AbstractRobustChannel):
-            channel.close_callbacks.add(self._on_channel_lost)
-            channel.reopen_callbacks.add(self._on_channel_restored)
-        self._consumer_tag = await queue.consume(self._on_message)
-        self._queue = queue
-        self._consuming.set()
-        logger.info("consuming events from %s", queue_spec.name)
+        await self._subscription.check_ready()
 
     # --- deliveries --------------------------------------------------------------------------
 
@@ -149,15 +110,16 @@ class EventConsumer:
 
     # --- recovery after a broker outage -------------------------------------------------------
 
-    def _on_channel_lost(self, *_: Any) -> None:
+    def _on_channel_lost(self) -> None:
         if self._lost_at is None:
             self._lost_at = time.time()
-        self._consuming.clear()
 
-    def _on_channel_restored(self, *_: Any) -> None:
-        # Called once aio-pika has declared, bound and resumed consuming the queue again.
+    def _on_consuming(self, again: bool) -> None:
+        if not again:
+            return
+        # Back after an outage: the queue is consumed again, but what was published while it
+        # did not exist never reached it.
         self._metrics.broker_reconnects.inc()
-        self._consuming.set()
         anchor = min(self._lost_at or self._last_delivery_at, self._last_delivery_at)
         self._lost_at = None
         task = asyncio.create_task(self._recover(anchor), name="event-recovery")

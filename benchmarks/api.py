@@ -16,7 +16,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from fragmenty_shared.patterns import compile_pattern  # noqa: E402
 from fragmenty_shared.settings import Settings  # noqa: E402
 from fragmenty_shared.storage import Collections, make_mongo_client  # noqa: E402
 from tests.integration.api.market_seed import SeedListing, seed_market  # noqa: E402
+from tests.support.private_servers import free_port  # noqa: E402
 
 LISTINGS = 20_000
 CONCURRENCY = 16
@@ -99,13 +99,6 @@ def market(rng: random.Random) -> list[SeedListing]:
             )
         )
     return listings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def measure(

@@ -20,12 +20,12 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 import httpx
 
@@ -40,6 +40,9 @@ from fragmenty_shared.broker import make_broker
 from fragmenty_shared.contracts import ListingObserved, ListingStatus
 from fragmenty_shared.topology import Topology
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support.private_servers import free_port
+
 LISTINGS = int(os.environ.get("BENCH_LISTINGS", "20000"))
 PAGE_ROWS = 500
 TARGET_RATIO = 0.6
@@ -48,13 +51,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 def log(message: str) -> None:
     print(f"[crawl bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_simulator(port: int) -> subprocess.Popen[bytes]:

@@ -33,7 +33,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,9 @@ from fragmenty_shared.contracts import (
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import PUBLISHED_AT_HEADER, Topology
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support.private_servers import free_port
+
 HELD_P99_MS = 250.0
 TARGET_P99_MS_AT_1000 = 100.0
 TARGET_CLIENTS_HELD = 5000
@@ -72,12 +74,6 @@ SLUG_SEQUENCE = re.compile(rb'"slug":"b(\d{9})"')
 
 def log(message: str) -> None:
     print(f"[fanout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def raise_open_file_limit() -> None:

@@ -126,15 +126,12 @@ class ClientConnection(ABC):
             self.drop_too_slow()
 
     def _own_frames(self, envelopes: list[Envelope]) -> list[Frame]:
-        frames = []
-        for envelope in envelopes:
-            frame = self.frame_for(envelope)
-            if frame is None:
-                continue
-            if self._seen is not None and not self._seen.add(envelope.event_id):
-                continue
-            frames.append(frame)
-        return frames
+        """This client's frames of a batch, less the events it already got (after a replay)."""
+        frames = self.frames_for(envelopes)
+        seen = self._seen
+        if seen is None:
+            return frames
+        return [f for f in frames if f.envelope is None or seen.add(f.envelope.event_id)]
 
     def send_now(self, frame: Frame) -> None:
         """Send at once, or close the connection when too much is already waiting for it."""

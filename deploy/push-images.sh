@@ -39,7 +39,8 @@ while read -r service repository; do
   fi
   log "building $image"
   # Fargate tasks run linux/amd64 (terraform/ecs.tf runtime_platform).
-  docker build --platform linux/amd64 -f "services/$service/Dockerfile" -t "$image" . >&2
+  docker build --platform linux/amd64 -f services/Dockerfile --build-arg "SERVICE=$service" \
+    --target "$service" -t "$image" . >&2
   docker push "$image" >&2
 done
 

@@ -1,4 +1,5 @@
-"""A small Dockerfile reader: instructions with continuation lines joined, ARG defaults applied."""
+"""A small Dockerfile reader: instructions with continuation lines joined, ARG values applied,
+and the stages one ``--target`` builds."""
 
 from __future__ import annotations
 
@@ -46,19 +47,43 @@ def instructions(path: Path) -> list[Instruction]:
     return result
 
 
-def stages(path: Path) -> list[Stage]:
-    """The build stages, each FROM resolved with the global ARG defaults declared before it."""
+def stages(path: Path, build_args: dict[str, str] | None = None) -> list[Stage]:
+    """The build stages, each FROM resolved with the global ARG defaults declared before it,
+    and ``build_args`` (``--build-arg``) substituted wherever they are used."""
+    given = build_args or {}
     global_args: dict[str, str] = {}
     found: list[Stage] = []
     for instruction in instructions(path):
         if instruction.keyword == "ARG" and not found:
             name, _, default = instruction.arguments.partition("=")
-            global_args[name] = default
+            global_args[name] = given.get(name, default)
         elif instruction.keyword == "FROM":
             words = [w for w in instruction.arguments.split() if not w.startswith("--")]
             base = VARIABLE.sub(lambda m: global_args.get(m[1], m[0]), words[0])
             stage_name = words[2] if len(words) > 2 and words[1].upper() == "AS" else None
             found.append(Stage(base, stage_name, []))
         elif found:
-            found[-1].instructions.append(instruction)
+            arguments = VARIABLE.sub(lambda m: given.get(m[1], m[0]), instruction.arguments)
+            found[-1].instructions.append(Instruction(instruction.keyword, arguments))
     return found
+
+
+def image_stages(path: Path, target: str, build_args: dict[str, str]) -> list[Stage]:
+    """What ``docker build --target`` builds: the stages the target needs, in order, the last
+    one the image itself (the target with every stage it is built FROM folded in, so its base
+    is a real image and its instructions are all the image's own)."""
+    by_name = {stage.name: stage for stage in stages(path, build_args) if stage.name}
+    chain = [by_name[target]]
+    while chain[0].base in by_name:
+        chain.insert(0, by_name[chain[0].base])
+    image = Stage(chain[0].base, target, [i for stage in chain for i in stage.instructions])
+    # And the stages it copies from (the build stage), and the ones those copy from (uv).
+    needed: set[str] = set()
+    pending = [image]
+    while pending:
+        for copy in pending.pop().all("COPY"):
+            source = copy.split()[0].removeprefix("--from=")
+            if copy.startswith("--from=") and source in by_name and source not in needed:
+                needed.add(source)
+                pending.append(by_name[source])
+    return [stage for stage in by_name.values() if stage.name in needed] + [image]

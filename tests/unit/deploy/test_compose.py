@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.unit.deploy.dockerfile import stages
 from tests.unit.deploy.repo import (
     COMPOSE_FILE,
     ROOT,
@@ -82,15 +83,18 @@ def test_a_dependency_outside_the_default_stack_is_optional(services):
                 assert condition.get("required") is False, f"{name} -> {dependency}"
 
 
-def test_python_services_are_built_from_their_own_dockerfile(services):
+def test_python_services_are_built_as_their_own_target(services):
     built = {}
     for name, service in services.items():
         if "build" not in service:
             continue
-        assert service["build"]["context"] == ".", "images build from the workspace root"
-        dockerfile = ROOT / service["build"]["dockerfile"]
-        assert dockerfile.is_file(), dockerfile
-        built[name] = dockerfile.parent.relative_to(ROOT)
+        build = service["build"]
+        assert build["context"] == ".", "images build from the workspace root"
+        assert build["dockerfile"] == "services/Dockerfile"
+        # The stage and the package it installs name the same service.
+        assert build["target"] == build["args"]["SERVICE"], name
+        assert build["target"] in {stage.name for stage in stages(ROOT / build["dockerfile"])}
+        built[name] = Path("services") / build["target"]
     assert set(built.values()) == set(service_dirs())
 
 

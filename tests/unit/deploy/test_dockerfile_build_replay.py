@@ -1,4 +1,4 @@
-"""The build stage of each Dockerfile, replayed without Docker (there is no engine here).
+"""The build stage of each service's image, replayed without Docker (there is no engine here).
 
 Its COPY and `uv sync` steps run as written, in a scratch directory standing in for the image's
 filesystem: what the first sync sees is only what the Dockerfile copied before it. The virtual
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.deploy.dockerfile import Instruction, stages
+from tests.unit.deploy.dockerfile import Instruction, image_stages
 from tests.unit.deploy.repo import ROOT, service_dirs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -43,8 +43,9 @@ def env_pairs(arguments: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in shlex.split(arguments))
 
 
-def replay_build_stage(dockerfile: Path, image: ImageFilesystem) -> dict[str, str]:
-    builders = [s for s in stages(dockerfile) if any("uv sync" in r for r in s.all("RUN"))]
+def replay_build_stage(service: str, image: ImageFilesystem) -> dict[str, str]:
+    built = image_stages(ROOT / "services" / "Dockerfile", service, {"SERVICE": service})
+    builders = [s for s in built if any("uv sync" in r for r in s.all("RUN"))]
     assert len(builders) == 1, "expected one build stage running uv sync"
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)
@@ -86,7 +87,7 @@ def replay(instruction: Instruction, image: ImageFilesystem, env: dict[str, str]
 @pytest.mark.parametrize("service", SERVICES)
 def test_build_stage_makes_a_self_contained_environment(service: str, tmp_path: Path) -> None:
     image = ImageFilesystem(tmp_path / "image")
-    env = replay_build_stage(ROOT / "services" / service / "Dockerfile", image)
+    env = replay_build_stage(service, image)
     venv = Path(env["UV_PROJECT_ENVIRONMENT"])
     python = venv / "bin" / "python"
     assert (venv / "bin" / f"fragmenty-{service}").is_file()

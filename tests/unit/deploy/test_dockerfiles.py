@@ -1,4 +1,6 @@
-"""Each service's Dockerfile: multi-stage uv build from the workspace, pinned bases, non-root."""
+"""Each service's image, from services/Dockerfile: multi-stage uv build from the workspace, pinned
+bases, non-root. Each test reads the image one service's build makes (``--target <service>
+--build-arg SERVICE=<service>``)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.unit.deploy.checkov import assert_checkov_clean
-from tests.unit.deploy.dockerfile import Stage, stages
+from tests.unit.deploy.dockerfile import Stage, image_stages, stages
 from tests.unit.deploy.repo import ROOT, SERVICE_PORTS, service_dirs, workspace_members
 
 PINNED = re.compile(r"^[\w./-]+:v?\d+\.\d+(\.\d+)?[\w.-]*(@sha256:[0-9a-f]{64})?$")
 SERVICES = [path.name for path in service_dirs()]
+DOCKERFILE = ROOT / "services" / "Dockerfile"
+
+
+def image_of(service: str) -> list[Stage]:
+    return image_stages(DOCKERFILE, service, {"SERVICE": service})
 
 
 def package_of(service: str) -> str:
@@ -27,15 +34,19 @@ def service(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def built(service: str) -> list[Stage]:
-    dockerfile = ROOT / "services" / service / "Dockerfile"
-    assert dockerfile.is_file(), f"services/{service} has no Dockerfile"
-    return stages(dockerfile)
+    return image_of(service)
 
 
-def test_every_service_has_a_dockerfile():
+def test_every_service_has_a_final_stage_of_its_own():
     assert set(SERVICE_PORTS) <= set(SERVICES)
+    names = {stage.name for stage in stages(DOCKERFILE)}
     for service in SERVICES:
-        assert (ROOT / "services" / service / "Dockerfile").is_file(), service
+        assert service in names, f"services/Dockerfile has no stage for {service}"
+
+
+def test_the_target_checks_it_was_built_with_its_own_service(service, built):
+    """A --target that does not match --build-arg SERVICE fails the build, not the container."""
+    assert f'["{package_of(service)}", "--help"]' in built[-1].all("RUN")
 
 
 def test_multi_stage_with_pinned_bases(built):
@@ -101,7 +112,7 @@ def test_entrypoint_is_the_console_script_and_port_is_exposed(service, built):
 
 
 def test_the_crawler_image_loops_by_default():
-    runtime = stages(ROOT / "services/crawler/Dockerfile")[-1]
+    runtime = image_of("crawler")[-1]
     assert json.loads(runtime.all("CMD")[-1])[:2] == ["run", "--every"]
 
 
@@ -117,10 +128,9 @@ def test_dockerignore_keeps_the_context_to_the_workspace():
     assert "**/.venv/" in lines
 
 
-def test_a_dockerfile_sits_next_to_each_service_manifest():
+def test_every_service_is_a_workspace_member_with_a_manifest():
     for member in service_dirs():
-        assert (ROOT / member / "Dockerfile").is_file(), member
-        assert Path(ROOT / member / "pyproject.toml").is_file()
+        assert Path(ROOT / member / "pyproject.toml").is_file(), member
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import Collections, event_to_document
 from fragmenty_shared.topology import PUBLISHED_AT_HEADER, Topology
 from tests.support.private_servers import free_port
+from tests.unit.notifier.factories import make_event
 
 ALLOWED_ORIGIN = "https://fragmenty.example"
 
@@ -152,3 +154,30 @@ async def read_until_closed(websocket: ClientConnection, wait_s: float = 15.0) -
                 received += 1
         except ConnectionClosed:
             return received
+
+
+def big_events(slug_prefix: str, count: int = 200) -> list[PriceEvent]:
+    """Events of about 64 KiB: a client that does not read fills its socket buffers in dozens."""
+    return [
+        make_event(f"{slug_prefix}{i:04d}", tags=[f"{i}-{'x' * 2000}"] * 32) for i in range(count)
+    ]
+
+
+@contextlib.asynccontextmanager
+async def slow_and_fast_clients(
+    running: RunningNotifier,
+) -> AsyncIterator[tuple[ClientConnection, ClientConnection]]:
+    """Two clients subscribed to everything: one that never reads after subscribing, one that
+    reads as fast as it can."""
+    # The slow one has a fixed receive buffer. (Not a tiny one: a window below the loopback MSS
+    # stalls TCP in zero-window probes.)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+    raw.connect(("127.0.0.1", running.port))
+    async with (
+        open_client(running, sock=raw, max_queue=1, max_size=None) as slow,
+        open_client(running, max_size=None) as fast,
+    ):
+        await subscribe(slow, "all")
+        await subscribe(fast, "all")
+        yield slow, fast

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import httpx
@@ -17,10 +16,10 @@ from websockets.exceptions import InvalidStatus
 from fragmenty_notifier.outbox import DirectOutbox
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
-from tests.unit.notifier.factories import make_event
 
 from .conftest import (
     RunningNotifier,
+    big_events,
     frames_until,
     next_frame,
     notifier_settings,
@@ -28,6 +27,7 @@ from .conftest import (
     publish,
     read_until_closed,
     running_notifier,
+    slow_and_fast_clients,
     subscribe,
 )
 
@@ -120,31 +120,22 @@ async def test_a_slow_client_is_dropped_with_1013_without_delaying_others(
     mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
     limited = notifier_settings(settings, notifier_send_buffer_bytes=512 * 1024)
-    # Big events (64 KiB) fill the socket buffers of a client that does not read within dozens.
-    events = [make_event(f"8880003{i:04d}", tags=[f"{i}-{'x' * 2000}"] * 32) for i in range(200)]
-    async with running_notifier(limited) as notifier:
-        # The slow client: a fixed receive buffer, and it never reads after subscribing. (Not a
-        # tiny one: a window below the loopback MSS stalls TCP in zero-window probes.)
-        raw = socket.socket()
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
-        raw.connect(("127.0.0.1", notifier.port))
-        async with (
-            open_client(notifier, sock=raw, max_queue=1, max_size=None) as slow,
-            open_client(notifier, max_size=None) as fast,
-        ):
-            await subscribe(slow, "all")
-            await subscribe(fast, "all")
-            reading = asyncio.create_task(frames_until(fast, len(events), wait_s=60))
-            for event in events:
-                await publish(broker, topology, event)
-            # The fast client gets every event while the slow one reads nothing at all: had
-            # the fan-out waited for the slow socket, these could not all arrive.
-            frames = await reading
-            assert [f["event"]["event_id"] for f in frames] == [e.event_id for e in events]
-            # The slow client now reads what was already on its way, then the close frame.
-            received = await read_until_closed(slow, 30)
-            assert slow.close_code == 1013
-            assert received < len(events)
+    events = big_events("8880003")
+    async with (
+        running_notifier(limited) as notifier,
+        slow_and_fast_clients(notifier) as (slow, fast),
+    ):
+        reading = asyncio.create_task(frames_until(fast, len(events), wait_s=60))
+        for event in events:
+            await publish(broker, topology, event)
+        # The fast client gets every event while the slow one reads nothing at all: had
+        # the fan-out waited for the slow socket, these could not all arrive.
+        frames = await reading
+        assert [f["event"]["event_id"] for f in frames] == [e.event_id for e in events]
+        # The slow client now reads what was already on its way, then the close frame.
+        received = await read_until_closed(slow, 30)
+        assert slow.close_code == 1013
+        assert received < len(events)
     metrics = notifier.notifier.metrics.registry.get_sample_value(
         "fragmenty_notifier_clients_dropped_total", {"reason": "slow"}
     )

@@ -56,6 +56,7 @@ from fragmenty_shared.contracts import (  # noqa: E402
 from fragmenty_shared.settings import Settings  # noqa: E402
 from fragmenty_shared.storage import make_mongo_client  # noqa: E402
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key  # noqa: E402
+from tests.support.broker_cleanup import delete_namespace_queues  # noqa: E402
 from tests.support.private_servers import free_port  # noqa: E402
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -339,16 +340,7 @@ async def timed_ingest(
 async def cleanup(settings: Settings, topology: Topology) -> None:
     broker = make_broker(settings)
     await broker.connect()
-    channel = await broker._connection.channel()  # type: ignore[union-attr]
-    for queue in (topology.ingest_queue.name, topology.dead_letter_queue_name):
-        await channel.queue_delete(queue, if_unused=False, if_empty=False)
-    for exchange in (
-        topology.listings_exchange,
-        topology.dead_letter_exchange,
-        topology.events_exchange,
-    ):
-        await channel.exchange_delete(exchange.name)
-    await channel.close()
+    await delete_namespace_queues(broker, topology)
     await broker.stop()
     client = make_mongo_client(settings.mongodb_url)
     await client.drop_database(settings.mongodb_database)

@@ -20,6 +20,7 @@ from fragmenty_shared.broker import make_broker
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import make_mongo_client
 from fragmenty_shared.topology import Topology
+from tests.support.broker_cleanup import delete_namespace_queues
 
 TESTS_DIR = Path(__file__).parent
 ARTIFACTS_DIR = TESTS_DIR.parent / "artifacts"
@@ -73,22 +74,6 @@ async def broker(settings: Settings, topology: Topology) -> AsyncIterator[Rabbit
     finally:
         await delete_namespace_queues(rabbit, topology)
         await rabbit.stop()
-
-
-async def delete_namespace_queues(rabbit: RabbitBroker, topology: Topology) -> None:
-    """Remove the durable queues and exchanges a test declared (quorum queues outlive tests)."""
-    channel = await rabbit._connection.channel()  # type: ignore[union-attr]
-    try:
-        for name in (topology.ingest_queue.name, topology.dead_letter_queue_name):
-            await channel.queue_delete(name, if_unused=False, if_empty=False)
-        for exchange in (
-            topology.listings_exchange,
-            topology.dead_letter_exchange,
-            topology.events_exchange,
-        ):
-            await channel.exchange_delete(exchange.name)
-    finally:
-        await channel.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from fragmenty_notifier.filters import SubscriptionFilter
+from fragmenty_shared.filters import SubscriptionFilter
 
 SubscriptionId = Annotated[str, Field(min_length=1, max_length=64)]
 

@@ -22,7 +22,6 @@ from fragmenty_notifier.connection import (
     ConnectionLimits,
 )
 from fragmenty_notifier.envelope import Envelope
-from fragmenty_notifier.filters import EventFilter, compile_filter
 from fragmenty_notifier.frames import Frame
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.protocol import (
@@ -40,6 +39,7 @@ from fragmenty_notifier.protocol import (
 )
 from fragmenty_notifier.token_bucket import TokenBucket
 from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.filters import EventFilter, compile_filter
 from fragmenty_shared.patterns import PatternError
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from fragmenty_notifier.filters import SubscriptionFilter, compile_filter
 from fragmenty_shared.contracts import Asset, EventType
+from fragmenty_shared.filters import SubscriptionFilter, compile_filter
 from fragmenty_shared.patterns import PatternError
 
 from .factories import make_event

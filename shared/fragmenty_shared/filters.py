@@ -1,4 +1,5 @@
-"""Subscription filters: what a client asks for, and the compiled test run for every event.
+"""Event filters: what a subscriber asks for (the notifier's WebSocket clients, the alerts service's
+rules), and the compiled test run for every event.
 
 Every key is optional and keys combine with AND; a list key matches when the event has any of
 the listed values. A filter that sets a bound on something an event does not carry (a

@@ -3,12 +3,24 @@
 For numbers, a digit pattern where ``*`` stands for any run of digits and ``?`` for one digit;
 spaces, ``+`` and dashes are ignored, and a pattern without ``*`` must match the whole number
 (``888 0???`` finds 888 0000 .. 888 0999). For usernames, a case-insensitive substring.
+
+Matching never backtracks. A naive translation (each ``*`` to ``[0-9]*``) makes a failing match
+try every way of splitting the number between the stars: ``**********1`` took seconds per
+listing. Here runs of stars collapse into one, and a number pattern becomes its fixed pieces
+between the stars (``888*77*1`` is ``888``, ``77``, ``1``): the first piece must start the
+number, the last must end it, and each piece in between is taken at its leftmost place after the
+previous one. Leftmost is always right for such globs (any match can shift a middle piece to its
+leftmost occurrence without breaking the rest), so no placement is ever revisited. Each middle
+piece is an atomic group, ``(?>[0-9]*?piece)``, which commits to its first fit: the regular
+expression engine cannot go back into it, so a match costs at most
+O(len(number) * len(pattern)) steps, whatever the pattern.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from fragmenty_shared.contracts import Asset
 
@@ -16,6 +28,7 @@ MAX_PATTERN_LENGTH = 64
 _NUMBER_PATTERN_CHARS = re.compile(r"^[0-9*?]+$")
 _USERNAME_CHARS = re.compile(r"^[a-z0-9_]+$")
 _IGNORED_IN_NUMBERS = re.compile(r"[\s+\-()]")
+_STAR_RUNS = re.compile(r"\*+")
 
 
 class PatternError(ValueError):
@@ -24,13 +37,52 @@ class PatternError(ValueError):
 
 @dataclass(frozen=True)
 class ListingPattern:
-    """A compiled search pattern: a regular expression over slugs, anchored for numbers."""
+    """A compiled search pattern.
+
+    ``text`` is the pattern in its normal form (numbers: digits, ``?`` and single ``*``;
+    usernames: the lower-case name); ``regex`` is an equivalent plain regular expression for
+    databases (anchored for numbers). :meth:`matches` is the fast, non-backtracking test.
+    """
 
     asset: Asset
+    text: str
     regex: str
+    _test: Callable[[str], bool] = field(repr=False, compare=False)
 
     def matches(self, slug: str) -> bool:
-        return re.search(self.regex, slug) is not None
+        return self._test(slug)
+
+
+def _piece(piece: str) -> str:
+    """A fixed-length piece between stars: digits stand for themselves, ``?`` for any digit."""
+    return "".join("[0-9]" if char == "?" else char for char in piece)
+
+
+def _number_matcher(normal: str) -> Callable[[str], bool]:
+    """The test for a normalised number pattern (no star runs): see the module docstring."""
+    pieces = normal.split("*")
+    if len(pieces) == 1:  # no star: the whole number, a fixed length, nothing to choose
+        body = _piece(normal)
+    else:
+        first, *middle, last = pieces
+        body = (
+            _piece(first)
+            + "".join(f"(?>[0-9]*?{_piece(piece)})" for piece in middle if piece)
+            + f"[0-9]*{_piece(last)}"
+        )
+    match = re.compile(body + r"\Z").match
+
+    def test(slug: str) -> bool:
+        return match(slug) is not None
+
+    return test
+
+
+def _username_matcher(name: str) -> Callable[[str], bool]:
+    def test(slug: str) -> bool:
+        return name in slug
+
+    return test
 
 
 def compile_pattern(text: str, asset: Asset) -> ListingPattern:
@@ -43,13 +95,12 @@ def compile_pattern(text: str, asset: Asset) -> ListingPattern:
             raise PatternError("number pattern is empty")
         if not _NUMBER_PATTERN_CHARS.match(digits):
             raise PatternError("number patterns may contain only digits, '*' and '?'")
-        body = "".join(
-            "[0-9]*" if char == "*" else "[0-9]" if char == "?" else char for char in digits
-        )
-        return ListingPattern(asset, f"^{body}$")
+        normal = _STAR_RUNS.sub("*", digits)
+        regex = "^" + "".join("[0-9]*" if char == "*" else _piece(char) for char in normal) + "$"
+        return ListingPattern(asset, normal, regex, _number_matcher(normal))
     name = text.strip().lstrip("@").lower()
     if not name:
         raise PatternError("username pattern is empty")
     if not _USERNAME_CHARS.match(name):
         raise PatternError("usernames contain only letters, digits and '_'")
-    return ListingPattern(asset, re.escape(name))
+    return ListingPattern(asset, name, re.escape(name), _username_matcher(name))

@@ -16,7 +16,6 @@ from fragmenty_shared.contracts import (
     make_event_id,
 )
 from fragmenty_shared.money import from_nanoton, to_nanoton, usd_cents
-from fragmenty_shared.patterns import PatternError, compile_pattern
 from fragmenty_shared.storage import event_from_document, event_to_document
 from fragmenty_shared.topology import DELIVERY_LIMIT, Topology
 
@@ -100,26 +99,6 @@ def test_nanoton_conversion_is_exact() -> None:
     with pytest.raises(ValueError, match="finer than one nanoTON"):
         to_nanoton(Decimal("0.0000000001"))
     assert usd_cents(Decimal(9), Decimal("1.21735963")) == 1096
-
-
-@pytest.mark.parametrize(
-    ("pattern", "slug", "matches"),
-    [
-        ("*7777", "88800007777", True),
-        ("*7777", "88800007770", False),
-        ("888 0???", "8880123", True),
-        ("888 0???", "88801234567", False),
-        ("+888 8 080", "8888080", True),
-    ],
-)
-def test_number_patterns(pattern: str, slug: str, matches: bool) -> None:
-    assert compile_pattern(pattern, Asset.NUMBER).matches(slug) is matches
-
-
-def test_username_pattern_is_a_substring_and_bad_patterns_say_why() -> None:
-    assert compile_pattern("@Bor", Asset.USERNAME).matches("boris")
-    with pytest.raises(PatternError, match="only digits"):
-        compile_pattern("88a", Asset.NUMBER)
 
 
 def test_topology_declares_a_bounded_dead_lettered_single_consumer_queue() -> None:

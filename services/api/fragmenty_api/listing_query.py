@@ -23,7 +23,7 @@ from fragmenty_api.snapshot import (
 )
 from fragmenty_shared.contracts import Asset, ListingStatus
 from fragmenty_shared.money import to_nanoton
-from fragmenty_shared.patterns import PatternError, compile_pattern
+from fragmenty_shared.patterns import ListingPattern, PatternError, compile_pattern
 
 Predicate = Callable[[ListingRow], bool]
 
@@ -95,7 +95,7 @@ class ListingQuery:
     ending_within: timedelta | None = None
     include_delisted: bool = False
     sort: SortOrder = SortOrder.PRICE_ASC
-    _patterns: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
+    _patterns: dict[str, ListingPattern] = field(default_factory=dict, repr=False)
     _min_units: int | None = None
     _max_units: int | None = None
 
@@ -169,8 +169,7 @@ class ListingQuery:
             patterns = self._patterns
             checks.append(
                 lambda row: (
-                    (pattern := patterns.get(row.asset)) is not None
-                    and pattern.search(row.slug) is not None
+                    (pattern := patterns.get(row.asset)) is not None and pattern.matches(row.slug)
                 )
             )
         checks.extend(self._price_checks())
@@ -220,16 +219,16 @@ class ListingQuery:
         return checks
 
 
-def _compile_search(q: str | None, asset: Asset | None) -> dict[str, re.Pattern[str]]:
+def _compile_search(q: str | None, asset: Asset | None) -> dict[str, ListingPattern]:
     """The search pattern per asset it applies to; without an asset, every asset it fits."""
     if q is None:
         return {}
     assets = [asset] if asset is not None else list(Asset)
-    compiled: dict[str, re.Pattern[str]] = {}
+    compiled: dict[str, ListingPattern] = {}
     errors: list[str] = []
     for candidate in assets:
         try:
-            compiled[candidate.value] = re.compile(compile_pattern(q, candidate).regex)
+            compiled[candidate.value] = compile_pattern(q, candidate)
         except PatternError as error:
             errors.append(str(error))
     if not compiled:

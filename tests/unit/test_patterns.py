@@ -1,0 +1,108 @@
+"""The shared search patterns: the non-backtracking matcher agrees with a plain reference.
+
+The reference is the textbook dynamic programme over (pattern position, number position): slow
+but obviously right. Hypothesis compares both over generated patterns and numbers, including
+the star runs and near misses that made the old regular expressions backtrack.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from fragmenty_shared.contracts import Asset
+from fragmenty_shared.patterns import MAX_PATTERN_LENGTH, PatternError, compile_pattern
+
+
+def reference_match(pattern: str, slug: str) -> bool:
+    """``*`` any run of digits, ``?`` one digit, a digit itself; the whole slug must match."""
+
+    @cache
+    def fits(p: int, s: int) -> bool:
+        if p == len(pattern):
+            return s == len(slug)
+        char = pattern[p]
+        if char == "*":
+            return fits(p + 1, s) or (s < len(slug) and slug[s] in DIGITS and fits(p, s + 1))
+        if s == len(slug) or slug[s] not in DIGITS:
+            return False
+        return (char == "?" or char == slug[s]) and fits(p + 1, s + 1)
+
+    return fits(0, 0)
+
+
+DIGITS = "0123456789"
+# Few distinct digits, so that pieces recur and near misses are common.
+number_patterns = st.text(alphabet="01*?", min_size=1, max_size=MAX_PATTERN_LENGTH)
+numbers = st.text(alphabet="012", min_size=0, max_size=14)
+
+
+@given(pattern=number_patterns, slug=numbers)
+@example(pattern="**********1", slug="0000000000000")
+@example(pattern="*0*0*", slug="00")
+@example(pattern="*0*0*", slug="0")
+@example(pattern="0*0", slug="0")
+@example(pattern="*?0", slug="0")
+@example(pattern="*01*0", slug="0101")
+def test_the_matcher_agrees_with_the_reference(pattern: str, slug: str) -> None:
+    assert compile_pattern(pattern, Asset.NUMBER).matches(slug) is reference_match(pattern, slug)
+
+
+@given(pattern=number_patterns, slug=st.text(alphabet="01a٣ ", max_size=8))
+def test_a_number_pattern_never_matches_other_characters(pattern: str, slug: str) -> None:
+    """Stars and question marks stand for ASCII digits only, as in the reference."""
+    assert compile_pattern(pattern, Asset.NUMBER).matches(slug) is reference_match(pattern, slug)
+
+
+@given(pattern=number_patterns)
+def test_the_database_regex_means_the_same(pattern: str) -> None:
+    compiled = compile_pattern(pattern, Asset.NUMBER)
+    for slug in ("", "0", "01", "0110", "10001", "88800001111"):
+        assert (re.search(compiled.regex, slug) is not None) is compiled.matches(slug)
+
+
+def test_runs_of_stars_collapse() -> None:
+    assert compile_pattern("88**7***", Asset.NUMBER).text == "88*7*"
+    assert compile_pattern("*" * 64, Asset.NUMBER).regex == "^[0-9]*$"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "slug", "matches"),
+    [
+        ("*7777", "88800007777", True),
+        ("*7777", "88800007770", False),
+        ("888 0???", "8880123", True),
+        ("888 0???", "88801234567", False),
+        ("+888 8 080", "8888080", True),
+        ("888*77*1", "88812773451", True),
+        ("888*77*1", "88812777", False),
+        ("*", "88800001234", True),
+    ],
+)
+def test_number_patterns(pattern: str, slug: str, matches: bool) -> None:
+    assert compile_pattern(pattern, Asset.NUMBER).matches(slug) is matches
+
+
+def test_username_patterns_are_substrings() -> None:
+    assert compile_pattern("@Bor", Asset.USERNAME).matches("boris")
+    assert not compile_pattern("bor", Asset.USERNAME).matches("bo_r")
+
+
+@pytest.mark.parametrize(
+    ("text", "asset", "message"),
+    [
+        ("88a", Asset.NUMBER, "only digits"),
+        ("١٢٣", Asset.NUMBER, "only digits"),
+        (" + ", Asset.NUMBER, "empty"),
+        ("*" * 65, Asset.NUMBER, "longer than 64"),
+        ("bo*", Asset.USERNAME, "only letters"),
+        ("@", Asset.USERNAME, "empty"),
+    ],
+)
+def test_bad_patterns_say_why(text: str, asset: Asset, message: str) -> None:
+    with pytest.raises(PatternError, match=message):
+        compile_pattern(text, asset)

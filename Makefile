@@ -25,11 +25,17 @@ else
 	@scripts/infra.sh up
 endif
 
-up: infra ## run every service (Procfile); logs here, Ctrl-C stops them
-	@$(UV) run honcho start -f Procfile
+# A taken port is reported before anything is installed or started; `make down` (any terminal)
+# stops exactly what the run started (scripts/services.py records it).
+up: install ## run every service (Procfile); logs here, Ctrl-C or `make down` stops them
+	@$(UV) run python scripts/services.py check Procfile
+	@$(MAKE) --no-print-directory infra
+	@$(UV) run python scripts/services.py run Procfile
 
-demo: infra ## like `up`, with the crawler reading the local Fragment simulator
-	@$(UV) run honcho start -f Procfile.demo
+demo: install ## like `up`, with the crawler reading the local Fragment simulator
+	@$(UV) run python scripts/services.py check Procfile.demo
+	@$(MAKE) --no-print-directory infra
+	@$(UV) run python scripts/services.py run Procfile.demo
 
 test: infra ## the whole suite: unit, integration (real broker + database) and e2e
 	@scripts/infra.sh test-tools
@@ -50,10 +56,12 @@ format: install ## apply ruff's fixes and formatting
 bench: infra ## run every benchmark in benchmarks/ (one JSON line each)
 	@scripts/bench.sh
 
-status: ## what of the local infrastructure runs
+status: ## what of the local infrastructure and services runs
 	@scripts/infra.sh status
+	@$(UV) run python scripts/services.py status
 
-down: ## stop what `make up`/`make test` started, and nothing else
+down: ## stop what `make up`/`make demo`/`make test` started, and nothing else
+	@$(UV) run python scripts/services.py down
 ifeq ($(INFRA),docker)
 	@$(UV) run python scripts/docker_infra.py down
 else

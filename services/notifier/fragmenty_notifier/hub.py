@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
@@ -66,6 +66,7 @@ class Hub:
             source: metrics.events_in.labels(source) for source in ("broker", "recovery")
         }
         self._frames_written = metrics.frames_written
+        self._observers: list[Callable[[list[Envelope]], None]] = []
         self.closing = False
 
     def __len__(self) -> int:
@@ -99,6 +100,10 @@ class Hub:
             del self._per_client[connection.client_host]
         self._metrics.connections.labels(connection.endpoint).dec()
 
+    def observe(self, observer: Callable[[list[Envelope]], None]) -> None:
+        """Also hand every batch of fresh events to ``observer`` (after the sockets)."""
+        self._observers.append(observer)
+
     def knows(self, event_id: str) -> bool:
         return event_id in self._seen
 
@@ -115,6 +120,8 @@ class Hub:
             self._metrics.duplicates_dropped.inc(len(envelopes) - len(fresh))
         if fresh:
             self._fan_out(fresh)
+            for observer in self._observers:
+                observer(fresh)
         return len(fresh)
 
     def _fan_out(self, envelopes: list[Envelope]) -> None:

@@ -16,7 +16,7 @@ from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.consumer import EventConsumer
 from fragmenty_notifier.event_store import EventStore
 from fragmenty_notifier.hub import Hub
-from fragmenty_notifier.legacy import LegacyView
+from fragmenty_notifier.legacy import LegacyLists, LegacyView
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
 from fragmenty_notifier.outbox import RawSendMiddleware
 from fragmenty_notifier.server import NotifierServer
@@ -38,6 +38,7 @@ class Notifier:
     hub: Hub
     consumer: EventConsumer
     metrics: NotifierMetrics
+    legacy_lists: LegacyLists
 
 
 def build_notifier(settings: NotifierSettings) -> Notifier:
@@ -49,6 +50,8 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         max_connections=settings.notifier_max_connections,
         max_per_client=settings.notifier_max_connections_per_client,
     )
+    legacy_lists = LegacyLists(store, settings.notifier_legacy_interval_s)
+    hub.observe(legacy_lists.observe)
     consumer = EventConsumer(settings, hub, store, metrics)
     limits = ConnectionLimits(
         send_buffer_bytes=settings.notifier_send_buffer_bytes,
@@ -63,14 +66,17 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         metrics,
         limits,
         OriginPolicy.of(settings.notifier_allowed_origins, settings.notifier_allow_missing_origin),
+        legacy_lists,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         consumer.start()
+        legacy_lists.start()
         try:
             yield
         finally:
+            await legacy_lists.stop()
             await consumer.stop()
             await mongo.close()
 
@@ -80,7 +86,7 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         *ops_routes(metrics.registry, {"broker": consumer.check_ready, "database": store.ping}),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    return Notifier(settings, RawSendMiddleware(app), hub, consumer, metrics)
+    return Notifier(settings, RawSendMiddleware(app), hub, consumer, metrics, legacy_lists)
 
 
 def server_config(notifier: Notifier) -> uvicorn.Config:

@@ -67,6 +67,14 @@ class NotifierSettings(Settings):
         ge=1,
         description="Most stored events one ?since= resume replays; an older point is refused.",
     )
+    notifier_legacy_interval_s: float = Field(
+        default=5.0,
+        ge=0.05,
+        description=(
+            "Shortest time between two lists on the original sockets (/ws/auctions...): each "
+            "message is the view's complete list, sent again when the view changed."
+        ),
+    )
     notifier_recovery_margin_s: float = Field(
         default=600.0,
         ge=0,

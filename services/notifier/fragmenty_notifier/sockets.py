@@ -22,10 +22,9 @@ from fragmenty_notifier.connection import (
 )
 from fragmenty_notifier.event_store import EventStore
 from fragmenty_notifier.hub import Hub, Refusal
-from fragmenty_notifier.legacy import LegacyConnection, LegacyView
+from fragmenty_notifier.legacy import LegacyConnection, LegacyLists, LegacyView
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.stream import StreamConnection
-from fragmenty_shared.contracts import Asset
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +58,11 @@ class SocketEndpoints:
         metrics: NotifierMetrics,
         limits: ConnectionLimits,
         origins: OriginPolicy,
+        legacy_lists: LegacyLists,
     ) -> None:
         self._hub = hub
         self._store = store
+        self._legacy_lists = legacy_lists
         self._metrics = metrics
         self._limits = limits
         self._origins = origins
@@ -81,7 +82,7 @@ class SocketEndpoints:
         await self._serve(connection, connection.handle_text)
 
     def legacy(self, view: LegacyView) -> Callable[[WebSocket], Awaitable[None]]:
-        """The original project's sockets: the current list, then changes."""
+        """The original project's sockets: the view's complete list, again on every change."""
 
         async def endpoint(websocket: WebSocket) -> None:
             client_host = await self._admit(websocket)
@@ -89,17 +90,11 @@ class SocketEndpoints:
                 return
             connection = LegacyConnection(websocket, client_host, self._limits, self._metrics, view)
 
-            async def send_current_list() -> None:
-                # Registered before the read: changes meanwhile are held, then sent after it.
-                try:
-                    listings = await self._store.current_listings(Asset.NUMBER)
-                except Exception:
-                    logger.exception("reading the listings for %s failed", view.value)
+            async def send_lists() -> None:
+                if not await connection.send_lists(self._legacy_lists):
                     connection.drop(CLOSE_INTERNAL_ERROR, "listings unavailable", reason="storage")
-                    return
-                await connection.send_current_list(listings)
 
-            await self._serve(connection, _ignore, on_open=send_current_list)
+            await self._serve(connection, _ignore, on_open=send_lists)
 
         return endpoint
 

@@ -6,8 +6,9 @@ a filter means exactly the same thing everywhere.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,9 @@ from fragmenty_shared.money import to_nanoton
 from fragmenty_shared.patterns import ListingPattern, PatternError, compile_pattern
 
 Predicate = Callable[[ListingRow], bool]
+
+# Rows a scan examines between two returns to the event loop: a few milliseconds of work.
+SCAN_SLICE = 2_000
 
 MAX_ENDING_WITHIN = timedelta(days=366)
 _DURATION = re.compile(r"^([0-9]{1,6})([smhdw])$")
@@ -236,54 +240,62 @@ def _compile_search(q: str | None, asset: Asset | None) -> dict[str, ListingPatt
     return compiled
 
 
-def matching_rows(
+async def matching_rows(
     snapshot: MarketSnapshot,
     query: ListingQuery,
     now: datetime,
     *,
     after: SortKey | None = None,
     extra: Predicate | None = None,
-) -> Iterator[ListingRow]:
-    """Every matching listing in the query's order, starting after the cursor key ``after``."""
+    limit: int | None = None,
+) -> list[ListingRow]:
+    """The matching listings (at most ``limit``) in the query's order, after the cursor key
+    ``after``, as one consistent picture of the market."""
     if extra is None and query.ending_within is None:
         # The same search is usually asked again (next pages, other clients): its matches are
         # kept until the snapshot changes, so a page costs a bisect and a slice.
-        ordered = snapshot.derived(
+        ordered = await snapshot.derived_async(
             f"matches:{query.cache_key()}", lambda snap: _matching_subset(snap, query, now)
         )
-        rows = ordered.rows
-        return (rows[index] for index in range(ordered.start_after(after), len(rows)))
-    return _scan(snapshot, query, now, after, extra)
+        start = ordered.start_after(after)
+        return ordered.rows[start : None if limit is None else start + limit]
+    ordered = snapshot.sorted_listings[query.sort]
+    rows = ordered.rows[ordered.start_after(after) :]
+    matches = query.predicate(now)
+    if extra is not None:
+        test, more = matches, extra
+        matches = lambda row: test(row) and more(row)  # noqa: E731
+    return [rows[index] for index in await _indexes_matching(rows, matches, limit)]
 
 
-def _matching_subset(
+async def _matching_subset(
     snapshot: MarketSnapshot, query: ListingQuery, now: datetime
 ) -> SortedListings:
     ordered = snapshot.sorted_listings[query.sort]
-    matches = query.predicate(now)
-    picked = [index for index, row in enumerate(ordered.rows) if matches(row)]
-    return SortedListings(
-        query.sort, [ordered.rows[i] for i in picked], [ordered.keys[i] for i in picked]
-    )
+    # Copies taken in one go: live events may change the index while the scan yields.
+    rows, keys = list(ordered.rows), list(ordered.keys)
+    picked = await _indexes_matching(rows, query.predicate(now), None)
+    return SortedListings(query.sort, [rows[i] for i in picked], [keys[i] for i in picked])
 
 
-def _scan(
-    snapshot: MarketSnapshot,
-    query: ListingQuery,
-    now: datetime,
-    after: SortKey | None,
-    extra: Predicate | None,
-) -> Iterator[ListingRow]:
-    ordered = snapshot.sorted_listings[query.sort]
-    matches = query.predicate(now)
-    rows = ordered.rows
-    for index in range(ordered.start_after(after), len(rows)):
-        row = rows[index]
-        if matches(row) and (extra is None or extra(row)):
-            yield row
+async def _indexes_matching(
+    rows: list[ListingRow], matches: Predicate, limit: int | None
+) -> list[int]:
+    """Where ``matches`` holds (the first ``limit``), returning to the event loop every
+    :data:`SCAN_SLICE` rows so that one long scan never holds up other requests."""
+    picked: list[int] = []
+    for start in range(0, len(rows), SCAN_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        for index in range(start, min(start + SCAN_SLICE, len(rows))):
+            if matches(rows[index]):
+                picked.append(index)
+                if len(picked) == limit:
+                    return picked
+    return picked
 
 
-def page_of_rows(
+async def page_of_rows(
     snapshot: MarketSnapshot,
     query: ListingQuery,
     now: datetime,
@@ -292,9 +304,7 @@ def page_of_rows(
     limit: int,
 ) -> tuple[list[ListingRow], SortKey | None]:
     """One page and the key to continue after it (None when this page is the last)."""
-    rows: list[ListingRow] = []
-    for row in matching_rows(snapshot, query, now, after=after):
-        if len(rows) == limit:
-            return rows, sort_key(query.sort, rows[-1])
-        rows.append(row)
+    rows = await matching_rows(snapshot, query, now, after=after, limit=limit + 1)
+    if len(rows) > limit:
+        return rows[:limit], sort_key(query.sort, rows[limit - 1])
     return rows, None

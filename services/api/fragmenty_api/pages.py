@@ -127,17 +127,14 @@ async def market_map(
         include_delisted=mode is not MapMode.CURRENT,
         sort=SortOrder.MEMORABILITY,
     )
-    rows: list[ListingRow] = []
-    total = 0
-    for row in matching_rows(
+    matches = await matching_rows(
         snapshot,
         by_memorability,
         now,
         extra=lambda r: r.memorability is not None and _in_mode(mode, r, now),
-    ):
-        total += 1
-        if len(rows) < state.settings.map_max_points:
-            rows.append(row)
+    )
+    total = len(matches)
+    rows = matches[: state.settings.map_max_points]
     config = _page_config(state, mode=mode.value, points=_map_points(rows))
     return templates.TemplateResponse(
         request,

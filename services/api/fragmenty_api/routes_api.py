@@ -64,7 +64,9 @@ async def list_listings(
         after = None if cursor is None else decode_cursor(cursor, query.sort)
     except CursorError as error:
         raise QueryError("cursor", str(error)) from None
-    rows, next_key = page_of_rows(snapshot, query, datetime.now(UTC), after=after, limit=limit)
+    rows, next_key = await page_of_rows(
+        snapshot, query, datetime.now(UTC), after=after, limit=limit
+    )
     next_cursor = None if next_key is None else encode_cursor(query.sort, next_key)
     return Response(listing_page_json(snapshot, rows, next_cursor), media_type="application/json")
 
@@ -182,7 +184,7 @@ async def export_csv(
 ) -> StreamingResponse:
     """Every listing matching the same filters as `/listings`, in the same order, streamed."""
     # Taken now, in one go: live events may change the snapshot while the CSV streams out.
-    rows = list(itertools.islice(matching_rows(snapshot, query, datetime.now(UTC)), limit))
+    rows = await matching_rows(snapshot, query, datetime.now(UTC), limit=limit)
     return StreamingResponse(
         csv_chunks(rows),
         media_type="text/csv; charset=utf-8",

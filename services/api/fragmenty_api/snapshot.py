@@ -9,11 +9,12 @@ presorted list with a keyset cursor costs O(page size) for unfiltered queries.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -217,8 +218,9 @@ class MarketSnapshot:
     """Everything the api serves: read in full as of ``loaded_at``, then kept current by
     :meth:`upsert_listing` and :meth:`add_change` as events arrive.
 
-    Only the event loop changes it, and every reader works synchronously (no ``await`` while it
-    walks an index), so a reader never sees a half-applied change.
+    Only the event loop changes it. A reader either works synchronously or, for a long scan,
+    walks a copy of the index taken in one go (see listing_query), so it never sees a
+    half-applied change.
     """
 
     loaded_at: datetime
@@ -235,6 +237,7 @@ class MarketSnapshot:
     row_json: dict[str, tuple[ListingRow, bytes]] = field(default_factory=dict)
     _version: int = 0
     _derived: dict[str, tuple[int, float, Any]] = field(default_factory=dict)
+    _deriving: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -323,8 +326,36 @@ class MarketSnapshot:
         if cached is not None and (cached[0] == self._version or now - cached[1] < max_age_s):
             value: T = cached[2]
             return value
-        if len(self._derived) >= _MAX_DERIVED_VALUES:
-            self._derived.clear()  # bounded: clients choose stats ranges
         fresh = compute(self)
-        self._derived[name] = (self._version, now, fresh)
+        self._keep(name, self._version, now, fresh)
         return fresh
+
+    async def derived_async(
+        self, name: str, compute: Callable[[MarketSnapshot], Awaitable[T]]
+    ) -> T:
+        """:meth:`derived` for a computation that returns to the event loop while it runs (a
+        scan of the whole market). Concurrent callers of one name share one computation; its
+        value is kept for the version the snapshot had when it started, so a change meanwhile
+        makes the next caller compute afresh."""
+        cached = self._derived.get(name)
+        if cached is not None and cached[0] == self._version:
+            value: T = cached[2]
+            return value
+        running = self._deriving.get(name)
+        if running is None:
+            running = asyncio.ensure_future(self._derive(name, compute))
+            self._deriving[name] = running
+            running.add_done_callback(lambda _: self._deriving.pop(name, None))
+        # Shielded: a caller that goes away (a closed connection) must not cancel the others'.
+        return await asyncio.shield(running)
+
+    async def _derive(self, name: str, compute: Callable[[MarketSnapshot], Awaitable[T]]) -> T:
+        version = self._version
+        fresh = await compute(self)
+        self._keep(name, version, time.monotonic(), fresh)
+        return fresh
+
+    def _keep(self, name: str, version: int, at: float, value: object) -> None:
+        if len(self._derived) >= _MAX_DERIVED_VALUES:
+            self._derived.clear()  # bounded: clients choose stats ranges and searches
+        self._derived[name] = (version, at, value)

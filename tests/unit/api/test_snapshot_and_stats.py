@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -55,10 +56,10 @@ def test_cached_matches_follow_live_changes() -> None:
     documents = [listing_document(index, rng) for index in range(50)]
     snapshot = MarketSnapshot.build(listings=documents, history=(), events=(), loaded_at=NOW)
     query = ListingQuery.create(asset=Asset.NUMBER, sort=SortOrder.PRICE_ASC)
-    before, _ = page_of_rows(snapshot, query, NOW, after=None, limit=1)
+    before, _ = asyncio.run(page_of_rows(snapshot, query, NOW, after=None, limit=1))
     cheapest = {**documents[7], "price_nanoton": 0}
     snapshot.upsert_listing(ListingRow.from_document(cheapest))
-    after, _ = page_of_rows(snapshot, query, NOW, after=None, limit=1)
+    after, _ = asyncio.run(page_of_rows(snapshot, query, NOW, after=None, limit=1))
     assert before[0].id != cheapest["_id"]
     assert after[0].id == cheapest["_id"]
 

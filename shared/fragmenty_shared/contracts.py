@@ -84,6 +84,14 @@ class ContractModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class HistoryKind(StrEnum):
+    """What a history row records."""
+
+    BID = "bid"
+    SALE = "sale"
+    TRANSFER = "transfer"  # an ownership change without a sale: the page says "Transferred"
+
+
 class HistoryEntry(ContractModel):
     """One row of an item page's bid or ownership history."""
 
@@ -94,18 +102,34 @@ class HistoryEntry(ContractModel):
     wallet: str | None = Field(
         default=None, max_length=128, description="Bidder's or buyer's TON wallet address."
     )
+    kind: HistoryKind | None = Field(
+        default=None,
+        description="bid (bid history), sale or transfer (ownership history); null when unknown.",
+    )
+    wallet_name: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The wallet's display name when the page shows one (a .ton name).",
+    )
 
 
 class ItemDetails(ContractModel):
     """What only the listing's own page shows; present when the crawler fetched that page."""
 
     highest_bid_ton: TonAmount | None = Field(default=None, description="Current highest bid.")
+    bid_step_ton: TonAmount | None = Field(default=None, description="Minimum raise, in TON.")
     bid_step_pct: Decimal | None = Field(
         default=None, ge=0, le=1000, allow_inf_nan=False, description="Minimum raise, in percent."
     )
     min_bid_ton: TonAmount | None = Field(default=None, description="Minimum next bid.")
     ends_at: UtcDatetime | None = Field(default=None, description="Auction end shown on the page.")
     owner: str | None = Field(default=None, max_length=128, description="Owner's wallet address.")
+    owner_name: str | None = Field(
+        default=None, max_length=128, description="The owner wallet's display name (a .ton name)."
+    )
+    sold_at: UtcDatetime | None = Field(
+        default=None, description="'Purchased on' of a sold item page."
+    )
     bid_history: list[HistoryEntry] = Field(
         default_factory=list, max_length=5000, description="Bids, newest first."
     )

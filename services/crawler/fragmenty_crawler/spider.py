@@ -32,7 +32,7 @@ from fragmenty_crawler.parsing.listing import (
     parse_search_answer,
 )
 from fragmenty_crawler.views import View
-from fragmenty_shared.contracts import HistoryEntry, ItemDetails, ListingObserved
+from fragmenty_shared.contracts import HistoryEntry, HistoryKind, ItemDetails, ListingObserved
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +220,13 @@ class CensusSpider(scrapy.Spider):
             self._record_item_failure(failure)
             yield from self._item_done(view, observation, None)
             return
+        if page.status is not observation.status:
+            # The item moved on since its row was read (an auction ended, sold or unsold): its
+            # page describes another state than the row, so the row goes out without details
+            # and the next census reads the new state from the views.
+            self.context.metrics.item_pages.labels("moved").inc()
+            yield from self._item_done(view, observation, None)
+            return
         visit = _ItemVisit(
             page,
             page.init.api_hash,
@@ -240,7 +247,9 @@ class CensusSpider(scrapy.Spider):
     ) -> Iterator[Any]:
         self._count_page(view, "history")
         try:
-            part = parse_history_answer(response.text, response.url)
+            part = parse_history_answer(
+                response.text, response.url, HistoryKind.BID if bids else HistoryKind.SALE
+            )
         except ParseFailure as failure:
             self._record_item_failure(failure)
             yield from self._item_done(view, observation, None)
@@ -337,10 +346,13 @@ def _details(visit: _ItemVisit) -> ItemDetails:
     page = visit.page
     return ItemDetails(
         highest_bid_ton=page.highest_bid_ton,
+        bid_step_ton=page.bid_step_ton,
         bid_step_pct=page.bid_step_pct,
         min_bid_ton=page.min_bid_ton,
         ends_at=page.ends_at,
         owner=page.owner,
+        owner_name=page.owner_name,
+        sold_at=page.sold_at,
         bid_history=visit.bids[:MAX_HISTORY],
         ownership_history=visit.sales[:MAX_HISTORY],
     )

@@ -176,3 +176,61 @@ def test_an_empty_part_that_points_further_is_a_failure() -> None:
     with pytest.raises(ParseFailure) as caught:
         parse_search_answer(answer, "u", BASE, SALE)
     assert caught.value.reason == "empty_page"
+
+
+def test_search_view_resale_rows_are_auctions_and_off_market_rows_are_kept_apart() -> None:
+    page = parse_listing_page(fixture("usernames_search.html"), "u", BASE, None)
+
+    rows = _by_slug(page.rows)
+    assert rows["borisov"].status is AUCTION  # "Resale" in a search view
+    assert rows["borisov"].ends_at == datetime(2026, 4, 15, 12, 30, tzinfo=UTC)
+    assert page.failures == []
+    assert [(row.slug, row.state, row.price_ton) for row in page.off_market] == [
+        ("bori", "taken", None),  # the price cell says "Unknown"
+        ("borisbot", "available", Decimal(10)),  # a minimum bid and no time
+        ("borya", "unavailable", None),
+    ]
+
+
+def test_search_view_of_numbers_reads_short_numbers_sale_expiry_resale_and_sales() -> None:
+    page = parse_listing_page(fixture("numbers_search.html"), "u", BASE, None)
+
+    rows = _by_slug(page.rows)
+    short = rows["8888666"]
+    assert (short.title, short.status, short.price_ton) == ("+888 8 666", SALE, Decimal(21000))
+    assert short.ends_at == datetime(2026, 5, 20, 18, 45, tzinfo=UTC)
+    assert short.price_usd is None  # "Sale price" label instead of USD
+    assert rows["88888881234"].status is AUCTION
+    sold = rows["8888001"]
+    assert (sold.status, sold.sold_at) == (SOLD, datetime(2022, 12, 9, 11, 58, 30, tzinfo=UTC))
+
+
+def test_resale_follows_the_view_filter_when_there_is_one() -> None:
+    page = parse_listing_page(fixture("usernames_search.html"), "u", BASE, SALE)
+
+    assert _by_slug(page.rows)["borisov"].status is SALE
+
+
+def test_the_whole_view_answer_holds_the_table_without_the_section_element() -> None:
+    answer = fixture("search_whole_view.json")
+    assert "js-search-results" not in answer  # its html is what goes inside the section
+
+    outcome = parse_search_answer(answer, "u", BASE, AUCTION)
+
+    assert outcome.failures == []
+    assert [row.slug for row in outcome.rows] == ["tonkeeper", "stonfi", "avocado", "mintlab"]
+    assert outcome.rows[0].price_ton == Decimal("367.5")
+    assert outcome.rows[0].price_usd == Decimal("565.71")
+    assert outcome.next_offset is None
+
+
+def test_off_market_words_in_a_filtered_view_are_failures() -> None:
+    page = parse_listing_page(fixture("usernames_search.html"), "u", BASE, AUCTION)
+
+    # taken (no TON), available (a TON amount but no market status), unavailable (no TON)
+    assert [failure.reason for failure in page.failures] == [
+        "missing_price",
+        "unknown_status",
+        "missing_price",
+    ]
+    assert "the price cell shows 'Unknown'" in page.failures[0].detail

@@ -69,4 +69,80 @@ def test_a_file_that_is_not_a_listing_page_exits_2() -> None:
     code, rows, err = _run(FIXTURES / "no_table.html")
 
     assert (code, rows) == (2, [])
-    assert err.startswith("error: no_results_table:")
+    assert err.startswith("error: no_results_table: expected a listing page")
+
+
+def test_an_auction_item_page_without_tr_prints_highest_bid_step_and_minimum_with_usd() -> None:
+    code, rows, err = _run(FIXTURES / "item_username_auction.html")
+
+    assert (code, err) == (0, "")
+    (item,) = rows
+    assert (item["status"], item["highest_bid_ton"], item["highest_bid_usd"]) == (
+        "auction",
+        "350",
+        "538.77",
+    )
+    assert (item["bid_step_ton"], item["bid_step_pct"]) == ("17.5", "5")
+    assert (item["min_bid_ton"], item["min_bid_usd"]) == ("367.5", "565.71")
+    assert item["ends_at"] == "2026-04-14T19:07:41+00:00"
+
+
+def test_a_sold_item_page_prints_sale_price_owner_name_purchase_time_and_transfers() -> None:
+    code, rows, _ = _run(FIXTURES / "item_number_sold.html")
+
+    assert code == 0
+    (item,) = rows
+    assert (item["status"], item["price_ton"], item["price_usd"]) == ("sold", "130000", "158257")
+    assert (item["owner"], item["owner_name"]) == ("EQNewOwner777", "eightoeight.ton")
+    assert item["sold_at"] == "2026-03-08T16:20:00+00:00"
+    history = item["ownership_history"]
+    assert isinstance(history, list)
+    assert [entry["kind"] for entry in history] == ["sale", "transfer"]
+    assert history[1]["price_ton"] is None
+
+
+def test_a_whole_view_search_answer_is_read_and_its_url_gives_the_view() -> None:
+    code, rows, err = _run(FIXTURES / "search_whole_view.json")
+
+    assert (code, err) == (0, "")
+    assert [row["slug"] for row in rows] == ["tonkeeper", "stonfi", "avocado", "mintlab"]
+    assert {row["status"] for row in rows} == {"auction"}
+
+
+def test_a_history_answer_prints_its_entries() -> None:
+    code, rows, _ = _run(FIXTURES / "history_owners_more.json")
+
+    assert code == 0
+    assert [(row["kind"], row["price_ton"]) for row in rows] == [
+        ("transfer", None),
+        ("sale", "90000"),
+    ]
+
+
+def test_off_market_rows_are_printed_as_not_listed() -> None:
+    code, rows, _ = _run(FIXTURES / "usernames_search.html")
+
+    assert code == 0
+    unlisted = [row for row in rows if row.get("listed") is False]
+    assert [(row["slug"], row["status"]) for row in unlisted] == [
+        ("bori", "taken"),
+        ("borisbot", "available"),
+        ("borya", "unavailable"),
+    ]
+
+
+def test_errors_name_the_page_the_shape_expected_and_what_was_missing(tmp_path: Path) -> None:
+    saved = tmp_path / "auction.html"
+    saved.write_text(
+        (FIXTURES / "item_username_auction.html").read_text().replace("icon-ton", "icon-gem")
+    )
+
+    code, rows, err = _run(saved, "https://fragment.com/username/tonkeeper")
+
+    assert (code, rows) == (2, [])
+    assert err.startswith("error: missing_price: expected an item page")
+    assert "https://fragment.com/username/tonkeeper: auction page without a Minimum Bid" in err
+    answer_code, _, answer_err = _run(FIXTURES / "no_table.html")
+    assert answer_code == 2
+    assert "expected a listing page" in answer_err
+    assert str(FIXTURES / "no_table.html") in answer_err

@@ -22,17 +22,28 @@ from fragmenty_crawler.parsing.ajinit import PageInit, page_init
 from fragmenty_crawler.parsing.errors import ParseFailure
 from fragmenty_shared.contracts import Asset, ListingStatus
 
+PAGE_SHAPE = "a listing page (section.js-search-results table.tm-table tbody.tm-high-cells, ajInit)"
+ANSWER_SHAPE = (
+    "a searchAuctions answer ({ok, html} holding table.tm-table tbody.tm-high-cells, "
+    "or {ok, part, body, foot})"
+)
 _RESULTS_BODY = CSSSelector("section.js-search-results table.tm-table tbody.tm-high-cells")
+# The whole-view answer's html is what goes *into* the results section (its header, the sort
+# and filter dropdowns, the table, the footer), so the section element itself may be absent.
+_ANSWER_BODY = CSSSelector("table.tm-table tbody.tm-high-cells")
 _ROWS = CSSSelector("tr.tm-row-selectable")
 _LOAD_MORE = CSSSelector(".js-load-more[data-next-offset]")
 
-# Visible status words, lower-cased. "Resale" appears in browse views and marks a resale auction.
+# Visible status words, lower-cased. "Resale" marks the auction of a resold item, in browse
+# and in search views: the view's filter (when it has one) says which market it is in.
 _STATUS_WORDS = {
     "on auction": ListingStatus.AUCTION,
-    "resale": ListingStatus.AUCTION,
     "for sale": ListingStatus.SALE,
     "sold": ListingStatus.SOLD,
 }
+_RESALE = "resale"
+# Search views without a filter also list items that are not on the market.
+OFF_MARKET_WORDS = ("available", "taken", "unavailable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,18 @@ class ListingRow:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class OffMarketRow:
+    """A search-view row of an item that is not listed ("Available", "Taken", "Unavailable"):
+    read and counted, never published as a listing."""
+
+    asset: Asset
+    slug: str
+    title: str
+    state: str
+    price_ton: Decimal | None  # an "Available" item's minimum bid; "Unknown" for taken ones
+
+
 @dataclass
 class RowsOutcome:
     """The rows of one page or API part: what was read, what was not, and the next cursor."""
@@ -57,6 +80,7 @@ class RowsOutcome:
     rows: list[ListingRow] = field(default_factory=list)
     failures: list[ParseFailure] = field(default_factory=list)
     next_offset: str | None = None
+    off_market: list[OffMarketRow] = field(default_factory=list)
 
 
 @dataclass
@@ -76,11 +100,15 @@ def parse_listing_page(
     root = lxml_html.document_fromstring(page)
     bodies = _RESULTS_BODY(root)
     if not bodies:
-        raise ParseFailure("no_results_table", f"{url}: no results table in the page")
+        raise ParseFailure(
+            "no_results_table",
+            f"{url}: no results table in the page (section.js-search-results table.tm-table "
+            "tbody.tm-high-cells)",
+        )
     outcome = _read_rows(bodies[0], url, base_url, view_status)
-    if not outcome.rows and not outcome.failures:
+    if not outcome.rows and not outcome.failures and not outcome.off_market:
         raise ParseFailure("empty_page", f"{url}: the results table has no rows")
-    return ListingPage(outcome.rows, outcome.failures, _next_offset(root), init)
+    return ListingPage(outcome.rows, outcome.failures, _next_offset(root), outcome.off_market, init)
 
 
 def parse_search_answer(
@@ -104,9 +132,12 @@ def parse_search_answer(
     if not isinstance(section, str):
         raise ParseFailure("bad_answer", f"{url}: answer has neither html nor part")
     root = _fragment(section)
-    bodies = _RESULTS_BODY(root)
+    bodies = _ANSWER_BODY(root)
     if not bodies:
-        raise ParseFailure("no_results_table", f"{url}: no results table in the answer")
+        raise ParseFailure(
+            "no_results_table",
+            f"{url}: the answer's html holds no results table (table.tm-table tbody.tm-high-cells)",
+        )
     outcome = _read_rows(bodies[0], url, base_url, view_status)
     outcome.next_offset = _next_offset(root)
     return outcome
@@ -142,9 +173,14 @@ def _read_rows(
     outcome = RowsOutcome()
     for index, row in enumerate(_ROWS(container)):
         try:
-            outcome.rows.append(parse_row(row, base_url, view_status, f"{url} row {index + 1}"))
+            read = parse_row(row, base_url, view_status, f"{url} row {index + 1}")
         except ParseFailure as failure:
             outcome.failures.append(failure)
+            continue
+        if isinstance(read, OffMarketRow):
+            outcome.off_market.append(read)
+        else:
+            outcome.rows.append(read)
     return outcome
 
 
@@ -157,6 +193,7 @@ class _RowParts:
     title: HtmlElement | None = None
     status_thin: HtmlElement | None = None
     price: HtmlElement | None = None
+    price_label: HtmlElement | None = None  # a price cell value without icon-ton ("Unknown")
     usd: HtmlElement | None = None
     status_value: HtmlElement | None = None
     status_time: str | None = None
@@ -196,6 +233,8 @@ def _scan(row: HtmlElement) -> _RowParts:
                     parts.title = element
                 elif in_price and parts.price is None and "icon-ton" in classes:
                     parts.price = element
+                elif in_price and parts.price_label is None:
+                    parts.price_label = element
                 elif (
                     in_status
                     and parts.status_value is None
@@ -214,22 +253,35 @@ def _scan(row: HtmlElement) -> _RowParts:
 
 def parse_row(
     row: HtmlElement, base_url: str, view_status: ListingStatus | None, where: str
-) -> ListingRow:
+) -> ListingRow | OffMarketRow:
     """One ``tr`` of the listing table, or :class:`ParseFailure` naming the missing field."""
     parts = _scan(row)
     if parts.cells < 3:
         raise ParseFailure("missing_cells", f"{where}: {parts.cells} cells instead of 3")
     if parts.href is None:
-        raise ParseFailure("missing_link", f"{where}: no item link")
+        raise ParseFailure("missing_link", f"{where}: no item link (td a.table-cell[href])")
     asset, slug = values.item_link(parts.href, where)
-    title = parts.title.text_content().strip() if parts.title is not None else ""
+    title = " ".join(parts.title.text_content().split()) if parts.title is not None else ""
     if not title:
-        raise ParseFailure("missing_title", f"{where}: no title")
+        raise ParseFailure("missing_title", f"{where}: no title (div.table-cell-value.tm-value)")
+    word = _label_word(parts)
+    if word in OFF_MARKET_WORDS and view_status is None:
+        price = values.ton_amount(parts.price, where) if parts.price is not None else None
+        return OffMarketRow(asset, slug, title, word, price)
     if parts.price is None:
-        raise ParseFailure("missing_price", f"{where}: no TON price (icon-ton value)")
+        shown = (
+            " ".join(parts.price_label.text_content().split())
+            if parts.price_label is not None
+            else "nothing"
+        )
+        raise ParseFailure(
+            "missing_price",
+            f"{where}: no TON price (td.thin-last-col div.table-cell-value.icon-ton); "
+            f"the price cell shows {shown!r}",
+        )
     price_ton = values.ton_amount(parts.price, where)
     price_usd = values.usd_amount(parts.usd.text_content()) if parts.usd is not None else None
-    status = _status(parts, view_status, where)
+    status = _status(word, view_status, where)
     moment = parts.status_time or parts.price_time
     when = values.moment(moment, where) if moment else None
     if status is ListingStatus.AUCTION and when is None:
@@ -249,14 +301,23 @@ def parse_row(
     )
 
 
-def _status(parts: _RowParts, view_status: ListingStatus | None, where: str) -> ListingStatus:
-    """The status the row states (column 3, or the narrow-screen label), else the view's filter."""
+def _label_word(parts: _RowParts) -> str | None:
+    """The status the row states (column 3, or the narrow-screen label), lower-cased."""
     label = parts.status_value if parts.status_value is not None else parts.status_thin
-    if label is not None:
-        word = " ".join(label.text_content().split()).lower()
+    return " ".join(label.text_content().split()).lower() if label is not None else None
+
+
+def _status(word: str | None, view_status: ListingStatus | None, where: str) -> ListingStatus:
+    """The row's own status word, else the view's filter ("Resale" follows the view too)."""
+    if word == _RESALE:
+        return view_status or ListingStatus.AUCTION
+    if word is not None:
         if word not in _STATUS_WORDS:
-            raise ParseFailure("unknown_status", f"{where}: status {word!r} is not known")
+            expected = ", ".join(repr(known) for known in (*_STATUS_WORDS, _RESALE))
+            raise ParseFailure(
+                "unknown_status", f"{where}: status {word!r} is not one of {expected}"
+            )
         return _STATUS_WORDS[word]
     if view_status is None:
-        raise ParseFailure("missing_status", f"{where}: no status and no view filter")
+        raise ParseFailure("missing_status", f"{where}: no status label and no view filter")
     return view_status

@@ -61,8 +61,28 @@ def item_link(href: str | None, where: str) -> tuple[Asset, str]:
 
 
 def wallet_address(href: str | None) -> str | None:
-    """The address in a ``tonviewer.com/<address>`` link."""
+    """The address in a ``tonviewer.com/<address>`` link (a ``?query`` after it is dropped)."""
     if not href:
         return None
-    address = href.rstrip("/").rsplit("/", 1)[-1]
+    address = href.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     return address or None
+
+
+def wallet_name(link: HtmlElement, address: str | None) -> str | None:
+    """The display name an ``a.tm-wallet`` shows, kept apart from its address.
+
+    A wallet with a name (``alice.ton``) shows it in ``span.short``; one without shows its
+    address, either whole in ``span.short`` or cut into ``span.head``/``middle``/``tail``
+    pieces (elided with "…"). Only a real name is returned: address text is not a name.
+    """
+    shorts = [span for span in link.iter("span") if "short" in (span.get("class") or "").split()]
+    text = " ".join((shorts[0] if shorts else link).text_content().split())
+    if not text or any(mark in text for mark in ("…", "...")):
+        return None
+    if address and (text == address or text.replace(" ", "") in address):
+        return None
+    if not shorts and any(
+        "head" in (span.get("class") or "").split() for span in link.iter("span")
+    ):
+        return None  # head/middle/tail pieces: the address cut up, not a name
+    return text

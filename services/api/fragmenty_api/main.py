@@ -24,11 +24,13 @@ from fragmenty_api.security import (
 )
 from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot_store import SnapshotStore
+from fragmenty_shared.api_docs import docs_routes
 from fragmenty_shared.metrics import new_registry
 from fragmenty_shared.ops import ops_routes
 from fragmenty_shared.storage import make_mongo_client
 
 SERVICE = "fragmenty-api"
+TITLE = "Fragmenty API"
 
 DESCRIPTION = """
 The whole Fragment market (+888 numbers and usernames), its history and its events.
@@ -81,10 +83,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise RuntimeError("market snapshot not loaded yet")
 
     ops: list[BaseRoute] = [
-        *ops_routes(registry, {"database": database_reachable, "snapshot": snapshot_loaded})
+        *ops_routes(registry, {"database": database_reachable, "snapshot": snapshot_loaded}),
+        *docs_routes(TITLE),  # served from the package: the docs work offline, under the CSP
     ]
     app = FastAPI(
-        title="Fragmenty API",
+        title=TITLE,
+        docs_url=None,
+        redoc_url=None,
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,

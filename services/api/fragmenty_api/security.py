@@ -19,16 +19,6 @@ from fragmenty_api.snapshot_store import SnapshotUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Swagger UI and ReDoc load their scripts from a CDN and run inline code; only those two
-# pages get a CSP that allows it. Everything else runs only the app's own scripts.
-_DOC_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
-_DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "worker-src blob:; frame-ancestors 'none'"
-)
-
 
 def origin_of(url: str) -> str:
     """``ws://host:port`` of a URL, for a CSP ``connect-src``."""
@@ -37,10 +27,13 @@ def origin_of(url: str) -> str:
 
 
 def content_security_policy(notifier_public_url: str) -> str:
+    """One policy for every response, the API docs included (their assets are served here)."""
     return (
         "default-src 'self'; script-src 'self'; "
-        # Plotly sets inline styles on the elements it draws.
+        # Plotly, Swagger UI and ReDoc set inline styles on the elements they draw.
         "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        # ReDoc's search runs in a worker it builds from its own (same-origin) script.
+        "worker-src 'self' blob:; "
         f"connect-src 'self' {origin_of(notifier_public_url)}; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
@@ -59,13 +52,12 @@ class SecurityHeadersMiddleware:
             (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
         ]
         self._headers = [*common, (b"content-security-policy", csp.encode())]
-        self._docs_headers = [*common, (b"content-security-policy", _DOCS_CSP.encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        extra = self._docs_headers if scope["path"] in _DOC_PATHS else self._headers
+        extra = self._headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,15 +1,37 @@
-"""Headless Chromium for the page tests: the browser, a page opened with its console watched,
-and questions about what the page drew. The fixtures are in this folder's conftest."""
+"""Headless Chromium for the page tests: the browser (fixtures; conftests import them), a page
+opened with its console watched, and questions about what the page drew."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from playwright.async_api import Browser, Page
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 async def open_page(browser: Browser, url: str, width: int) -> tuple[Page, list[str]]:

@@ -6,23 +6,23 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_api.main import create_app
 from fragmenty_api.settings import ApiSettings
 from fragmenty_shared.contracts import Asset, EventType, ListingStatus
 from fragmenty_shared.settings import Settings
-from tests.integration.api.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.api.browser import browser, chromium_path
 from tests.integration.api.live_servers import FakeNotifier, running_api
 from tests.integration.api.market_seed import SeedListing, seed_market
 
 ClientFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
+
+__all__ = ["browser", "chromium_path"]  # fixtures, for this folder's tests
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -168,25 +168,6 @@ async def market(mongo_db: AsyncDatabase[dict[str, Any]]) -> list[SeedListing]:
 
 
 # --- a browser and a served site, for the page tests ----------------------------------------
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=chromium_path, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

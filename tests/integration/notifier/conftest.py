@@ -24,7 +24,7 @@ from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import Collections, event_to_document
 from fragmenty_shared.topology import PUBLISHED_AT_HEADER, Topology
-from tests.integration.api.test_pages_in_browser import browser, chromium_path
+from tests.integration.api.browser import browser, chromium_path
 from tests.support.private_servers import free_port
 from tests.unit.notifier.factories import make_event
 

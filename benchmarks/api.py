@@ -53,9 +53,10 @@ def log(message: str) -> None:
     print(f"[bench api] {message}", file=sys.stderr, flush=True)
 
 
-def market(rng: random.Random) -> list[SeedListing]:
+def market(rng: random.Random, count: int = LISTINGS) -> list[SeedListing]:
+    """``count`` listings: nine numbers in ten, the rest usernames, each with its changes."""
     now = datetime.now(UTC)
-    slugs = rng.sample(range(10**8), LISTINGS)
+    slugs = rng.sample(range(10**8), count)
     listings = []
     for index, number in enumerate(slugs):
         asset, slug = (

@@ -41,16 +41,14 @@ class ListingPattern:
 
     ``text`` is the pattern in its normal form (numbers: digits, ``?`` and single ``*``;
     usernames: the lower-case name); ``regex`` is an equivalent plain regular expression for
-    databases (anchored for numbers). :meth:`matches` is the fast, non-backtracking test.
+    databases (anchored for numbers). ``matches(slug)`` is the fast, non-backtracking test (a
+    plain function: it runs for every listing of a search and every event of a subscription).
     """
 
     asset: Asset
     text: str
     regex: str
-    _test: Callable[[str], bool] = field(repr=False, compare=False)
-
-    def matches(self, slug: str) -> bool:
-        return self._test(slug)
+    matches: Callable[[str], bool] = field(repr=False, compare=False)
 
 
 def _piece(piece: str) -> str:
@@ -61,19 +59,24 @@ def _piece(piece: str) -> str:
 def _number_matcher(normal: str) -> Callable[[str], bool]:
     """The test for a normalised number pattern (no star runs): see the module docstring."""
     pieces = normal.split("*")
-    if len(pieces) == 1:  # no star: the whole number, a fixed length, nothing to choose
-        body = _piece(normal)
-    else:
-        first, *middle, last = pieces
-        body = (
-            _piece(first)
-            + "".join(f"(?>[0-9]*?{_piece(piece)})" for piece in middle if piece)
-            + f"[0-9]*{_piece(last)}"
-        )
-    match = re.compile(body + r"\Z").match
+    least = sum(len(piece) for piece in pieces)  # digits the pattern needs at the least
+    # A number exactly that long leaves every star empty: one fixed-length comparison.
+    exact = re.compile(_piece("".join(pieces)) + r"\Z").match
+    if len(pieces) == 1:
+        return lambda slug: len(slug) == least and exact(slug) is not None
+    first, *middle, last = pieces
+    body = (
+        _piece(first)
+        + "".join(f"(?>[0-9]*?{_piece(piece)})" for piece in middle if piece)
+        + f"[0-9]*{_piece(last)}"
+    )
+    anywhere = re.compile(body + r"\Z").match
 
     def test(slug: str) -> bool:
-        return match(slug) is not None
+        slack = len(slug) - least
+        if slack <= 0:
+            return slack == 0 and exact(slug) is not None
+        return anywhere(slug) is not None
 
     return test
 

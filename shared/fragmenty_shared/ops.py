@@ -9,18 +9,18 @@ on a small app of their own (:func:`serve_ops`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fragmenty_shared.http_server import EmbeddedServer, server_config
 from fragmenty_shared.metrics import METRICS_CONTENT_TYPE, render
+from fragmenty_shared.settings import Settings
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Raises (or times out) when a dependency is not usable."""
@@ -75,18 +75,11 @@ async def serve_ops(
     registry: CollectorRegistry,
     checks: Mapping[str, ReadinessCheck],
     *,
-    host: str,
+    settings: Settings,
     port: int,
 ) -> None:
-    """Serve the ops routes until cancelled (for services that are not web apps themselves)."""
+    """Serve the ops routes on ``settings.host:port`` until cancelled (for services that are not
+    web apps themselves), with the shared HTTP server's limits."""
     app = Starlette(routes=ops_routes(registry, checks))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    await _EmbeddedServer(config).serve()
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server inside a larger service: the service, not uvicorn, owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    config = server_config(app, settings, port=port, log_level="warning", lifespan="off")
+    await EmbeddedServer(config).serve()

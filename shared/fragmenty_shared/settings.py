@@ -57,3 +57,18 @@ class Settings(BaseSettings):
     crawler_port: int = Field(
         default=8003, ge=1, le=65535, description="Port of the looping crawler's health/metrics."
     )
+    http_max_header_bytes: int = Field(
+        default=16_384,
+        ge=1_024,
+        le=1_048_576,
+        description=(
+            "Largest request line plus headers an HTTP endpoint reads; more is refused with 431 "
+            "(every service, WebSocket handshakes included)."
+        ),
+    )
+    http_max_headers: int = Field(
+        default=100,
+        ge=8,
+        le=1_000,
+        description="Most header fields in one HTTP request; more is refused with 431.",
+    )

@@ -7,6 +7,7 @@ import uvicorn
 from fragmenty_api.main import create_app
 from fragmenty_api.settings import ApiSettings
 from fragmenty_shared.cli import parse_service_arguments
+from fragmenty_shared.http_server import server_config
 from fragmenty_shared.logs import configure_logging
 
 
@@ -16,13 +17,13 @@ def main() -> None:
     )
     settings = ApiSettings()
     configure_logging("api", level=settings.log_level, json_lines=settings.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.api_port,
-        log_config=None,
-        proxy_headers=True,
-        server_header=False,
+    uvicorn.Server(api_server_config(settings)).run()
+
+
+def api_server_config(settings: ApiSettings) -> uvicorn.Config:
+    """The app under the shared HTTP server settings (header limits), on FRAGMENTY_API_PORT."""
+    return server_config(
+        create_app(settings), settings, port=settings.api_port, log_config=None, proxy_headers=True
     )
 
 

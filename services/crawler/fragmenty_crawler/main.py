@@ -95,7 +95,7 @@ async def run_every(
             serve_ops(
                 metrics.registry,
                 readiness_checks(settings, broker),
-                host=settings.host,
+                settings=settings,
                 port=settings.crawler_port,
             )
         )

@@ -81,7 +81,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
                 "warmed": warmed,
                 "consuming": consumer.check_consuming,
             },
-            host=settings.host,
+            settings=settings,
             port=settings.ingest_port,
         ),
         name="ops",

@@ -22,6 +22,7 @@ from fragmenty_notifier.outbox import RawSendMiddleware
 from fragmenty_notifier.server import NotifierServer
 from fragmenty_notifier.settings import NotifierSettings
 from fragmenty_notifier.sockets import OriginPolicy, SocketEndpoints
+from fragmenty_shared import http_server
 from fragmenty_shared.logs import configure_logging
 from fragmenty_shared.ops import ops_routes
 from fragmenty_shared.storage import make_mongo_client
@@ -91,9 +92,9 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
 
 def server_config(notifier: Notifier) -> uvicorn.Config:
     settings = notifier.settings
-    return uvicorn.Config(
+    return http_server.server_config(
         notifier.app,
-        host=settings.host,
+        settings,
         port=settings.notifier_port,
         # The sansio protocol lets the notifier write pre-encoded frames straight to each
         # socket (see outbox.py); the legacy "websockets" protocol is deprecated in uvicorn.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gzip
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -183,10 +183,12 @@ async def market_page(request: Request, snapshot: Snapshot, state: State) -> HTM
     first_day = last_day - timedelta(days=MARKET_PAGE_DAYS - 1)
     days = snapshot_market_days(snapshot, first_day, last_day, list(Asset))
     series: dict[str, dict[str, list[Any]]] = {}
+    backfilled_days: list[date] = []  # those the page shows
     for day in days:
         # Days before anything was listed carry no information: start each line at its first.
         column = series.setdefault(
-            day.asset.value, {"day": [], "floor": [], "median": [], "volume": [], "sold": []}
+            day.asset.value,
+            {"day": [], "floor": [], "median": [], "volume": [], "sold": [], "backfilled": []},
         )
         if not column["day"] and day.listed_count == 0 and day.sold_count == 0:
             continue
@@ -195,7 +197,15 @@ async def market_page(request: Request, snapshot: Snapshot, state: State) -> HTM
         column["median"].append(None if day.median_ton is None else str(day.median_ton))
         column["volume"].append(str(day.volume_ton))
         column["sold"].append(day.sold_count)
-    config = _page_config(state, series=series, today=last_day.isoformat())
+        column["backfilled"].append(day.backfilled)
+        if day.backfilled:
+            backfilled_days.append(day.day)
+    last_backfilled = max(backfilled_days).isoformat() if backfilled_days else None
+    config = _page_config(
+        state, series=series, today=last_day.isoformat(), lastBackfilled=last_backfilled
+    )
     return templates.TemplateResponse(
-        request, "market.html", {"config": config, "days": MARKET_PAGE_DAYS}
+        request,
+        "market.html",
+        {"config": config, "days": MARKET_PAGE_DAYS, "last_backfilled": last_backfilled},
     )

@@ -103,3 +103,38 @@ def test_market_days_replay_floor_median_and_sales() -> None:
         Decimal(150),
         Decimal("450.00"),
     )
+
+
+def sold_listing(listing: str, sold_at: datetime) -> ListingRow:
+    asset, slug = listing.split(":")
+    return ListingRow.from_document(
+        {
+            "_id": listing,
+            "asset": asset,
+            "slug": slug,
+            "status": "sold",
+            "price_nanoton": 1,
+            "sold_at": sold_at,
+        }
+    )
+
+
+def test_a_sale_counts_on_its_sold_at_day_and_days_before_the_first_census_are_backfilled() -> None:
+    census = datetime(2026, 11, 3, 9, tzinfo=UTC)  # the first census reads two past sales
+    history = [
+        change("number:a", census, "sold", "sold", 150),
+        change("number:b", census, "sold", "sold", 40),
+        change("number:c", census, "listed", "sale", 70),
+    ]
+    listings = {
+        "number:a": sold_listing("number:a", datetime(2026, 11, 1, 23, tzinfo=UTC)),
+        # A sold_at after the observation belongs to a later sale: this one counts when seen.
+        "number:b": sold_listing("number:b", census + timedelta(days=2)),
+    }
+    days = market_days(history, date(2026, 11, 1), date(2026, 11, 3), [Asset.NUMBER], listings)
+    assert [(d.day.day, d.sold_count, d.volume_ton, d.backfilled) for d in days] == [
+        (1, 1, Decimal(150), True),
+        (2, 0, Decimal(0), True),
+        (3, 1, Decimal(40), False),
+    ]
+    assert days[2].floor_ton == Decimal(70)

@@ -64,9 +64,10 @@ async def serve(
     settings: Settings, database: AsyncDatabase[dict[str, Any]], listings: list[SeedListing]
 ) -> AsyncIterator[str]:
     await seed_market(database, listings)
-    async with FakeNotifier().running() as notifier:
-        async with running_api(api_settings(settings, notifier_public_url=notifier.url)) as url:
-            yield url
+    notifier = FakeNotifier()
+    api = running_api(api_settings(settings, notifier_public_url=notifier.url))
+    async with notifier.running(), api as url:
+        yield url
 
 
 @pytest.fixture

@@ -33,7 +33,9 @@ class Envelope:
         frame = self._frames.get(subscription_id)
         if frame is None:
             text = event_frame(subscription_id, self.event_json)
-            frame = self._frames[subscription_id] = Frame(text, self)
+            frame = self._frames[subscription_id] = Frame(
+                text, (self,), subscription=subscription_id
+            )
         return frame
 
 

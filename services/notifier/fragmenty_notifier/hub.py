@@ -1,26 +1,19 @@
-"""Every open connection of this instance, and the fan-out of each event to them.
-
-The fan-out is the notifier's hot path: at 20 events a second and thousands of clients it
-writes a hundred thousand frames a second. Connections with the same subscriptions get the same
-bytes, so a batch is worked out once per group of them and then written to each with one
-``transport.write``; metrics are counted per slice of sockets (one clock reading for
-``FANOUT_SLICE`` of them), not per socket.
-"""
+"""Every open connection of this instance: admission limits, the fan-out of each batch of
+events to the subscribers (``fanout.py``), and goodbyes at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
 from fragmenty_notifier.envelope import Envelope
-from fragmenty_notifier.frames import Frame
+from fragmenty_notifier.fanout import BatchWindows, Subscriber, choose_frames, write_frames
 from fragmenty_notifier.metrics import NotifierMetrics
-from fragmenty_notifier.outbox import Pushed
 from fragmenty_notifier.recent_ids import RecentIds
 
 logger = logging.getLogger(__name__)
@@ -28,21 +21,6 @@ logger = logging.getLogger(__name__)
 # Event ids this instance remembers having fanned out: enough for a broker outage's recovery
 # window at a busy day's event rate, so recovered events that did arrive are not sent twice.
 HUB_SEEN_IDS = 200_000
-
-# Sockets written between two clock readings for the latency histogram: each frame of a slice
-# is counted as written when the slice ends (about a millisecond late at most, never early).
-FANOUT_SLICE = 128
-
-
-class SharedFrames:
-    """A batch's frames for one group of connections, their bytes, and copies not yet counted."""
-
-    __slots__ = ("frames", "uncounted", "wire")
-
-    def __init__(self, frames: list[Frame]) -> None:
-        self.frames = frames
-        self.wire = b"".join([frame.wire for frame in frames])
-        self.uncounted = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +38,8 @@ class Hub:
         self._max_connections = max_connections
         self._max_per_client = max_per_client
         self._connections: set[ClientConnection] = set()
+        self._subscribers: dict[ClientConnection, Subscriber] = {}  # insertion order kept
+        self.windows = BatchWindows(self._deliver)
         self._per_client: Counter[str] = Counter()
         self._seen = RecentIds(HUB_SEEN_IDS)
         self._events_in = {
@@ -88,6 +68,8 @@ class Hub:
 
     def add(self, connection: ClientConnection) -> None:
         self._connections.add(connection)
+        if connection.receives_events:
+            self._subscribers[connection] = cast(Subscriber, connection)
         self._per_client[connection.client_host] += 1
         self._metrics.connections.labels(connection.endpoint).inc()
 
@@ -95,6 +77,7 @@ class Hub:
         if connection not in self._connections:
             return
         self._connections.discard(connection)
+        self._subscribers.pop(connection, None)
         self._per_client[connection.client_host] -= 1
         if self._per_client[connection.client_host] <= 0:
             del self._per_client[connection.client_host]
@@ -119,49 +102,17 @@ class Hub:
         if len(fresh) < len(envelopes):
             self._metrics.duplicates_dropped.inc(len(envelopes) - len(fresh))
         if fresh:
-            self._fan_out(fresh)
+            self._deliver(fresh, None)
+            self.windows.collect(fresh)
             for observer in self._observers:
                 observer(fresh)
         return len(fresh)
 
-    def _fan_out(self, envelopes: list[Envelope]) -> None:
-        """One pass over the connections: each group's frames are worked out when its first
-        member comes up, then every member gets the same bytes in one push."""
-        groups: dict[Hashable, SharedFrames] = {}
-        uncounted: list[SharedFrames] = []  # groups with copies written since the last count
-        since_clock = 0  # sockets written since the last clock reading
-        for connection in tuple(self._connections):
-            key = connection.shared_key()
-            if key is None:
-                connection.offer_batch(envelopes)
-                continue
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = SharedFrames(connection.frames_for(envelopes))
-            if not group.frames:
-                continue
-            assert connection.direct is not None  # what gave it a shared_key
-            pushed = connection.direct.push(group.wire)
-            if pushed is Pushed.WRITTEN:
-                if not group.uncounted:
-                    uncounted.append(group)
-                group.uncounted += 1
-                since_clock += 1
-                if since_clock == FANOUT_SLICE:
-                    self._count_written(uncounted)
-                    since_clock = 0
-            elif pushed is Pushed.TOO_SLOW:
-                connection.drop_too_slow()
-        self._count_written(uncounted)
-
-    def _count_written(self, uncounted: list[SharedFrames]) -> None:
-        """Count the copies written since the last count (then forget them), at one clock
-        reading; only the groups written to are visited, however many groups there are."""
-        now = time.time()
-        for group in uncounted:
-            self._frames_written.written(group.frames, group.uncounted, now)
-            group.uncounted = 0
-        uncounted.clear()
+    def _deliver(self, envelopes: list[Envelope], window_ms: int | None) -> None:
+        """The fan-out: choose every subscriber's frames for the batch, then write them."""
+        if envelopes:
+            plan = choose_frames(tuple(self._subscribers.values()), envelopes, window_ms)
+            write_frames(plan, self._frames_written)
 
     async def close_all(self, timeout_s: float = 5.0) -> None:
         """Graceful shutdown: refuse newcomers and say goodbye to everyone with 1001."""

@@ -326,12 +326,6 @@ class LegacyConnection(ClientConnection):
         super().__init__(websocket, client_host, limits, metrics)
         self.view = view
 
-    def frame_for(self, envelope: Envelope) -> Frame | None:
-        return None  # events reach these clients as whole lists (LegacyLists), not one by one
-
-    def frames_key(self) -> tuple[str]:
-        return ("legacy",)
-
     async def send_lists(self, lists: LegacyLists) -> bool:
         """Every newer list until the connection ends; False when the market never loaded.
         A list waits while the client is still taking the previous one, so a slow reader skips

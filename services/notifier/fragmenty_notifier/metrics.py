@@ -89,9 +89,20 @@ class FrameAccounting:
     looked up once, not once per connection.
     """
 
-    __slots__ = ("_latency_published", "_latency_received", "_live_out", "_replay_out")
+    __slots__ = (
+        "_catch_up_saved",
+        "_catch_up_writes",
+        "_latency_published",
+        "_latency_received",
+        "_live_out",
+        "_replay_out",
+    )
 
-    def __init__(self, events_out: Counter, fanout_latency: FastHistogram) -> None:
+    def __init__(
+        self, events_out: Counter, fanout_latency: FastHistogram, catch_up: Counter
+    ) -> None:
+        self._catch_up_writes = catch_up.labels("writes")
+        self._catch_up_saved = catch_up.labels("frames_saved")
         self._live_out = events_out.labels("live")
         self._replay_out = events_out.labels("replay")
         self._latency_published = fanout_latency.labels("published")
@@ -105,20 +116,24 @@ class FrameAccounting:
             now = time.time()
         live = replayed = 0
         for frame in frames:
-            envelope = frame.envelope
-            if envelope is not None:
+            for envelope in frame.envelopes:
                 live += 1
                 if envelope.published_at is not None:
                     latency, series = now - envelope.published_at, self._latency_published
                 else:
                     latency, series = now - envelope.received_at, self._latency_received
                 series.observe_many(max(0.0, latency), copies)
-            elif frame.replayed:
+            if frame.replayed:
                 replayed += 1
         if live:
             self._live_out.inc(live * copies)
         if replayed:
             self._replay_out.inc(replayed * copies)
+
+    def caught_up(self, waited: int, written: int) -> None:
+        """Frames that waited for a client that was behind went out together."""
+        self._catch_up_writes.inc()
+        self._catch_up_saved.inc(waited - written)
 
 
 @dataclass(frozen=True)
@@ -135,10 +150,11 @@ class NotifierMetrics:
     fanout_latency: FastHistogram
     broker_reconnects: Counter
     replayed_events: Counter
+    catch_up: Counter
 
     @cached_property
     def frames_written(self) -> FrameAccounting:
-        return FrameAccounting(self.events_out, self.fanout_latency)
+        return FrameAccounting(self.events_out, self.fanout_latency, self.catch_up)
 
 
 def create_metrics() -> NotifierMetrics:
@@ -202,6 +218,13 @@ def create_metrics() -> NotifierMetrics:
         broker_reconnects=Counter(
             "fragmenty_notifier_broker_reconnects_total",
             "Times the event queue was restored after the broker connection was lost.",
+            registry=registry,
+        ),
+        catch_up=Counter(
+            "fragmenty_notifier_catch_up_total",
+            "Frames that waited for a client that was behind went out together: the writes, and "
+            "the frames saved by merging batched subscriptions' events frames.",
+            ["what"],
             registry=registry,
         ),
         replayed_events=Counter(

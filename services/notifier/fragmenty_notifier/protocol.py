@@ -2,7 +2,7 @@
 
 Client: ``{"action": "subscribe", "id": "s1", "filter": {...}}``,
 ``{"action": "unsubscribe", "id": "s1"}``, ``{"action": "ping"}``.
-Server: ``subscribed``, ``unsubscribed``, ``event``, ``pong``, ``replayed`` and ``error`` frames.
+Server: ``subscribed``, ``unsubscribed``, ``event``, ``events``, ``pong``, ``replayed`` and ``error`` frames.
 Event frames are assembled from the event's JSON, serialised once per event, so fanning one
 event out to thousands of sockets costs a string concatenation each, not a serialisation.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from fragmenty_shared.filters import SubscriptionFilter
 
@@ -23,10 +23,30 @@ class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MAX_BATCH_MS = 5000
+MIN_BATCH_MS = 10
+
+
 class Subscribe(_Command):
     action: Literal["subscribe"]
     id: SubscriptionId
     filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
+    batch_ms: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_BATCH_MS,
+        description=(
+            "0: one event frame per event. Otherwise every event that matched within a window "
+            "of this many milliseconds arrives in one events frame at the window's end."
+        ),
+    )
+
+    @field_validator("batch_ms")
+    @classmethod
+    def _a_window_worth_a_timer(cls, value: int) -> int:
+        if 0 < value < MIN_BATCH_MS:
+            raise ValueError(f"batch_ms is 0 (no batches) or {MIN_BATCH_MS}..{MAX_BATCH_MS}")
+        return value
 
 
 class Unsubscribe(_Command):
@@ -103,3 +123,9 @@ def replayed_frame(count: int, last_event_id: str | None) -> str:
 
 def event_frame(subscription_id: str, event_json: str) -> str:
     return f'{{"type":"event","subscription":{json.dumps(subscription_id)},"event":{event_json}}}'
+
+
+def events_frame(subscription_id: str, event_jsons: list[str]) -> str:
+    """A batched subscription's window: ``{"type": "events", "subscription", "events": [...]}``."""
+    events = ",".join(event_jsons)
+    return f'{{"type":"events","subscription":{json.dumps(subscription_id)},"events":[{events}]}}'

@@ -77,7 +77,13 @@ class SocketEndpoints:
         if client_host is None:
             return
         connection = StreamConnection(
-            websocket, client_host, self._limits, self._metrics, self._store, since
+            websocket,
+            client_host,
+            self._limits,
+            self._metrics,
+            self._store,
+            self._hub.windows,
+            since,
         )
         await self._serve(connection, connection.handle_text)
 

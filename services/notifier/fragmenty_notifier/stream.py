@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fragmenty_notifier.connection import (
@@ -37,6 +38,7 @@ from fragmenty_notifier.protocol import (
     subscribed_frame,
     unsubscribed_frame,
 )
+from fragmenty_notifier.recent_ids import RecentIds
 from fragmenty_notifier.token_bucket import TokenBucket
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.filters import EventFilter, compile_filter
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from fragmenty_notifier.event_store import EventStore
+    from fragmenty_notifier.fanout import BatchWindows
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +56,36 @@ logger = logging.getLogger(__name__)
 # whose replay is that slow is better off reconnecting later.
 MAX_PENDING_DURING_REPLAY = 10_000
 
+# How many recent event ids a resuming connection remembers to drop duplicates: far more than
+# can be in flight at the seam between its replay and live delivery.
+CONNECTION_SEEN_IDS = 4096
+
+
+def frames_of(chosen: list[tuple[Envelope, Subscription]]) -> list[Frame]:
+    """Frames for chosen events, in order: one ``event`` frame each for per-event
+    subscriptions, one ``events`` frame per batched subscription (in subscription order of
+    first appearance)."""
+    frames: list[Frame] = []
+    batched: dict[str, list[Envelope]] = {}
+    for envelope, subscription in chosen:
+        if subscription.window_ms is None:
+            frames.append(envelope.frame_for(subscription.id))
+        else:
+            batched.setdefault(subscription.id, []).append(envelope)
+    frames.extend(Frame.of_events(sid, tuple(envelopes)) for sid, envelopes in batched.items())
+    return frames
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    filter: EventFilter
+    window_ms: int | None  # the batch window, or None for a frame per event
+
 
 class StreamConnection(ClientConnection):
     endpoint = "ws"
+    receives_events = True
 
     def __init__(
         self,
@@ -64,16 +94,21 @@ class StreamConnection(ClientConnection):
         limits: ConnectionLimits,
         metrics: NotifierMetrics,
         store: EventStore,
+        windows: BatchWindows,
         since: str | None = None,
     ) -> None:
         super().__init__(websocket, client_host, limits, metrics)
         self._store = store
+        self._windows = windows
         self._since = since
-        self._subscriptions: dict[str, EventFilter] = {}
-        self._specs: dict[str, str] = {}  # the filters as the client wrote them (normalised)
+        self._subscriptions: dict[str, Subscription] = {}
+        self._specs: dict[str, str] = {}  # the subscriptions as the client wrote them (normalised)
         self._signature: tuple[tuple[str, str], ...] = ()
+        # The hub fans each event_id out once, so live delivery alone never repeats an event;
+        # only a connection whose replay meets live delivery needs a memory of its own.
+        self._seen: RecentIds | None = None
         self._replaying = False
-        self._pending: deque[tuple[Envelope, str]] = deque()
+        self._pending: deque[tuple[Envelope, Subscription]] = deque()
         self._errors = 0
         self._bucket = TokenBucket(
             limits.max_client_frames_per_s, max(10.0, 3 * limits.max_client_frames_per_s)
@@ -82,45 +117,51 @@ class StreamConnection(ClientConnection):
         self._subscriptions_gauge = metrics.subscriptions
         self._client_errors = metrics.client_errors
 
-    def matching_subscription(self, event: PriceEvent) -> str | None:
+    def matching_subscription(self, event: PriceEvent) -> Subscription | None:
         """The first of this client's subscriptions the event matches: one frame per event."""
-        for subscription_id, event_filter in self._subscriptions.items():
-            if event_filter.matches(event):
-                return subscription_id
+        for subscription in self._subscriptions.values():
+            if subscription.filter.matches(event):
+                return subscription
         return None
 
-    def frame_for(self, envelope: Envelope) -> Frame | None:
-        subscription_id = self.matching_subscription(envelope.event)
-        return None if subscription_id is None else envelope.frame_for(subscription_id)
+    def frames_key(self) -> Hashable | None:
+        # The subscriptions, in order (the first match names the frame); not while a replay
+        # runs, nor once this connection remembers ids of its own (after a replay).
+        if self._replaying or self._seen is not None or self.closed:
+            return None
+        return self._signature
 
-    def offer(self, envelope: Envelope) -> None:
-        if not self._replaying:
-            super().offer(envelope)
-            return
-        subscription_id = self.matching_subscription(envelope.event)
-        if subscription_id is None or self.closed:
-            return
-        self._pending.append((envelope, subscription_id))
+    def choose(self, envelopes: list[Envelope], window_ms: int | None) -> list[Frame]:
+        """The frames of a batch for this client: the events whose first matching subscription
+        takes this batch (per-event ones the broker's batches, batched ones their window)."""
+        if self.closed:
+            return []
+        if self._replaying:  # held until the replay is out, then sent (see _replay)
+            if window_ms is None:
+                self._hold(envelopes)
+            return []
+        seen = self._seen
+        chosen: list[tuple[Envelope, Subscription]] = []
+        for envelope in envelopes:
+            subscription = self.matching_subscription(envelope.event)
+            if subscription is None or subscription.window_ms != window_ms:
+                continue
+            if seen is not None and not seen.add(envelope.event_id):
+                continue
+            chosen.append((envelope, subscription))
+        return frames_of(chosen)
+
+    def _hold(self, envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            subscription = self.matching_subscription(envelope.event)
+            if subscription is not None:
+                self._pending.append((envelope, subscription))
         if len(self._pending) > MAX_PENDING_DURING_REPLAY:
             self.drop(
                 CLOSE_TRY_AGAIN_LATER,
                 "too slow: live events piled up during the replay",
                 reason="slow",
             )
-
-    def frames_key(self) -> Hashable | None:
-        # The subscriptions, in order (the first match names the frame); not while a replay
-        # runs, nor once this connection remembers ids of its own (after a replay).
-        if self._replaying or self._seen is not None:
-            return None
-        return self._signature
-
-    def offer_batch(self, envelopes: list[Envelope]) -> None:
-        if self._replaying:
-            for envelope in envelopes:
-                self.offer(envelope)
-        else:
-            super().offer_batch(envelopes)
 
     # --- client frames ---------------------------------------------------------------------
 
@@ -161,8 +202,15 @@ class StreamConnection(ClientConnection):
             compiled = compile_filter(command.filter)
         except PatternError as error:
             raise ProtocolError(f"filter.pattern: {error}", command.id) from None
-        self._subscriptions[command.id] = compiled
-        self._specs[command.id] = command.filter.model_dump_json()
+        replaced = self._subscriptions.get(command.id)
+        if replaced is not None and replaced.window_ms is not None:
+            self._windows.release(replaced.window_ms)
+        window_ms = command.batch_ms or None
+        # A replacement keeps its place: the order of subscriptions decides the frame's label.
+        self._subscriptions[command.id] = Subscription(command.id, compiled, window_ms)
+        if window_ms is not None:
+            self._windows.use(window_ms)
+        self._specs[command.id] = command.model_dump_json(include={"filter", "batch_ms"})
         self._signature = tuple(self._specs.items())
         if is_new:
             self._subscriptions_gauge.inc()
@@ -171,12 +219,21 @@ class StreamConnection(ClientConnection):
             self._start_replay(self._since)
 
     def _unsubscribe(self, command: Unsubscribe) -> None:
-        self._specs.pop(command.id, None)
-        self._signature = tuple(self._specs.items())
-        if self._subscriptions.pop(command.id, None) is None:
+        if not self._forget(command.id):
             raise ProtocolError("no such subscription", command.id)
         self._subscriptions_gauge.dec()
         self.send_control(unsubscribed_frame(command.id))
+
+    def _forget(self, subscription_id: str) -> bool:
+        """Remove a subscription (to replace or end it); whether there was one."""
+        self._specs.pop(subscription_id, None)
+        self._signature = tuple(self._specs.items())
+        subscription = self._subscriptions.pop(subscription_id, None)
+        if subscription is None:
+            return False
+        if subscription.window_ms is not None:
+            self._windows.release(subscription.window_ms)
+        return True
 
     # --- resume ------------------------------------------------------------------------------
 
@@ -192,9 +249,10 @@ class StreamConnection(ClientConnection):
             self.send_control(replayed_frame(count, last))
             # Live events that arrived meanwhile, without those the replay already sent.
             while self._pending and not self.closed:
-                envelope, subscription_id = self._pending.popleft()
-                if self.remember(envelope.event_id):
-                    await self.send_waiting(envelope.frame_for(subscription_id))
+                held = [self._pending.popleft() for _ in range(len(self._pending))]
+                fresh = [(e, s) for e, s in held if self._remember(e.event_id)]
+                for frame in frames_of(fresh):
+                    await self.send_waiting(frame)
             self._replaying = False
         except Exception:
             logger.exception("replay for %s failed", self.client_host)
@@ -215,18 +273,25 @@ class StreamConnection(ClientConnection):
                 return -1, None
             if self.closed:
                 return -1, None
-            subscription_id = self.matching_subscription(event)
-            if subscription_id is None or not self.remember(event.event_id):
+            subscription = self.matching_subscription(event)
+            if subscription is None or not self._remember(event.event_id):
                 continue
-            frame = event_frame(subscription_id, event.model_dump_json())
+            frame = event_frame(subscription.id, event.model_dump_json())
             await self.send_waiting(Frame(frame, replayed=True))
             sent += 1
             last = event.event_id
         return sent, last
 
+    def _remember(self, event_id: str) -> bool:
+        """Mark an event as sent to this client; False if it already was."""
+        if self._seen is None:
+            self._seen = RecentIds(CONNECTION_SEEN_IDS)
+        return self._seen.add(event_id)
+
     async def finish(self) -> None:
         self._subscriptions_gauge.dec(len(self._subscriptions))
-        self._subscriptions.clear()
+        for subscription_id in tuple(self._subscriptions):
+            self._forget(subscription_id)
         if self._replay_task is not None:
             self._replay_task.cancel()
         await super().finish()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.envelope import Envelope
+from fragmenty_notifier.fanout import FANOUT_SLICE
 from fragmenty_notifier.frames import Frame
-from fragmenty_notifier.hub import FANOUT_SLICE, Hub
+from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
 from fragmenty_notifier.outbox import Pushed
 from fragmenty_notifier.stream import StreamConnection
@@ -24,26 +27,23 @@ class CapturingOutbox:
 
     def __init__(self, *, too_slow: bool = False) -> None:
         self.writes: list[bytes] = []
+        self.wrote = asyncio.Event()
         self.pushes = 0
         self.too_slow = too_slow
 
-    def offer(self, frame: Frame) -> bool:
-        self.writes.append(frame.wire)
-        return True
-
-    def offer_many(self, frames: list[Frame], wire: bytes | None = None) -> bool:
-        self.writes.append(wire if wire is not None else b"".join(f.wire for f in frames))
-        return True
-
-    def push(self, wire: bytes) -> Pushed:
+    def push(self, frames: list[Frame], wire: bytes | None = None) -> Pushed:
         if self.too_slow:
             return Pushed.TOO_SLOW
         self.pushes += 1
-        self.writes.append(wire)
+        self.writes.append(wire if wire is not None else b"".join(f.wire for f in frames))
+        self.wrote.set()
         return Pushed.WRITTEN
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_with = code
+
+    async def stop(self) -> None:
+        """Nothing held."""
 
     @property
     def frames(self) -> list[dict[str, object]]:
@@ -71,21 +71,30 @@ def client(
         ConnectionLimits(1 << 20, 8, 5, 100.0, 100),
         metrics or create_metrics(),
         store=None,  # type: ignore[arg-type]
+        windows=hub.windows,
     )
     outbox = CapturingOutbox(too_slow=too_slow)
     connection._outbox = outbox  # type: ignore[assignment]
-    connection.direct = outbox  # type: ignore[assignment]
     for subscription_id, spec in subscriptions:
+        batch_ms = spec.pop("batch_ms", 0)
         connection.handle_text(
-            json.dumps({"action": "subscribe", "id": subscription_id, "filter": spec})
+            json.dumps(
+                {"action": "subscribe", "id": subscription_id, "filter": spec, "batch_ms": batch_ms}
+            )
         )
     outbox.writes.clear()
+    outbox.pushes = 0
     hub.add(connection)
     return connection, outbox
 
 
 def labels(outbox: CapturingOutbox) -> list[tuple[object, object]]:
-    return [(frame["subscription"], frame["event"]["slug"]) for frame in outbox.frames]  # type: ignore[index]
+    """(subscription, slug) per event written, ``event`` and ``events`` frames alike."""
+    found: list[tuple[object, object]] = []
+    for frame in outbox.frames:
+        events: Any = frame["events"] if frame["type"] == "events" else [frame["event"]]
+        found.extend((frame["subscription"], event["slug"]) for event in events)
+    return found
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

@@ -11,6 +11,7 @@ from .factories import make_event
 
 class FakeConnection:
     endpoint = "ws"
+    receives_events = True
 
     def __init__(self, client_host: str) -> None:
         self.client_host = client_host
@@ -18,12 +19,13 @@ class FakeConnection:
         self.closed_with: int | None = None
         self.batches: list[list[str]] = []
 
-    def shared_key(self) -> None:
-        return None  # takes every batch through offer_batch
+    def frames_key(self) -> None:
+        return None  # chooses every batch itself
 
-    def offer_batch(self, envelopes: list[Envelope]) -> None:
+    def choose(self, envelopes: list[Envelope], window_ms: int | None) -> list[object]:
         self.batches.append([envelope.event_id for envelope in envelopes])
         self.offered.extend(envelope.event_id for envelope in envelopes)
+        return []  # writes nothing: the hub's choice of who sees which batch is under test
 
     async def close(self, code: int, message: str) -> None:
         self.closed_with = code

@@ -35,6 +35,8 @@ def test_the_three_actions_parse() -> None:
         ('{"action": "subscribe"}', "id"),
         ('{"action": "subscribe", "id": "s1", "filter": {"assets": "number"}}', "assets"),
         ('{"action": "ping", "extra": 1}', "extra"),
+        ('{"action": "subscribe", "id": "s1", "batch_ms": 5}', "batch_ms is 0"),
+        ('{"action": "subscribe", "id": "s1", "batch_ms": 60000}', "batch_ms"),
     ],
 )
 def test_malformed_frames_say_what_is_wrong(text: str, says: str) -> None:

@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument(
         "--ton-rate", type=Decimal, help="USD per TON for API answers (they carry none)"
     )
+
+    probe = commands.add_parser(
+        "probe",
+        help="fetch one page of every view, the API and one item page per status, politely, "
+        "and report any markup drift (exit 1 on a failure)",
+    )
+    probe.add_argument("--url", help="Fragment's base URL (default FRAGMENTY_FRAGMENT_URL)")
+    probe.add_argument(
+        "--rate", type=float, help="requests per second (default FRAGMENTY_CRAWL_RATE)"
+    )
     return parser
 
 
@@ -59,6 +69,20 @@ def main(argv: list[str] | None = None) -> None:
 
     from fragmenty_crawler.main import run_every, run_once, setup_logging
     from fragmenty_crawler.settings import CrawlerSettings
+
+    if args.command == "probe":
+        from fragmenty_crawler.probe import print_report, run_probe
+
+        probe_overrides: dict[str, object] = {}
+        if args.url:
+            probe_overrides["fragment_url"] = args.url
+        if args.rate is not None:
+            probe_overrides["crawl_rate"] = args.rate
+        probe_settings = CrawlerSettings(**probe_overrides)  # type: ignore[arg-type]
+        setup_logging(probe_settings)
+        probe_report = asyncio.run(run_probe(probe_settings))
+        print_report(probe_report)
+        sys.exit(0 if probe_report.ok else 1)
 
     overrides: dict[str, object] = {}
     if args.no_politeness:

@@ -11,10 +11,15 @@ from typing import Any
 
 from fragmenty_crawler.settings import CrawlerSettings
 
-_BROWSER_HEADERS = {
+BROWSER_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
     "Accept-Language": "en-US,en;q=0.9",
     "Cache-Control": "no-cache",
+}
+# What Fragment's own page script sends with an API call (plus Origin and Referer).
+XHR_HEADERS = {
+    "X-Requested-With": "XMLHttpRequest",
+    "Accept": "application/json, text/javascript, */*; q=0.01",
 }
 
 
@@ -29,7 +34,7 @@ def scrapy_settings(settings: CrawlerSettings) -> dict[str, Any]:
         "LOGSTATS_INTERVAL": 0,
         "STATS_DUMP": False,
         "USER_AGENT": settings.user_agent,
-        "DEFAULT_REQUEST_HEADERS": _BROWSER_HEADERS,
+        "DEFAULT_REQUEST_HEADERS": BROWSER_HEADERS,
         "COOKIES_ENABLED": True,  # stel_ssid: the API refuses a request without the session
         "ROBOTSTXT_OBEY": False,
         "DOWNLOAD_DELAY": delay if polite else 0.0,

@@ -31,15 +31,12 @@ from fragmenty_crawler.parsing.listing import (
     parse_listing_page,
     parse_search_answer,
 )
+from fragmenty_crawler.scrapy_settings import XHR_HEADERS
 from fragmenty_crawler.views import View
 from fragmenty_shared.contracts import HistoryEntry, HistoryKind, ItemDetails, ListingObserved
 
 logger = logging.getLogger(__name__)
 
-_XHR_HEADERS = {
-    "X-Requested-With": "XMLHttpRequest",
-    "Accept": "application/json, text/javascript, */*; q=0.01",
-}
 MAX_HISTORY = 5000  # ItemDetails' limit per history
 
 
@@ -152,7 +149,7 @@ class CensusSpider(scrapy.Spider):
                 f"{context.base_url.rstrip('/')}/api?hash={api_hash}",
                 formdata=view.search_form(cursor),
                 headers={
-                    **_XHR_HEADERS,
+                    **XHR_HEADERS,
                     "Origin": context.base_url,
                     "Referer": view.page_url(context.base_url),
                 },
@@ -298,7 +295,7 @@ class CensusSpider(scrapy.Spider):
                 "username": page.slug,
                 "offset_id": cursor,
             },
-            headers={**_XHR_HEADERS, "Origin": self.context.base_url, "Referer": observation.url},
+            headers={**XHR_HEADERS, "Origin": self.context.base_url, "Referer": observation.url},
             callback=self.parse_history,
             errback=self.item_failed,
             cb_kwargs={"view": view, "observation": observation, "visit": visit, "bids": bids},

@@ -143,7 +143,16 @@ def create_app(simulator: Simulator) -> Starlette:
         search_mode = bool(query)
         body = sim.rows_html(page, search_mode)
         session, is_new = session_of(request)
-        section = render.results_section(body, render.load_more(cursor), search_mode)
+        section = render.results_section(
+            render.results_inner(
+                body,
+                render.load_more(cursor),
+                asset=asset,
+                search_mode=search_mode,
+                sort=params.get("sort", "price_desc"),
+                status_filter=status_filter,
+            )
+        )
         text = render.document(
             "Fragment", section, render.ajinit(sim.api_hash(session), sim.market.ton_rate)
         )
@@ -207,7 +216,15 @@ def create_app(simulator: Simulator) -> Starlette:
         else:
             answer = {
                 "ok": True,
-                "html": render.results_section(body, render.load_more(cursor), search_mode),
+                # As Fragment answers: what goes inside the results section, not the section.
+                "html": render.results_inner(
+                    body,
+                    render.load_more(cursor),
+                    asset=asset,
+                    search_mode=search_mode,
+                    sort=sort,
+                    status_filter=status_filter,
+                ),
                 "url": f"{path}?{urlencode({'sort': sort, 'filter': status_filter, 'query': query})}",
                 "expire": int(sim.market.now.timestamp()) + 3600,
                 "show_recent_bids": True,

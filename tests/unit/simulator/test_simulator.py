@@ -199,3 +199,53 @@ def test_a_tick_moves_the_market() -> None:
     before = simulator.market.as_json(BASE)
     simulator.tick()
     assert simulator.market.as_json(BASE) != before
+
+
+async def test_pages_carry_the_irregularities_of_real_fragment_markup(
+    client: httpx.AsyncClient,
+) -> None:
+    market = (await client.get("/_simulator/market")).json()
+    auction = next(x for x in market["listings"] if x["status"] == "auction" and x["bids"])
+    sold = next(x for x in market["listings"] if x["status"] == "sold" and x["sales"] > 1)
+
+    auction_page = (await client.get(f"/{auction['asset']}/{auction['slug']}")).text
+    box = auction_page.split('tm-section-bid-info">', 1)[1].split("</table>", 1)[0]
+    assert "<tbody><td>" in box and "<tr><td" not in box  # no tr in the price box
+    assert 'class="tm-countdown-timer" data-relative="timer"><span class="digit-group">' in (
+        auction_page
+    )
+    assert 'class="short">' in auction_page and '<span class="wide-only"><time' in auction_page
+    item = parse_item_page(auction_page, "u")
+    assert item.bid_step_pct == Decimal(5)
+    assert item.bid_history and all(entry.kind == "bid" for entry in item.bid_history)
+
+    sold_item = parse_item_page((await client.get(f"/{sold['asset']}/{sold['slug']}")).text, "u")
+    assert sold_item.owner == sold["owner"]
+    assert sold_item.sold_at is not None
+    assert sold_item.price_ton == Decimal(sold["price_ton"])
+
+
+async def test_the_whole_view_answer_is_the_section_content_and_search_views_show_resale(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.get("/numbers", params={"filter": "auction"})
+    init = parse_listing_page(first.text, str(first.url), BASE, ListingStatus.AUCTION).init
+    assert init is not None
+    answer = await client.post(
+        f"/api?hash={init.api_hash}",
+        data={"method": "searchAuctions", "type": "numbers", "filter": "auction", "query": ""},
+    )
+    data = answer.json()
+    assert set(data) == {"ok", "html", "url", "expire", "show_recent_bids"}
+    assert "js-search-results" not in data["html"] and "tm-section-header-dropdowns" in data["html"]
+    assert parse_search_answer(answer.text, "api", BASE, ListingStatus.AUCTION).rows
+
+    market = (await client.get("/_simulator/market")).json()
+    resale = next(x for x in market["listings"] if x["resale"])
+    path = "/numbers" if resale["asset"] == "number" else "/"
+    search = await client.get(path, params={"query": resale["slug"]})
+    assert '<div class="table-cell-value tm-value tm-status-avail">Resale</div>' in search.text
+    rows = parse_listing_page(search.text, str(search.url), BASE, None).rows
+    assert [(row.slug, row.status) for row in rows if row.slug == resale["slug"]] == [
+        (resale["slug"], ListingStatus.AUCTION)
+    ]

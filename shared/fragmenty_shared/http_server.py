@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -127,9 +128,33 @@ def limited_protocol(limits: HeaderLimits) -> type[LimitedH11Protocol]:
     return type("HeaderLimitedH11Protocol", (LimitedH11Protocol,), {"header_limits": limits})
 
 
+class ClientFaultsWithoutTraceback(logging.Filter):
+    """uvicorn logs a client's invalid UTF-8 text frame with a full traceback, once per frame
+    (the connection is then closed with 1007, as it should be). A client's fault is not the
+    server's error: one warning line, no traceback."""
+
+    MESSAGES = ("Invalid UTF-8 sequence received from client",)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith(self.MESSAGES):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_client_faults() -> None:
+    """Install :class:`ClientFaultsWithoutTraceback` on uvicorn's logger (once)."""
+    uvicorn_logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, ClientFaultsWithoutTraceback) for f in uvicorn_logger.filters):
+        uvicorn_logger.addFilter(ClientFaultsWithoutTraceback())
+
+
 def server_config(app: Any, settings: Settings, *, port: int, **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for a service: its host, ``port``, the header limits, no
-    ``Server`` header, plus ``options`` (any other ``uvicorn.Config`` argument)."""
+    ``Server`` header, client faults logged without tracebacks, plus ``options`` (any other
+    ``uvicorn.Config`` argument)."""
+    quiet_client_faults()
     limits = HeaderLimits.of(settings)
     options.setdefault("server_header", False)
     return uvicorn.Config(

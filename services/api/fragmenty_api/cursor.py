@@ -13,6 +13,8 @@ import json
 from fragmenty_api.snapshot import SORT_KEY_SHAPES, SortKey, SortOrder
 
 MAX_CURSOR_LENGTH = 512
+# What encode_cursor produces (unpadded URL-safe base64), for the OpenAPI document and the 422.
+CURSOR_PATTERN = rf"^[A-Za-z0-9_-]{{1,{MAX_CURSOR_LENGTH}}}$"
 
 
 class CursorError(ValueError):
@@ -36,7 +38,8 @@ def decode_cursor(cursor: str, order: SortOrder) -> SortKey:
         raise CursorError("cursor is not one this API issued")
     cursor_order, values = payload
     if cursor_order != order.value:
-        raise CursorError(f"cursor belongs to sort={cursor_order!s:.20}, not sort={order.value}")
+        # Name only the order asked for: nothing of the cursor is echoed (it may be tampered).
+        raise CursorError(f"cursor was issued for another sort, not sort={order.value}")
     shape = SORT_KEY_SHAPES[order]
     if len(values) != len(shape):
         raise CursorError("cursor is not one this API issued")

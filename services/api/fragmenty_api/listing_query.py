@@ -7,6 +7,7 @@ a filter means exactly the same thing everywhere.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from fragmenty_api.snapshot import (
     sort_key,
 )
 from fragmenty_shared.contracts import Asset, ListingStatus
-from fragmenty_shared.money import to_nanoton
 from fragmenty_shared.patterns import ListingPattern, PatternError, compile_pattern
 
 Predicate = Callable[[ListingRow], bool]
@@ -71,19 +71,18 @@ def parse_duration(text: str) -> timedelta:
     return duration
 
 
-def _price_in_storage_units(amount: Decimal | None, currency: Currency, name: str) -> int | None:
-    """TON as integer nanoTON, USD as integer cents, as the listings store them."""
+def _price_in_storage_units(
+    amount: Decimal | None, currency: Currency, *, upper: bool
+) -> int | None:
+    """A price bound in the listings' units: TON as integer nanoTON, USD as integer cents.
+
+    Stored prices are whole units, so a finer bound is exact when rounded inwards: a lowest
+    price of 1.005 USD admits what 1.01 does, a highest of 1.005 what 1.00 does.
+    """
     if amount is None:
         return None
-    if currency is Currency.TON:
-        try:
-            return to_nanoton(amount)
-        except ValueError:
-            raise QueryError(name, "TON amounts have at most 9 decimals") from None
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise QueryError(name, "USD amounts have at most 2 decimals")
-    return int(cents)
+    scaled = amount * (10**9 if currency is Currency.TON else 100)
+    return math.floor(scaled) if upper else math.ceil(scaled)
 
 
 @dataclass(frozen=True)
@@ -120,10 +119,10 @@ class ListingQuery:
         sort: SortOrder = SortOrder.PRICE_ASC,
     ) -> ListingQuery:
         """Validate everything that a type alone cannot; raises :class:`QueryError`."""
-        min_units = _price_in_storage_units(min_price, currency, "min_price")
-        max_units = _price_in_storage_units(max_price, currency, "max_price")
-        if min_units is not None and max_units is not None and min_units > max_units:
+        if min_price is not None and max_price is not None and min_price > max_price:
             raise QueryError("max_price", "max_price is below min_price")
+        min_units = _price_in_storage_units(min_price, currency, upper=False)
+        max_units = _price_in_storage_units(max_price, currency, upper=True)
         return cls(
             asset=asset,
             status=status,

@@ -14,11 +14,14 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from fragmenty_api.listing_query import Currency, ListingQuery
 from fragmenty_api.snapshot import SortOrder
-from fragmenty_shared.contracts import MAX_PRICE_TON, Asset, ListingStatus
+from fragmenty_shared.contracts import Asset, ListingStatus
 from fragmenty_shared.patterns import MAX_PATTERN_LENGTH
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
-MAX_PRICE_ANY_CURRENCY = MAX_PRICE_TON * 1000
+# A price bound as written: ASCII digits, at most 12 before the point (below 10^12 in either
+# currency) and 9 after (one nanoTON). Not a Decimal: Python's Decimal also reads other scripts'
+# digits ("١٢٣"), underscores ("1_000") and exponents, which the OpenAPI document cannot say.
+PriceText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}(\.[0-9]{1,9})?$")]
 
 
 class ListingFilters(BaseModel):
@@ -35,11 +38,11 @@ class ListingFilters(BaseModel):
         ),
         examples=["*7777"],
     )
-    min_price: Decimal | None = Field(
-        default=None, ge=0, le=MAX_PRICE_ANY_CURRENCY, description="Lowest price, in `currency`."
+    min_price: PriceText | None = Field(
+        default=None, description="Lowest price, in `currency`: a plain decimal, e.g. 1200.5."
     )
-    max_price: Decimal | None = Field(
-        default=None, ge=0, le=MAX_PRICE_ANY_CURRENCY, description="Highest price, in `currency`."
+    max_price: PriceText | None = Field(
+        default=None, description="Highest price, in `currency`: a plain decimal, e.g. 1200.5."
     )
     currency: Currency = Field(
         default=Currency.TON, description="Currency of min_price/max_price: ton or usd."
@@ -64,13 +67,17 @@ class ListingFilters(BaseModel):
     sort: SortOrder = Field(default=SortOrder.PRICE_ASC, description="Order of the results.")
 
 
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 async def listing_query(filters: Annotated[ListingFilters, Query()]) -> ListingQuery:
     return ListingQuery.create(
         asset=filters.asset,
         status=filters.status,
         q=filters.q,
-        min_price=filters.min_price,
-        max_price=filters.max_price,
+        min_price=_decimal(filters.min_price),
+        max_price=_decimal(filters.max_price),
         currency=filters.currency,
         min_memorability=filters.min_memorability,
         tags=tuple(filters.tags or ()),

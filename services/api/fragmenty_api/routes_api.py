@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from fragmenty_api.csv_export import csv_chunks
-from fragmenty_api.cursor import CursorError, decode_cursor, encode_cursor
+from fragmenty_api.cursor import CURSOR_PATTERN, CursorError, decode_cursor, encode_cursor
 from fragmenty_api.deps import ExpensiveRequest, Snapshot
 from fragmenty_api.listing_detail import build_listing_detail, valid_events
 from fragmenty_api.listing_json import listing_page_json
@@ -38,6 +38,8 @@ MAX_STATS_DAYS = 366
 # Fragment opened in 2022; the bounds keep date arithmetic far from date.min and date.max.
 FIRST_STATS_DAY = date(2020, 1, 1)
 LAST_STATS_DAY = date(2100, 12, 31)
+# The same bounds for the OpenAPI document, which has no minimum or maximum for dates.
+STATS_DAY_PATTERN = r"^(20[2-9][0-9]|2100)-[0-9]{2}-[0-9]{2}$"
 SlugParam = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,32}$", examples=["88800001234"])]
 EVENT_ID_PATTERN = r"^[0-9A-Za-z:._+-]{1,160}$"
 
@@ -56,7 +58,10 @@ async def list_listings(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")] = 50,
     cursor: Annotated[
         str | None,
-        Query(max_length=512, description="`next_cursor` of the previous page."),
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="`next_cursor` of the previous page (opaque; only cursors this API issued).",
+        ),
     ] = None,
 ) -> Response:
     """Listings matching every filter, in `sort` order, a page at a time (keyset cursor)."""
@@ -131,23 +136,34 @@ async def market_stats(
             alias="from",
             ge=FIRST_STATS_DAY,
             le=LAST_STATS_DAY,
-            description="First UTC day (default: 29 days before `to`).",
+            json_schema_extra={"pattern": STATS_DAY_PATTERN},
+            description="First UTC day, 2020-01-01 to 2100-12-31 (default: 29 days before `to`).",
         ),
     ] = None,
     to: Annotated[
         date | None,
-        Query(ge=FIRST_STATS_DAY, le=LAST_STATS_DAY, description="Last UTC day (default: today)."),
+        Query(
+            ge=FIRST_STATS_DAY,
+            le=LAST_STATS_DAY,
+            json_schema_extra={"pattern": STATS_DAY_PATTERN},
+            description="Last UTC day, 2020-01-01 to 2100-12-31 (default: today).",
+        ),
     ] = None,
 ) -> MarketStats:
-    """Per asset and day: floor, median and count of listed prices; sold count and volume."""
-    last_day = to or datetime.now(UTC).date()
+    """Per asset and day: floor, median and count of listed prices; sold count and volume.
+    Days after today (UTC) have no statistics yet and are left out."""
+    today = datetime.now(UTC).date()
+    last_day = to or today
     first_day = from_ or last_day - timedelta(days=29)
     if first_day > last_day:
         raise QueryError("from", "`from` is after `to`")
     if (last_day - first_day).days >= MAX_STATS_DAYS:
         raise QueryError("from", f"at most {MAX_STATS_DAYS} days at a time")
     assets = [asset] if asset is not None else list(Asset)
-    days = snapshot_market_days(snapshot, first_day, last_day, assets)
+    last_day = min(last_day, today)
+    days = (
+        snapshot_market_days(snapshot, first_day, last_day, assets) if first_day <= last_day else []
+    )
     return MarketStats(
         days=[
             MarketDay(

@@ -177,7 +177,11 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"min_price": "-1"}, "min_price"),
     ({"min_price": "NaN"}, "min_price"),
     ({"min_price": "1.0000000001"}, "min_price"),
-    ({"min_price": "1.001", "currency": "usd"}, "min_price"),
+    ({"min_price": "١٢٣"}, "min_price"),  # Arabic-Indic digits: Decimal would read them
+    ({"min_price": "1_000"}, "min_price"),
+    ({"min_price": "1e3"}, "min_price"),
+    ({"max_price": "+5"}, "max_price"),
+    ({"max_price": "1000000000000"}, "max_price"),
     ({"min_price": "10", "max_price": "5"}, "max_price"),
     ({"currency": "eur"}, "currency"),
     ({"min_memorability": "1.5"}, "min_memorability"),
@@ -187,6 +191,7 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"ending_within": "0h"}, "ending_within"),
     ({"ending_within": "400d"}, "ending_within"),
     ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"cursor": "bm90IGpzb24"}, "cursor"),  # well-formed base64, not a cursor
 ]
 
 

@@ -20,8 +20,8 @@ import plotly
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
+from fragmenty_api import listings_page
 from fragmenty_api.deps import Snapshot, State
 from fragmenty_api.listing_detail import build_listing_detail
 from fragmenty_api.listing_query import ListingQuery, matching_rows
@@ -30,16 +30,13 @@ from fragmenty_api.query_params import listing_query
 from fragmenty_api.routes_api import SlugParam
 from fragmenty_api.snapshot import ListingRow, SortOrder
 from fragmenty_api.stats import snapshot_market_days
+from fragmenty_api.templating import PACKAGE_DIR, page_config, templates
 from fragmenty_shared.contracts import Asset
 from fragmenty_shared.storage import listing_id
 
-PACKAGE_DIR = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 MARKET_PAGE_DAYS = 90
 
-templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
-# Exact amounts with thousands separators: 1234567.5 -> 1,234,567.5.
-templates.env.filters["grouped"] = lambda amount: f"{amount:,}"
 router = APIRouter(include_in_schema=False)
 
 
@@ -53,6 +50,7 @@ class MapMode(StrEnum):
 
 def mount(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(listings_page.router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
 
 
@@ -83,10 +81,6 @@ def _in_mode(mode: MapMode, row: ListingRow, now: datetime) -> bool:
     if mode is MapMode.ALL:
         return True
     return _is_current(row, now) == (mode is MapMode.CURRENT)
-
-
-def _page_config(state: State, **data: Any) -> dict[str, Any]:
-    return {"notifierUrl": state.settings.notifier_public_url, **data}
 
 
 def _map_points(rows: list[ListingRow]) -> dict[str, list[Any]]:
@@ -135,7 +129,7 @@ async def market_map(
     )
     total = len(matches)
     rows = matches[: state.settings.map_max_points]
-    config = _page_config(state, mode=mode.value, points=_map_points(rows))
+    config = page_config(state, mode=mode.value, points=_map_points(rows))
     return templates.TemplateResponse(
         request,
         "map.html",
@@ -159,7 +153,7 @@ async def listing_page(
         raise HTTPException(status_code=404, detail="no such listing")
     detail: ListingDetail = build_listing_detail(row, snapshot)
     history = [point.model_dump(mode="json") for point in detail.history]
-    config = _page_config(
+    config = page_config(
         state,
         asset=asset.value,
         slug=slug,
@@ -201,7 +195,7 @@ async def market_page(request: Request, snapshot: Snapshot, state: State) -> HTM
         if day.backfilled:
             backfilled_days.append(day.day)
     last_backfilled = max(backfilled_days).isoformat() if backfilled_days else None
-    config = _page_config(
+    config = page_config(
         state, series=series, today=last_day.isoformat(), lastBackfilled=last_backfilled
     )
     return templates.TemplateResponse(

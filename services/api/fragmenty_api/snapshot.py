@@ -53,6 +53,17 @@ def _optional_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _recent_prices(value: Any) -> tuple[int, ...]:
+    """``recent_prices`` as nanoTON: plain integers or ``{"price_nanoton": ...}`` entries."""
+    if not isinstance(value, list):
+        return ()
+    prices = (
+        _optional_int(entry.get("price_nanoton") if isinstance(entry, dict) else entry)
+        for entry in value
+    )
+    return tuple(price for price in prices if price is not None)
+
+
 @dataclass(frozen=True, slots=True)
 class ListingRow:
     """One listing's current state, as stored in ``listings`` (see fragmenty_shared.storage)."""
@@ -73,6 +84,8 @@ class ListingRow:
     changed_at: datetime | None
     delisted_at: datetime | None
     details: Mapping[str, Any] | None
+    # The last prices ingest keeps on the listing (nanoTON, oldest first), for sparklines.
+    recent_prices: tuple[int, ...] = ()
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> ListingRow:
@@ -101,6 +114,7 @@ class ListingRow:
             changed_at=_aware(document.get("changed_at")),
             delisted_at=_aware(document.get("delisted_at")),
             details=details if isinstance(details, dict) else None,
+            recent_prices=_recent_prices(document.get("recent_prices")),
         )
 
     @property

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     crawler_port: int = Field(
         default=8003, ge=1, le=65535, description="Port of the looping crawler's health/metrics."
     )
+    alerts_port: int = Field(
+        default=8004, ge=1, le=65535, description="Port of the alerts service (API, feeds, ops)."
+    )
     http_max_header_bytes: int = Field(
         default=16_384,
         ge=1_024,

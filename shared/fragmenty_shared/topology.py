@@ -6,6 +6,9 @@
                                                         delivery limit, dead-lettered)
     fragmenty.dead-letter (direct) --ingest.listings.dlq--> ingest.listings.dlq
     fragmenty.events (topic) --<asset>.<type>--> notifier.<instance> (exclusive, auto-delete)
+                             --#--> alerts.events (quorum, durable, delivery limit, dead-lettered:
+                                                   shared by every alerts instance)
+    fragmenty.dead-letter (direct) --alerts.events.dlq--> alerts.events.dlq
 
 Names get the settings' ``namespace`` as a prefix when it is set, so tests that share one broker
 never see each other's messages.
@@ -89,6 +92,35 @@ class Topology:
             queue_type=QueueType.QUORUM,
             durable=True,
             routing_key=self.dead_letter_queue_name,
+        )
+
+    @property
+    def alerts_dead_letter_queue_name(self) -> str:
+        return self._name("alerts.events.dlq")
+
+    @property
+    def alerts_queue(self) -> RabbitQueue:
+        """The alerts service's own durable queue: events wait there while it is down, and its
+        instances compete for them (each event is handled by one instance)."""
+        return RabbitQueue(
+            self._name("alerts.events"),
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key="#",
+            arguments={
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-dead-letter-exchange": self.dead_letter_exchange.name,
+                "x-dead-letter-routing-key": self.alerts_dead_letter_queue_name,
+            },
+        )
+
+    @property
+    def alerts_dead_letter_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self.alerts_dead_letter_queue_name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key=self.alerts_dead_letter_queue_name,
         )
 
     def subscriber_queue(self, role: str, instance_id: str | None = None) -> RabbitQueue:

@@ -11,7 +11,12 @@ async def delete_namespace_queues(rabbit: RabbitBroker, topology: Topology) -> N
     """Remove the durable queues and exchanges a test declared (quorum queues outlive tests)."""
     channel = await rabbit._connection.channel()  # type: ignore[union-attr]
     try:
-        for name in (topology.ingest_queue.name, topology.dead_letter_queue_name):
+        for name in (
+            topology.ingest_queue.name,
+            topology.dead_letter_queue_name,
+            topology.alerts_queue.name,
+            topology.alerts_dead_letter_queue_name,
+        ):
             await channel.queue_delete(name, if_unused=False, if_empty=False)
         for exchange in (
             topology.listings_exchange,

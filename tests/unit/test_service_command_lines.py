@@ -6,7 +6,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("service", ["ingest", "api", "notifier"])
+@pytest.mark.parametrize("service", ["ingest", "api", "notifier", "alerts"])
 def test_help_explains_and_exits_without_starting(service: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", f"fragmenty_{service}", "--help"],

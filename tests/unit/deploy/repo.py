@@ -23,7 +23,7 @@ GRAFANA_PROVISIONING = DEPLOY_DIR / "grafana" / "provisioning"
 TERRAFORM_TOOL = DEPLOY_DIR / "tools" / "terraform.sh"
 
 # The four services `make up` runs, with the default port of their HTTP endpoints.
-SERVICE_PORTS = {"api": 8000, "notifier": 8001, "ingest": 8002, "crawler": 8003}
+SERVICE_PORTS = {"api": 8000, "notifier": 8001, "ingest": 8002, "crawler": 8003, "alerts": 8004}
 
 METRIC_IN_QUERY = re.compile(r"\bfragmenty_[a-z0-9_]+\b")
 

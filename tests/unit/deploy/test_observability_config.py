@@ -119,12 +119,14 @@ def test_every_panel_queries_a_fragmenty_metric():
 
 def registries_of_the_services() -> dict[str, CollectorRegistry]:
     """Each service's metrics, made by the factories in its own metrics.py (a fresh registry)."""
+    from fragmenty_alerts import metrics as alerts_metrics
     from fragmenty_api import metrics as api_metrics
     from fragmenty_crawler import metrics as crawler_metrics
     from fragmenty_ingest import metrics as ingest_metrics
     from fragmenty_notifier import metrics as notifier_metrics
 
     modules = {
+        "alerts": alerts_metrics,
         "api": api_metrics,
         "crawler": crawler_metrics,
         "ingest": ingest_metrics,

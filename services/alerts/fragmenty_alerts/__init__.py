@@ -1,0 +1,1 @@
+"""fragmenty-alerts: saved rules delivered to Telegram, webhooks, Apprise URLs and Atom feeds."""

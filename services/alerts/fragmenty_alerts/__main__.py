@@ -1,0 +1,21 @@
+"""``fragmenty-alerts`` / ``python -m fragmenty_alerts``: run the alerts service."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fragmenty_alerts.main import serve
+from fragmenty_alerts.settings import AlertsSettings
+from fragmenty_shared.cli import parse_service_arguments
+
+
+def main() -> None:
+    parse_service_arguments(
+        "fragmenty-alerts",
+        "Deliver saved alert rules (Telegram, webhooks, Apprise, Atom) on FRAGMENTY_ALERTS_PORT.",
+    )
+    asyncio.run(serve(AlertsSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Writes of many concurrent callers, sent to the database together.
+
+A caller awaits its own write; meanwhile every write queued by others joins the same round
+trip. Nothing waits on purpose: the first write goes out at once, and whatever arrives while it
+is in flight goes in the next batch, so batches grow only when the database is the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from pymongo import DeleteOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from fragmenty_alerts.store import DUPLICATE_KEY, Document
+
+MAX_BATCH = 1000
+Operation = UpdateOne | DeleteOne
+
+
+class WriteBatcher:
+    """Inserts (each told whether it claimed its ``_id``) and updates/deletes of one collection."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+        self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
+        self._operations: list[tuple[Operation, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def insert(self, document: Document) -> bool:
+        """Insert ``document``; False when its ``_id`` was taken (the claim went to someone else)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inserts.append((document, future))
+        self._kick()
+        return await future
+
+    async def apply(self, operation: Operation) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._operations.append((operation, future))
+        self._kick()
+        await future
+
+    def _kick(self) -> None:
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"batcher {self._collection.name}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._inserts or self._operations:
+                inserts, self._inserts = self._inserts[:MAX_BATCH], self._inserts[MAX_BATCH:]
+                operations, self._operations = (
+                    self._operations[:MAX_BATCH],
+                    self._operations[MAX_BATCH:],
+                )
+                await asyncio.gather(
+                    self._flush_inserts(inserts), self._flush_operations(operations)
+                )
+
+    async def _flush_inserts(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
+        if not batch:
+            return
+        taken: set[int] = set()
+        try:
+            await self._collection.insert_many([document for document, _ in batch], ordered=False)
+        except BulkWriteError as error:
+            errors: list[dict[str, Any]] = error.details.get("writeErrors", [])
+            other = [item for item in errors if item.get("code") != DUPLICATE_KEY]
+            if other:
+                _fail(batch, error)
+                return
+            taken = {int(item["index"]) for item in errors}
+        except Exception as error:
+            _fail(batch, error)
+            return
+        for position, (_, future) in enumerate(batch):
+            if not future.done():
+                future.set_result(position not in taken)
+
+    async def _flush_operations(self, batch: list[tuple[Operation, asyncio.Future[None]]]) -> None:
+        if not batch:
+            return
+        try:
+            await self._collection.bulk_write([operation for operation, _ in batch], ordered=False)
+        except Exception as error:
+            _fail(batch, error)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+
+def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -1,0 +1,413 @@
+"""Delivering alerts: the outbox, attempts, retries with backoff, and the delivery log.
+
+Life of a delivery (one message for one channel):
+
+1. The event's consumer inserts it into ``alert_outbox`` (id = rule, occasion and channel, so a
+   redelivered event cannot make a second one) and acknowledges the event only after that.
+2. Each attempt first claims its log entry ``<delivery>#<attempt>`` in ``alert_deliveries``
+   (a unique-key insert: two instances never make the same attempt), then sends, then records
+   the outcome there. 2xx: the outbox entry is deleted. Otherwise it gets its next time,
+   exponential backoff with jitter or the endpoint's ``Retry-After``, whichever is later.
+3. Any instance picks up outbox entries that are due: retries, and the work of an instance that
+   died mid-delivery (its entries become due once their lease runs out).
+
+An endpoint that answers 410, or fails without a success for ``alerts_disable_after_s``, is
+disabled and its owner told on the account's other channels; nothing is sent to a disabled
+channel. One slow endpoint never holds up others: each endpoint has a small concurrency limit of
+its own, and all share one HTTP client pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import DeleteOne, UpdateOne
+
+from fragmenty_alerts.batcher import WriteBatcher
+from fragmenty_alerts.channels import Channel, ChannelKind, Outgoing, Sender, SendResult
+from fragmenty_alerts.directory import Directory
+from fragmenty_alerts.metrics import AlertsMetrics
+from fragmenty_alerts.settings import AlertsSettings
+from fragmenty_alerts.store import AlertsStore, Document
+
+logger = logging.getLogger(__name__)
+
+POLL_BATCH = 500
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_s(attempt: int, settings: AlertsSettings, retry_after_s: float | None = None) -> float:
+    """Wait before attempt ``attempt + 1``: doubling from the base, jittered, honouring Retry-After."""
+    delay: float = min(
+        settings.alerts_retry_max_s, settings.alerts_retry_base_s * 2.0 ** (attempt - 1)
+    )
+    delay *= random.uniform(0.75, 1.25)  # noqa: S311 -- jitter, not cryptography
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, settings.alerts_retry_max_s))
+    return delay
+
+
+def outgoing_of(document: Document) -> Outgoing:
+    message = document["message"]
+    return Outgoing(
+        webhook_id=message["webhook_id"],
+        type=message["type"],
+        title=message["title"],
+        text=message["text"],
+        data=message.get("data") or {},
+    )
+
+
+def outbox_document(
+    delivery_id: str,
+    channel: Channel,
+    message: Outgoing,
+    *,
+    rule_id: str | None,
+    event_id: str | None,
+    published_at: float | None,
+    not_before: datetime,
+    lease_s: float,
+) -> Document:
+    now = now_utc()
+    return {
+        "_id": delivery_id,
+        "account_id": channel.account_id,
+        "channel_id": channel.channel_id,
+        "channel_kind": channel.kind.value,
+        "rule_id": rule_id,
+        "event_id": event_id,
+        "published_at": published_at,
+        "message": {
+            "webhook_id": message.webhook_id,
+            "type": message.type,
+            "title": message.title,
+            "text": message.text,
+            "data": message.data,
+        },
+        "attempts": 0,
+        "created_at": now,
+        "not_before": not_before,
+        # Left to its creator (which sends at once) for a lease; then anyone may take it.
+        "next_attempt_at": max(not_before, now + timedelta(seconds=lease_s)),
+    }
+
+
+class Deliveries:
+    def __init__(
+        self,
+        store: AlertsStore,
+        directory: Directory,
+        senders: Mapping[ChannelKind, Sender],
+        settings: AlertsSettings,
+        metrics: AlertsMetrics,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._senders = senders
+        self._settings = settings
+        self._metrics = metrics
+        self._outbox = WriteBatcher(store.outbox)
+        self._log = WriteBatcher(store.deliveries)
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- creating -------------------------------------------------------------------------
+
+    async def enqueue(self, documents: list[Document]) -> list[Document]:
+        """Store deliveries durably; returns those that were new (the others exist already)."""
+        inserted = await asyncio.gather(*(self._outbox.insert(document) for document in documents))
+        return [document for document, new in zip(documents, inserted, strict=True) if new]
+
+    def send_soon(self, documents: list[Document]) -> None:
+        """Start the first attempt of fresh deliveries, without waiting for them."""
+        for document in documents:
+            if document["not_before"] <= now_utc():
+                self._start(document)
+
+    def _start(self, document: Document) -> None:
+        if document["_id"] in self._in_flight:
+            return
+        self._in_flight.add(document["_id"])
+        task = asyncio.create_task(self._attempt(document), name=f"deliver {document['_id']}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def _limit(self, endpoint: str) -> asyncio.Semaphore:
+        limit = self._limits.get(endpoint)
+        if limit is None:
+            limit = self._limits[endpoint] = asyncio.Semaphore(
+                self._settings.alerts_per_endpoint_concurrency
+            )
+        return limit
+
+    async def _attempt(self, document: Document) -> None:
+        try:
+            await self._attempt_once(document)
+        except Exception:
+            # The outbox entry stays; its lease runs out and a poll tries again.
+            logger.exception("delivery %s: attempt failed unexpectedly", document["_id"])
+        finally:
+            self._in_flight.discard(document["_id"])
+
+    async def _attempt_once(self, document: Document) -> None:
+        attempt = int(document["attempts"]) + 1
+        log_id = f"{document['_id']}#{attempt}"
+        started = now_utc()
+        entry = {
+            "_id": log_id,
+            "delivery_id": document["_id"],
+            "attempt": attempt,
+            "account_id": document["account_id"],
+            "channel_id": document["channel_id"],
+            "channel_kind": document["channel_kind"],
+            "rule_id": document.get("rule_id"),
+            "event_id": document.get("event_id"),
+            "webhook_id": document["message"]["webhook_id"],
+            "message": document["message"],
+            "at": started,
+            "status": "sending",
+        }
+        if not await self._log.insert(entry):
+            await self._after_taken_attempt(document, log_id)
+            return
+        channel = self._directory.channels.get(document["channel_id"])
+        if channel is None or not channel.enabled:
+            reason = (
+                "channel deleted"
+                if channel is None
+                else f"channel disabled: {channel.disabled_reason}"
+            )
+            await self._finish(document, log_id, "skipped", SendResult(False, error=reason))
+            return
+        if attempt > 1:
+            self._metrics.retried.labels(channel.kind.value).inc()
+        if document["next_attempt_at"] <= started:
+            # Taken up by a poll: lease it, so other instances' polls leave it alone.
+            lease = timedelta(seconds=self._settings.alerts_delivery_lease_s)
+            await self._outbox.apply(
+                UpdateOne({"_id": document["_id"]}, {"$set": {"next_attempt_at": started + lease}})
+            )
+        async with self._limit(channel.endpoint):
+            result = await self._senders[channel.kind].send(channel, outgoing_of(document))
+        await self._record(document, attempt, log_id, channel, result)
+
+    async def _after_taken_attempt(self, document: Document, log_id: str) -> None:
+        """The attempt's log entry exists: another sender has it, or it was never finished."""
+        existing = await self._store.deliveries.find_one({"_id": log_id})
+        if existing is None:
+            return
+        lease = timedelta(seconds=self._settings.alerts_delivery_lease_s)
+        stale = existing["status"] == "sending" and existing["at"] < now_utc() - lease
+        if stale or existing["status"] != "sending":
+            if stale:
+                await self._log.apply(
+                    UpdateOne(
+                        {"_id": log_id}, {"$set": {"status": "lost", "error": "sender stopped"}}
+                    )
+                )
+            # Count the attempt as made; the next poll makes the next one.
+            await self._outbox.apply(
+                UpdateOne(
+                    {"_id": document["_id"]},
+                    {"$set": {"attempts": existing["attempt"], "next_attempt_at": now_utc()}},
+                )
+            )
+
+    async def _record(
+        self, document: Document, attempt: int, log_id: str, channel: Channel, result: SendResult
+    ) -> None:
+        kind = channel.kind.value
+        if result.ok:
+            self._metrics.sent.labels(kind).inc()
+            published = document.get("published_at")
+            if published is not None:
+                self._metrics.delivery_seconds.labels(kind).observe(
+                    max(0.0, time.time() - published)
+                )
+            await self._finish(document, log_id, "sent", result)
+            if channel.failing_since is not None:
+                await self._set_channel(
+                    channel, {"failing_since": None, "last_success_at": now_utc()}
+                )
+            return
+        self._metrics.failed.labels(kind).inc()
+        if result.gone:
+            await self._finish(document, log_id, "failed", result)
+            await self.disable(channel, f"the endpoint answered {result.status_code or 'gone'}")
+            return
+        failing_since = channel.failing_since or now_utc()
+        if channel.failing_since is None:
+            channel = await self._set_channel(channel, {"failing_since": failing_since})
+        if now_utc() - failing_since >= timedelta(seconds=self._settings.alerts_disable_after_s):
+            await self._finish(document, log_id, "failed", result)
+            await self.disable(channel, f"failing since {failing_since.isoformat()}")
+            return
+        if attempt >= self._settings.alerts_max_attempts:
+            await self._finish(document, log_id, "gave_up", result)
+            return
+        delay = backoff_s(attempt, self._settings, result.retry_after_s)
+        await asyncio.gather(
+            self._log.apply(
+                UpdateOne({"_id": log_id}, {"$set": _outcome("failed", result, delay)})
+            ),
+            self._outbox.apply(
+                UpdateOne(
+                    {"_id": document["_id"]},
+                    {
+                        "$set": {
+                            "attempts": attempt,
+                            "next_attempt_at": now_utc() + timedelta(seconds=delay),
+                            "last_error": result.error,
+                        }
+                    },
+                )
+            ),
+        )
+
+    async def _finish(
+        self, document: Document, log_id: str, status: str, result: SendResult
+    ) -> None:
+        await asyncio.gather(
+            self._log.apply(UpdateOne({"_id": log_id}, {"$set": _outcome(status, result, None)})),
+            self._outbox.apply(DeleteOne({"_id": document["_id"]})),
+        )
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def _set_channel(self, channel: Channel, fields: dict[str, Any]) -> Channel:
+        await self._store.channels.update_one({"_id": channel.channel_id}, {"$set": fields})
+        current = self._directory.channels.get(channel.channel_id, channel)
+        updated = Channel.of({**_channel_fields(current), **fields})
+        self._directory.put_channel(updated)
+        return updated
+
+    async def disable(self, channel: Channel, reason: str) -> None:
+        """Disable a channel and tell its owner on the account's other channels."""
+        if not self._directory.channels.get(channel.channel_id, channel).enabled:
+            return
+        logger.warning("channel %s disabled: %s", channel.channel_id, reason)
+        self._metrics.disabled_endpoints.inc()
+        at = now_utc()
+        await self._set_channel(
+            channel, {"enabled": False, "disabled_reason": reason, "disabled_at": at}
+        )
+        await self._directory.changed()
+        notice = Outgoing(
+            webhook_id=f"msg_disabled_{channel.channel_id}_{int(at.timestamp())}",
+            type="endpoint.disabled",
+            title="Fragmenty: a channel was disabled",
+            text=(
+                f"Fragmenty disabled your {channel.kind.value} channel {channel.channel_id} "
+                f"({channel.url or channel.chat_id}): {reason}. Alerts to it have stopped; "
+                're-enable it with PATCH /api/v1/alerts/channels/{id} {"enabled": true}.'
+            ),
+            data={"channel_id": channel.channel_id, "reason": reason},
+        )
+        others = [
+            other
+            for other in self._directory.channels_of(channel.account_id)
+            if other.enabled and other.channel_id != channel.channel_id
+        ]
+        documents = [
+            outbox_document(
+                f"notice|{channel.channel_id}|{int(at.timestamp())}|{other.channel_id}",
+                other,
+                notice,
+                rule_id=None,
+                event_id=None,
+                published_at=None,
+                not_before=at,
+                lease_s=self._settings.alerts_delivery_lease_s,
+            )
+            for other in others
+        ]
+        self.send_soon(await self.enqueue(documents))
+
+    # -- polling --------------------------------------------------------------------------
+
+    async def poll_once(self) -> int:
+        """Start every due delivery this instance is not already sending; returns how many."""
+        due = await self._store.outbox.find({"next_attempt_at": {"$lte": now_utc()}}).to_list(
+            POLL_BATCH
+        )
+        self._metrics.outbox.set(len(due))
+        started = 0
+        for document in due:
+            if document["_id"] not in self._in_flight:
+                self._start(document)
+                started += 1
+        return started
+
+    async def replay(self, log_entry: Document) -> Document:
+        """``POST /deliveries/{id}/retry``: send a logged delivery again (same webhook-id)."""
+        document = {
+            "_id": log_entry["delivery_id"],
+            "account_id": log_entry["account_id"],
+            "channel_id": log_entry["channel_id"],
+            "channel_kind": log_entry["channel_kind"],
+            "rule_id": log_entry.get("rule_id"),
+            "event_id": log_entry.get("event_id"),
+            "published_at": None,
+            "message": log_entry["message"],
+            "attempts": int(log_entry["attempt"]),
+            "created_at": now_utc(),
+            "not_before": now_utc(),
+            "next_attempt_at": now_utc()
+            + timedelta(seconds=self._settings.alerts_delivery_lease_s),
+        }
+        if not await self._outbox.insert(document):
+            existing = await self._store.outbox.find_one({"_id": document["_id"]})
+            return existing or document
+        self._start(document)
+        return document
+
+    async def wait_idle(self) -> None:
+        """Until the attempts started so far are done (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._outbox.close()
+        await self._log.close()
+
+
+def _outcome(status: str, result: SendResult, retry_in_s: float | None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "response_code": result.status_code,
+        "error": result.error,
+        "retry_in_s": retry_in_s,
+        "finished_at": now_utc(),
+    }
+
+
+def _channel_fields(channel: Channel) -> dict[str, Any]:
+    return {
+        "_id": channel.channel_id,
+        "account_id": channel.account_id,
+        "kind": channel.kind.value,
+        "url": channel.url,
+        "secrets": list(channel.secrets),
+        "chat_id": channel.chat_id,
+        "enabled": channel.enabled,
+        "disabled_reason": channel.disabled_reason,
+        "failing_since": channel.failing_since,
+    }

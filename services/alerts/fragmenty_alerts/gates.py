@@ -1,0 +1,238 @@
+"""Shared state of firing: threshold arming, cooldowns, daily caps and per-minute limits.
+
+All of it is kept with unique-key claims (see ``store.py``), so competing instances agree
+without conditional updates:
+
+- **Chains**: the state of one (rule, listing) pair -- armed or not, when it last fired -- is a
+  chain of links ``<rule>|<listing>|1``, ``|2``, ... Changing the state means inserting the next
+  link; a duplicate-key error means another instance changed it first, so its link is read and
+  the decision made again on the newer state. The head document is only a hint of where the
+  chain ends (it may lag); the links are the truth.
+- **Slots**: "at most N per day" is N claimable ids ``cap|<rule>|<day>|0 .. N-1``; an alert takes
+  the first free one, and none left means the cap is reached.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from fragmenty_alerts.rules import Rule
+from fragmenty_alerts.store import AlertsStore, Document, claim
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.filters import event_price
+from fragmenty_shared.storage import listing_id
+
+logger = logging.getLogger(__name__)
+
+# How far back a redelivered event looks for a link it made before a crash.
+MAX_LINKS_WALKED_BACK = 50
+MAX_SLOT_COUNTERS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    seq: int = 0
+    armed: bool = True
+    last_fire_at: datetime | None = None
+    event_id: str | None = None
+    fired: bool = False  # whether the link that made this state was a firing
+
+
+def chain_key(rule: Rule, event: PriceEvent) -> str:
+    return f"{rule.rule_id}|{listing_id(event.asset, event.slug)}"
+
+
+def fire_allows(rule: Rule, state: ChainState, event: PriceEvent) -> bool:
+    """Whether ``rule`` may fire for ``event`` given the pair's state (the rule matched)."""
+    moment = event.occurred_at
+    if rule.threshold is not None and not state.armed:
+        rearm_after = rule.threshold.rearm_after_s
+        due = (
+            rearm_after is not None
+            and state.last_fire_at is not None
+            and moment - state.last_fire_at >= timedelta(seconds=rearm_after)
+        )
+        if not due:
+            return False
+    cooldown = rule.spec.cooldown
+    return not (
+        cooldown
+        and state.last_fire_at is not None
+        and moment - state.last_fire_at < timedelta(seconds=cooldown)
+    )
+
+
+def rearm_applies(rule: Rule, state: ChainState, event: PriceEvent) -> bool:
+    """Whether ``event`` moves a fired threshold back past its re-arm level."""
+    if rule.threshold is None or state.armed or event.new is None:
+        return False
+    price = event_price(event)
+    return price is not None and rule.threshold.rearms(price)
+
+
+def _link_document(key: str, rule: Rule, state: ChainState, at: datetime) -> Document:
+    return {
+        "_id": f"{key}|{state.seq}",
+        "key": key,
+        "rule_id": rule.rule_id,
+        "armed": state.armed,
+        "last_fire_at": state.last_fire_at,
+        "event_id": state.event_id,
+        "fired": state.fired,
+        "at": at,
+    }
+
+
+def _state_of(document: Document) -> ChainState:
+    return ChainState(
+        seq=int(str(document["_id"]).rsplit("|", 1)[1]),
+        armed=bool(document["armed"]),
+        last_fire_at=document.get("last_fire_at"),
+        event_id=document.get("event_id"),
+        fired=bool(document.get("fired")),
+    )
+
+
+class Chains:
+    """The (rule, listing) chains, with what this instance last knew of each."""
+
+    def __init__(self, store: AlertsStore) -> None:
+        self._store = store
+        self._known: dict[str, ChainState] = {}
+        # Pairs whose threshold fired and has not re-armed: events for these listings are
+        # checked for a re-arm even when the rule does not match them (the price moved away).
+        self.disarmed: dict[str, set[str]] = {}
+
+    async def _current(self, key: str) -> ChainState:
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        head = await self._store.heads.find_one({"_id": key})
+        return _state_of({**head, "_id": f"{key}|{head['seq']}"}) if head else ChainState()
+
+    async def fire(self, rule: Rule, event: PriceEvent, *, redelivered: bool) -> bool:
+        """Try to fire ``rule`` for ``event``: True when this event fires it (now or before)."""
+        key = chain_key(rule, event)
+        state = await self._current(key)
+        if redelivered and await self._fired_before(key, state, event):
+            return True
+        while True:
+            if state.event_id == event.event_id:
+                return state.fired
+            if not fire_allows(rule, state, event):
+                return False
+            wanted = ChainState(
+                seq=state.seq + 1,
+                armed=rule.threshold is None,
+                last_fire_at=event.occurred_at,
+                event_id=event.event_id,
+                fired=True,
+            )
+            won, state = await self._advance(key, rule, state, wanted)
+            if won:
+                return True
+
+    async def rearm(self, rule: Rule, event: PriceEvent) -> None:
+        """Re-arm the pair if ``event`` moved the price back past the re-arm level."""
+        key = chain_key(rule, event)
+        state = await self._current(key)
+        while rearm_applies(rule, state, event):
+            wanted = replace(
+                state, seq=state.seq + 1, armed=True, event_id=event.event_id, fired=False
+            )
+            won, state = await self._advance(key, rule, state, wanted)
+            if won:
+                return
+
+    async def _advance(
+        self, key: str, rule: Rule, state: ChainState, wanted: ChainState
+    ) -> tuple[bool, ChainState]:
+        now = wanted.last_fire_at or datetime.now().astimezone()
+        if await claim(self._store.links, _link_document(key, rule, wanted, now)):
+            self._remember(key, rule, wanted)
+            await self._store.heads.update_one(
+                {"_id": key}, {"$set": self._head_fields(rule, key, wanted)}, upsert=True
+            )
+            return True, wanted
+        taken = await self._store.links.find_one({"_id": f"{key}|{wanted.seq}"})
+        newer = _state_of(taken) if taken else replace(state, seq=wanted.seq)
+        self._remember(key, rule, newer)
+        return False, newer
+
+    async def _fired_before(self, key: str, state: ChainState, event: PriceEvent) -> bool:
+        """After a crash: did an earlier attempt of this event already fire the pair?
+
+        Walks the links back from the newest while they are not older than the event. Only
+        redelivered events pay for it.
+        """
+        seq = state.seq
+        # The head may lag: find the real end of the chain first.
+        while (ahead := await self._store.links.find_one({"_id": f"{key}|{seq + 1}"})) is not None:
+            seq += 1
+            state = _state_of(ahead)
+        for back in range(seq, max(0, seq - MAX_LINKS_WALKED_BACK), -1):
+            link = await self._store.links.find_one({"_id": f"{key}|{back}"})
+            if link is None:
+                break
+            if link.get("event_id") == event.event_id and link.get("fired"):
+                return True
+            fired_at = link.get("last_fire_at")
+            if fired_at is not None and fired_at < event.occurred_at:
+                break
+        return False
+
+    def _head_fields(self, rule: Rule, key: str, state: ChainState) -> dict[str, Any]:
+        return {
+            "seq": state.seq,
+            "armed": state.armed,
+            "last_fire_at": state.last_fire_at,
+            "event_id": state.event_id,
+            "fired": state.fired,
+            "rule_id": rule.rule_id,
+            "listing_id": key.split("|", 1)[1],
+        }
+
+    def _remember(self, key: str, rule: Rule, state: ChainState) -> None:
+        self._known[key] = state
+        listing = key.split("|", 1)[1]
+        if state.armed:
+            pairs = self.disarmed.get(listing)
+            if pairs is not None:
+                pairs.discard(rule.rule_id)
+                if not pairs:
+                    del self.disarmed[listing]
+        elif rule.threshold is not None:
+            self.disarmed.setdefault(listing, set()).add(rule.rule_id)
+
+    async def load_disarmed(self) -> None:
+        """Learn the pairs other instances disarmed (their re-arm events may come here)."""
+        disarmed: dict[str, set[str]] = {}
+        async for head in self._store.heads.find({"armed": False}, {"rule_id": 1, "listing_id": 1}):
+            disarmed.setdefault(head["listing_id"], set()).add(head["rule_id"])
+        self.disarmed = disarmed
+
+
+class Slots:
+    """Counted claims: at most ``limit`` per prefix (a rule's day, an account's minute)."""
+
+    def __init__(self, store: AlertsStore) -> None:
+        self._store = store
+        self._next: dict[str, int] = {}
+
+    async def take(self, prefix: str, limit: int, *, event_id: str, at: datetime) -> bool:
+        if len(self._next) > MAX_SLOT_COUNTERS:
+            # The counters are hints of where to start claiming: forgetting them costs a few
+            # duplicate-key answers, never a wrong count.
+            self._next.clear()
+        number = self._next.get(prefix, 0)
+        while number < limit:
+            document = {"_id": f"{prefix}|{number}", "event_id": event_id, "at": at}
+            number += 1
+            if await claim(self._store.slots, document):
+                self._next[prefix] = number
+                return True
+        self._next[prefix] = limit
+        return False

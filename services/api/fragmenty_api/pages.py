@@ -1,4 +1,5 @@
-"""The server-rendered pages: the market map, one listing's history, the market over time.
+"""The server-rendered pages: one listing's history and the market over time (the maps are in
+``maps``, the table in ``listings_page``); mounts them all with the static files.
 
 Pages get their data as a JSON block (``<script type="application/json">``, escaped by
 Jinja's ``tojson``) and draw it with the app's own scripts and its own copy of plotly.js, so the
@@ -12,23 +13,19 @@ import asyncio
 import functools
 import gzip
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import plotly
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fragmenty_api import listings_page
+from fragmenty_api import listings_page, maps
 from fragmenty_api.deps import Snapshot, State
 from fragmenty_api.listing_detail import build_listing_detail
-from fragmenty_api.listing_query import ListingQuery, matching_rows
-from fragmenty_api.models import ListingDetail, ListingPublic, fragment_url
-from fragmenty_api.query_params import listing_query
+from fragmenty_api.models import ListingDetail, fragment_url
 from fragmenty_api.routes_api import SlugParam
-from fragmenty_api.snapshot import ListingRow, SortOrder
 from fragmenty_api.stats import snapshot_market_days
 from fragmenty_api.templating import PACKAGE_DIR, page_config, templates
 from fragmenty_shared.contracts import Asset
@@ -40,16 +37,9 @@ MARKET_PAGE_DAYS = 90
 router = APIRouter(include_in_schema=False)
 
 
-class MapMode(StrEnum):
-    """The original Fragmenty's three views of the market."""
-
-    ALL = "all"
-    CURRENT = "current"
-    PAST = "past"
-
-
 def mount(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(maps.router)
     app.include_router(listings_page.router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
 
@@ -71,77 +61,6 @@ async def plotly_js(request: Request) -> Response:
             headers={**headers, "Content-Encoding": "gzip"},
         )
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=headers)
-
-
-def _is_current(row: ListingRow, now: datetime) -> bool:
-    return row.is_listed and (row.ends_at is None or row.ends_at > now)
-
-
-def _in_mode(mode: MapMode, row: ListingRow, now: datetime) -> bool:
-    if mode is MapMode.ALL:
-        return True
-    return _is_current(row, now) == (mode is MapMode.CURRENT)
-
-
-def _map_points(rows: list[ListingRow]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {
-        key: [] for key in ("slug", "title", "status", "memorability", "ton", "usd", "ends_at")
-    }
-    for row in rows:
-        listing = ListingPublic.from_row(row)
-        columns["slug"].append(row.slug)
-        columns["title"].append(row.title)
-        columns["status"].append(row.status)
-        columns["memorability"].append(row.memorability)
-        columns["ton"].append(str(listing.price_ton))
-        columns["usd"].append(None if listing.price_usd is None else str(listing.price_usd))
-        columns["ends_at"].append(None if row.ends_at is None else row.ends_at.isoformat())
-    return columns
-
-
-@router.get("/", response_class=HTMLResponse)
-async def market_map(
-    request: Request,
-    snapshot: Snapshot,
-    state: State,
-    query: Annotated[ListingQuery, Depends(listing_query)],
-    mode: Annotated[MapMode, Query()] = MapMode.CURRENT,
-) -> HTMLResponse:
-    now = datetime.now(UTC)
-    # Only numbers have a memorability; the most memorable are drawn first when capped.
-    by_memorability = ListingQuery.create(
-        asset=Asset.NUMBER,
-        status=query.status,
-        q=query.q,
-        min_price=query.min_price,
-        max_price=query.max_price,
-        currency=query.currency,
-        min_memorability=query.min_memorability,
-        tags=query.tags,
-        include_delisted=mode is not MapMode.CURRENT,
-        sort=SortOrder.MEMORABILITY,
-    )
-    matches = await matching_rows(
-        snapshot,
-        by_memorability,
-        now,
-        extra=lambda r: r.memorability is not None and _in_mode(mode, r, now),
-    )
-    total = len(matches)
-    rows = matches[: state.settings.map_max_points]
-    config = page_config(state, mode=mode.value, points=_map_points(rows))
-    return templates.TemplateResponse(
-        request,
-        "map.html",
-        {
-            "config": config,
-            "mode": mode.value,
-            "query": query,
-            "shown": len(rows),
-            "total": total,
-            "loaded_at": snapshot.loaded_at,
-        },
-    )
 
 
 @router.get("/listing/{asset}/{slug}", response_class=HTMLResponse)

@@ -66,7 +66,7 @@
     return {
       margin: { l: narrow ? 52 : 64, r: 12, t: 28, b: 40 },
       // Floors of numbers and usernames differ by orders of magnitude: a log axis shows both.
-      yaxis: logScale ? { title: { text: title }, type: "log" } : { title: { text: title }, rangemode: "tozero" },
+      yaxis: logScale ? { title: { text: title }, type: "log", tickformat: ",~r" } : { title: { text: title }, rangemode: "tozero" },
       xaxis: dayAxis(),
       legend: { orientation: "h", x: 0, y: 1.08, yanchor: "bottom" },
       barmode: "group",

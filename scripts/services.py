@@ -37,6 +37,7 @@ PORTS = {
     "notifier": ("FRAGMENTY_NOTIFIER_PORT", 8001),
     "ingest": ("FRAGMENTY_INGEST_PORT", 8002),
     "crawler": ("FRAGMENTY_CRAWLER_PORT", 8003),
+    "alerts": ("FRAGMENTY_ALERTS_PORT", 8004),
     "simulator": ("FRAGMENTY_SIMULATOR_PORT", 8080),
 }
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp

@@ -30,6 +30,7 @@ PORT_VARIABLES = (
     "FRAGMENTY_NOTIFIER_PORT",
     "FRAGMENTY_INGEST_PORT",
     "FRAGMENTY_CRAWLER_PORT",
+    "FRAGMENTY_ALERTS_PORT",
     "FRAGMENTY_SIMULATOR_PORT",
 )
 
@@ -130,9 +131,9 @@ async def test_make_down_stops_every_service_of_make_demo(
     assert health.status_code == 200
     record = json.loads((tmp_path / "data" / "run" / "services.json").read_text())
     token = record["token"]
-    assert set(record["children"]) == {"simulator", "ingest", "api", "notifier", "crawler"}
+    assert set(record["children"]) == {"simulator", "ingest", "api", "notifier", "alerts", "crawler"}
     ours = pids_carrying(token)
-    assert len(ours) >= 5  # each service, and uv's python under it
+    assert len(ours) >= 6  # each service, and uv's python under it
 
     # A second run says at once which port is taken, and by what, and starts nothing.
     second = await asyncio.to_thread(make, "demo", demo_env)

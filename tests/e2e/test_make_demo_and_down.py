@@ -131,7 +131,14 @@ async def test_make_down_stops_every_service_of_make_demo(
     assert health.status_code == 200
     record = json.loads((tmp_path / "data" / "run" / "services.json").read_text())
     token = record["token"]
-    assert set(record["children"]) == {"simulator", "ingest", "api", "notifier", "alerts", "crawler"}
+    assert set(record["children"]) == {
+        "simulator",
+        "ingest",
+        "api",
+        "notifier",
+        "alerts",
+        "crawler",
+    }
     ours = pids_carrying(token)
     assert len(ours) >= 6  # each service, and uv's python under it
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 
-from fragmenty_notifier.main import serve
 from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_notifier.workers import run
 from fragmenty_shared.cli import parse_service_arguments
 
 
@@ -14,7 +14,7 @@ def main() -> None:
         "fragmenty-notifier",
         "Relay price events to WebSocket clients on FRAGMENTY_NOTIFIER_PORT (/ws).",
     )
-    asyncio.run(serve(NotifierSettings()))
+    sys.exit(run(NotifierSettings()))
 
 
 if __name__ == "__main__":

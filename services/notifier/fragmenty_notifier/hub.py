@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from fragmenty_notifier.admission import ConnectionCounts, LocalCounts
 from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.fanout import BatchWindows, Subscriber, choose_frames, write_frames
@@ -32,15 +32,21 @@ class Refusal:
 
 class Hub:
     def __init__(
-        self, metrics: NotifierMetrics, *, max_connections: int, max_per_client: int
+        self,
+        metrics: NotifierMetrics,
+        *,
+        max_connections: int,
+        max_per_client: int,
+        counts: ConnectionCounts | None = None,
     ) -> None:
         self._metrics = metrics
         self._max_connections = max_connections
         self._max_per_client = max_per_client
+        # Machine-wide when worker processes share the port (admission.py).
+        self._counts = counts or LocalCounts()
         self._connections: set[ClientConnection] = set()
         self._subscribers: dict[ClientConnection, Subscriber] = {}  # insertion order kept
         self.windows = BatchWindows(self._deliver)
-        self._per_client: Counter[str] = Counter()
         self._seen = RecentIds(HUB_SEEN_IDS)
         self._events_in = {
             source: metrics.events_in.labels(source) for source in ("broker", "recovery")
@@ -60,9 +66,9 @@ class Hub:
         """Why a new connection from ``client_host`` may not open now, if it may not."""
         if self.closing:
             return Refusal(503, "shutdown", "the notifier is shutting down")
-        if len(self._connections) >= self._max_connections:
+        if self._counts.total() >= self._max_connections:
             return Refusal(503, "total_limit", "too many connections; try again later")
-        if self._per_client[client_host] >= self._max_per_client:
+        if self._counts.of(client_host) >= self._max_per_client:
             return Refusal(429, "client_limit", "too many connections from this address")
         return None
 
@@ -70,7 +76,7 @@ class Hub:
         self._connections.add(connection)
         if connection.receives_events:
             self._subscribers[connection] = cast(Subscriber, connection)
-        self._per_client[connection.client_host] += 1
+        self._counts.opened(connection.client_host)
         self._metrics.connections.labels(connection.endpoint).inc()
 
     def remove(self, connection: ClientConnection) -> None:
@@ -78,9 +84,7 @@ class Hub:
             return
         self._connections.discard(connection)
         self._subscribers.pop(connection, None)
-        self._per_client[connection.client_host] -= 1
-        if self._per_client[connection.client_host] <= 0:
-            del self._per_client[connection.client_host]
+        self._counts.closed(connection.client_host)
         self._metrics.connections.labels(connection.endpoint).dec()
 
     def observe(self, observer: Callable[[list[Envelope]], None]) -> None:

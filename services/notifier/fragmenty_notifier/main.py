@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp
 
+from fragmenty_notifier.admission import SharedCounts
 from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.consumer import EventConsumer
 from fragmenty_notifier.event_store import EventStore
@@ -22,6 +27,7 @@ from fragmenty_notifier.outbox import RawSendMiddleware
 from fragmenty_notifier.server import NotifierServer
 from fragmenty_notifier.settings import NotifierSettings
 from fragmenty_notifier.sockets import OriginPolicy, SocketEndpoints
+from fragmenty_notifier.worker_metrics import WorkerMetrics
 from fragmenty_shared import http_server
 from fragmenty_shared.logs import configure_logging
 from fragmenty_shared.ops import ops_routes
@@ -42,7 +48,17 @@ class Notifier:
     legacy_lists: LegacyLists
 
 
-def build_notifier(settings: NotifierSettings) -> Notifier:
+@dataclass(frozen=True)
+class WorkerPlace:
+    """Where a worker process sits among those sharing the port (``workers.py``)."""
+
+    index: int
+    workers: int
+    counts_table: Any  # admission.shared_table
+    metrics_dir: Path
+
+
+def build_notifier(settings: NotifierSettings, place: WorkerPlace | None = None) -> Notifier:
     metrics = create_metrics()
     mongo = make_mongo_client(settings.mongodb_url)
     store = EventStore(mongo[settings.mongodb_database])
@@ -50,6 +66,7 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         metrics,
         max_connections=settings.notifier_max_connections,
         max_per_client=settings.notifier_max_connections_per_client,
+        counts=SharedCounts(place.counts_table, place.workers, place.index) if place else None,
     )
     legacy_lists = LegacyLists(store, settings.notifier_legacy_interval_s)
     hub.observe(legacy_lists.observe)
@@ -68,23 +85,32 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         limits,
         OriginPolicy.of(settings.notifier_allowed_origins, settings.notifier_allow_missing_origin),
         legacy_lists,
+        worker=place.index if place else None,
+    )
+    # With workers, a scrape of any of them answers for all (worker_metrics.py).
+    shared_metrics = (
+        WorkerMetrics(metrics.registry, place.metrics_dir, place.index) if place else None
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         consumer.start()
         legacy_lists.start()
+        writer = asyncio.create_task(shared_metrics.write_forever()) if shared_metrics else None
         try:
             yield
         finally:
+            if writer is not None:
+                writer.cancel()
             await legacy_lists.stop()
             await consumer.stop()
             await mongo.close()
 
+    exposed = shared_metrics.exposed if shared_metrics else metrics.registry
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.stream),
         *(WebSocketRoute(f"/ws/{view.value}", endpoints.legacy(view)) for view in LegacyView),
-        *ops_routes(metrics.registry, {"broker": consumer.check_ready, "database": store.ping}),
+        *ops_routes(exposed, {"broker": consumer.check_ready, "database": store.ping}),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Notifier(settings, RawSendMiddleware(app), hub, consumer, metrics, legacy_lists)
@@ -117,13 +143,20 @@ def build_server(notifier: Notifier, *, handle_signals: bool = True) -> Notifier
     return NotifierServer(server_config(notifier), notifier.hub, handle_signals=handle_signals)
 
 
-async def serve(settings: NotifierSettings) -> None:
+async def serve(
+    settings: NotifierSettings,
+    place: WorkerPlace | None = None,
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """Serve one process: the whole notifier, or one worker on ``sockets`` bound with the
+    others (``workers.py``)."""
     configure_logging("notifier", level=settings.log_level, json_lines=settings.log_json)
-    notifier = build_notifier(settings)
+    notifier = build_notifier(settings, place)
     logger.info(
-        "notifier on %s:%d, queue %s",
+        "notifier%s on %s:%d, queue %s",
+        f" worker {place.index}" if place else "",
         settings.host,
         settings.notifier_port,
         notifier.consumer.queue_name,
     )
-    await build_server(notifier).serve()
+    await build_server(notifier).serve(sockets)

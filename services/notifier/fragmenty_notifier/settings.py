@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field
@@ -96,6 +97,15 @@ class NotifierSettings(Settings):
             "uvicorn's WebSocket implementation. With websockets-sansio, frames are written "
             "straight to each socket (fast); 'websockets' (deprecated in uvicorn) goes through "
             "a queue and a writer task per connection."
+        ),
+    )
+    notifier_workers: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes sharing the port (SO_REUSEPORT), each with its own events queue; "
+            "default: the cores this process may use. Connection limits are machine-wide."
         ),
     )
     notifier_instance_id: str | None = Field(

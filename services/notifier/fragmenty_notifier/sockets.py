@@ -29,6 +29,7 @@ from fragmenty_notifier.stream import StreamConnection
 logger = logging.getLogger(__name__)
 
 MAX_SINCE_LENGTH = 160
+WORKER_HEADER = b"x-fragmenty-worker"
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,14 @@ class SocketEndpoints:
         limits: ConnectionLimits,
         origins: OriginPolicy,
         legacy_lists: LegacyLists,
+        worker: int | None = None,
     ) -> None:
         self._hub = hub
         self._store = store
         self._legacy_lists = legacy_lists
+        # Which worker process took the socket (workers.py), told to the client on the
+        # handshake: for operators, and for the tests that check how sockets are spread.
+        self._accept_headers = [(WORKER_HEADER, str(worker).encode())] if worker is not None else []
         self._metrics = metrics
         self._limits = limits
         self._origins = origins
@@ -129,7 +134,7 @@ class SocketEndpoints:
         on_open: Callable[[], Coroutine[None, None, None]] | None = None,
     ) -> None:
         websocket = connection.websocket
-        await websocket.accept()
+        await websocket.accept(headers=self._accept_headers)
         connection.start()
         self._hub.add(connection)
         opener: asyncio.Task[None] | None = (

@@ -29,6 +29,9 @@ _NUMBER_PATTERN_CHARS = re.compile(r"^[0-9*?]+$")
 _USERNAME_CHARS = re.compile(r"^[a-z0-9_]+$")
 _IGNORED_IN_NUMBERS = re.compile(r"[\s+\-()]")
 _STAR_RUNS = re.compile(r"\*+")
+# What compile_pattern accepts for at least one asset, as one regular expression for API
+# documents (a number pattern, or a username with an optional @); kept equal by a unit test.
+PATTERN_SYNTAX = r"^([\s+\-()]*[0-9*?][0-9*?\s+\-()]*|\s*@*[A-Za-z0-9_]+\s*)$"
 
 
 class PatternError(ValueError):

@@ -15,7 +15,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fragmenty_shared.contracts import Asset
-from fragmenty_shared.patterns import MAX_PATTERN_LENGTH, PatternError, compile_pattern
+from fragmenty_shared.patterns import (
+    MAX_PATTERN_LENGTH,
+    PATTERN_SYNTAX,
+    PatternError,
+    compile_pattern,
+)
 
 
 def reference_match(pattern: str, slug: str) -> bool:
@@ -106,3 +111,25 @@ def test_username_patterns_are_substrings() -> None:
 def test_bad_patterns_say_why(text: str, asset: Asset, message: str) -> None:
     with pytest.raises(PatternError, match=message):
         compile_pattern(text, asset)
+
+
+def compiles_for_some_asset(text: str) -> bool:
+    for asset in Asset:
+        try:
+            compile_pattern(text, asset)
+        except PatternError:
+            continue
+        return True
+    return False
+
+
+@given(
+    text=st.text(alphabet="09*?@aZ_ +-()\n\t!.é١", max_size=12)
+    | st.from_regex(PATTERN_SYNTAX).filter(lambda text: len(text) <= MAX_PATTERN_LENGTH)
+)
+@example(text=" + ")
+@example(text="@")
+@example(text="@@boris ")
+def test_the_documented_syntax_is_what_compiles(text: str) -> None:
+    """The API documents PATTERN_SYNTAX; the server must accept exactly those patterns."""
+    assert (re.match(PATTERN_SYNTAX, text) is not None) is compiles_for_some_asset(text)

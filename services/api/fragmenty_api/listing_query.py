@@ -31,11 +31,16 @@ Predicate = Callable[[ListingRow], bool]
 # Rows a scan examines between two returns to the event loop: a few milliseconds of work.
 SCAN_SLICE = 2_000
 
-MAX_ENDING_WITHIN = timedelta(days=366)
-_DURATION = re.compile(r"^([0-9]{1,6})([smhdw])$")
-_ISO_DURATION = re.compile(
-    r"^P(?:([0-9]{1,4})W)?(?:([0-9]{1,4})D)?(?:T(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,7})S)?)?$"
+# Longer durations mean "no limit": no listing ends a century from now, and the bound keeps
+# ``now + duration`` far from datetime.max.
+MAX_ENDING_WITHIN = timedelta(days=36_525)
+# The duration syntax, also the OpenAPI document's pattern (so no named groups): 90m, 2h, 3d,
+# 1w, or ISO 8601 (any case) PT2H30M, P1DT1S. Groups: count, unit; ISO weeks .. seconds.
+DURATION_SYNTAX = (
+    r"^\s*(?:([0-9]{1,6})([smhdw])|[Pp](?:([0-9]{1,4})[Ww])?(?:([0-9]{1,4})[Dd])?"
+    r"(?:[Tt](?:([0-9]{1,6})[Hh])?(?:([0-9]{1,6})[Mm])?(?:([0-9]{1,7})[Ss])?)?)\s*$"
 )
+_DURATION = re.compile(DURATION_SYNTAX)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -54,21 +59,22 @@ class QueryError(ValueError):
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90m``, ``2h``, ``3d``, ``1w`` or an ISO 8601 duration such as ``PT2H30M``."""
-    text = text.strip()
-    if match := _DURATION.match(text):
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    elif (match := _ISO_DURATION.match(text.upper())) and text.upper() not in ("P", "PT"):
-        weeks, days, hours, minutes, secs = (int(part or 0) for part in match.groups())
-        seconds = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + secs
-    else:
+    """``90m``, ``2h``, ``3d``, ``1w`` or an ISO 8601 duration such as ``PT2H30M``.
+
+    Zero (``0m``, ``PT0S``, ``P``) is a duration like any other: nothing ends within it.
+    """
+    match = _DURATION.match(text)
+    if match is None:
         raise QueryError(
             "ending_within", "use a duration such as 90m, 2h, 3d, 1w or ISO 8601 PT2H30M"
         )
-    duration = timedelta(seconds=seconds)
-    if not timedelta(0) < duration <= MAX_ENDING_WITHIN:
-        raise QueryError("ending_within", "duration must be more than 0 and at most 366 days")
-    return duration
+    count, unit, *iso = match.groups()
+    if unit is not None:
+        seconds = int(count) * _UNIT_SECONDS[unit]
+    else:
+        weeks, days, hours, minutes, secs = (int(part or 0) for part in iso)
+        seconds = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + secs
+    return min(timedelta(seconds=seconds), MAX_ENDING_WITHIN)
 
 
 def _price_in_storage_units(

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import BaseModel, Field, StringConstraints
 
-from fragmenty_api.listing_query import Currency, ListingQuery
+from fragmenty_api.listing_query import DURATION_SYNTAX, Currency, ListingQuery
 from fragmenty_api.snapshot import SortOrder
 from fragmenty_shared.contracts import Asset, ListingStatus
-from fragmenty_shared.patterns import MAX_PATTERN_LENGTH
+from fragmenty_shared.patterns import MAX_PATTERN_LENGTH, PATTERN_SYNTAX
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 # A price bound as written: ASCII digits, at most 12 before the point (below 10^12 in either
@@ -31,6 +31,8 @@ class ListingFilters(BaseModel):
         default=None,
         min_length=1,
         max_length=MAX_PATTERN_LENGTH,
+        # For the document only: the server's own refusal explains what is wrong.
+        json_schema_extra={"pattern": PATTERN_SYNTAX},
         description=(
             "Numbers: digits with `*` (any run of digits) and `?` (one digit), e.g. `*7777` or "
             "`888 0???` (spaces, + and - are ignored; without `*` the whole number must "
@@ -58,6 +60,7 @@ class ListingFilters(BaseModel):
     ending_within: str | None = Field(
         default=None,
         max_length=32,
+        json_schema_extra={"pattern": DURATION_SYNTAX},
         description="Listed, with an end less than this far away: 90m, 2h, 3d, 1w or PT2H.",
         examples=["2h"],
     )

@@ -70,6 +70,7 @@ def demo_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         settings,
         FRAGMENTY_DATA_DIR=str(tmp_path / "data"),
         FRAGMENTY_CRAWL_EVERY_S="600",
+        FRAGMENTY_SIMULATOR_LISTINGS="60",  # a small market: the test is about starting and stopping
     )
     env.update({variable: str(free_port()) for variable in PORT_VARIABLES})
     env["FRAGMENTY_NOTIFIER_PUBLIC_URL"] = f"ws://127.0.0.1:{env['FRAGMENTY_NOTIFIER_PORT']}/ws"

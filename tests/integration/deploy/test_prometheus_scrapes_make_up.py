@@ -186,9 +186,13 @@ def prometheus(ports: dict[str, int], tmp_path: Path) -> Iterator[str]:
 def target_health(prometheus_url: str) -> dict[str, str]:
     """job -> health ("up", "down", "unknown") of each active target."""
     try:
-        answer = httpx.get(f"{prometheus_url}/api/v1/targets", timeout=5).json()
+        response = httpx.get(f"{prometheus_url}/api/v1/targets", timeout=5)
     except httpx.HTTPError:
         return {}
+    if response.status_code != 200:
+        # Prometheus answers 503 "Service Unavailable" (plain text) until it has started.
+        return {}
+    answer = response.json()
     return {target["labels"]["job"]: target["health"] for target in answer["data"]["activeTargets"]}
 
 

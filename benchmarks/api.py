@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fragmenty_shared.contracts import Asset, EventType, ListingStatus  # noqa: E402
+from fragmenty_shared.listing_history import ListingHistoryReader  # noqa: E402
 from fragmenty_shared.patterns import compile_pattern  # noqa: E402
 from fragmenty_shared.settings import Settings  # noqa: E402
 from fragmenty_shared.storage import Collections, make_mongo_client  # noqa: E402
@@ -257,7 +258,7 @@ async def main() -> dict[str, Any]:
             await session.close()
 
         listings_collection = database[Collections.LISTINGS]
-        history_collection = database[Collections.PRICE_HISTORY]
+        history = ListingHistoryReader(database)
         regex = compile_pattern(PATTERN, Asset.NUMBER).regex
         price_order = [("price_nanoton", 1), ("_id", 1)]
 
@@ -276,7 +277,7 @@ async def main() -> dict[str, Any]:
         async def direct_listing() -> None:
             slug = rng.choice(numbers)
             await listings_collection.find_one({"_id": f"number:{slug}"})
-            await history_collection.find({"listing_id": f"number:{slug}"}).sort("at", 1).to_list()
+            await history.events(f"number:{slug}")
 
         direct = {
             "first_page_by_price": await measure(

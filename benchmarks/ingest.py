@@ -44,7 +44,7 @@ from fragmenty_ingest.decide import decide_observation  # noqa: E402
 from fragmenty_ingest.plan import WritePlan  # noqa: E402
 from fragmenty_ingest.settings import IngestSettings  # noqa: E402
 from fragmenty_ingest.state import listing_document_fields  # noqa: E402
-from fragmenty_ingest.store import IngestStore  # noqa: E402
+from fragmenty_ingest.store import BatchDocuments, IngestStore  # noqa: E402
 from fragmenty_shared.broker import declare_listings_topology, make_broker  # noqa: E402
 from fragmenty_shared.contracts import (  # noqa: E402
     Asset,
@@ -164,16 +164,20 @@ async def raw_db(settings: Settings, observations: list[Any]) -> tuple[float, di
             plan.add_listing_write(
                 decision.state, details=None, is_new=True, events=decision.events
             )
+    plan.number_events(1)
     client = make_mongo_client(settings.mongodb_url)
     store = IngestStore(client[settings.mongodb_database])
     try:
         await store.ensure_indexes()
         meter = CpuMeter()
         started = time.perf_counter()
+        last_seq = 0
         for batch in plan_batches(plan, BATCH):
-            outbox_ids = await store.write_outbox(batch.outbox)
-            await store.apply(batch, exact_rollups=False)
+            documents = BatchDocuments.of(batch.outbox, last_seq)
+            outbox_ids = await store.write_outbox(documents)
+            await store.apply(batch, documents)
             await store.delete_outbox(outbox_ids)
+            last_seq = documents.last_seq or last_seq
         return time.perf_counter() - started, meter.used()
     finally:
         await client.drop_database(settings.mongodb_database)
@@ -194,6 +198,7 @@ def plan_batches(plan: WritePlan, size: int) -> list[WritePlan]:
         batch._keyed_events = plan._keyed_events[start : start + size]
         batches.append(batch)
     batches[-1].census = plan.census
+    batches[-1].closes = plan.closes
     return batches
 
 

@@ -232,7 +232,14 @@ class PriceEvent(ContractModel):
         min_length=1,
         max_length=160,
         description="Deterministic (see make_event_id): a replay yields the same id, so "
-        "consumers drop duplicates by it. Sorts by occurrence time.",
+        "consumers drop duplicates by it. Not a resume cursor: use `seq`.",
+    )
+    seq: int | None = Field(
+        default=None,
+        ge=1,
+        description="Position in the event log, given when ingest stores the event: it only "
+        "grows, in the order events were recorded. Resume after the last one seen "
+        "(`since=<seq>`). Null only on an event not stored yet.",
     )
     type: EventType
     asset: Asset

@@ -104,7 +104,7 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
                 await subscribe(socket, {"slugs": [slug]})
 
                 # First census: the listing appears.
-                crawl(env, tmp_path)
+                await asyncio.to_thread(crawl, env, tmp_path)  # the socket answers pings meanwhile
 
                 # Hop 1: the crawler published exactly what the simulator shows.
                 observed = await observed_on_tap(tap, slug)
@@ -131,7 +131,7 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
                     json={"price_ton": str(new_price)},
                 )
                 assert changed.status_code == 200, changed.text
-                crawl(env, tmp_path)
+                await asyncio.to_thread(crawl, env, tmp_path)  # the socket answers pings meanwhile
 
                 assert (await observed_on_tap(tap, slug)).price_ton == new_price
                 await stored_listing(mongo_db, slug, new_price)
@@ -158,7 +158,7 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
                 # it, and only it.
                 withdrawn = await http.delete(f"{simulator_url}/_simulator/listings/number/{slug}")
                 assert withdrawn.status_code == 200, withdrawn.text
-                crawl(env, tmp_path)
+                await asyncio.to_thread(crawl, env, tmp_path)  # the socket answers pings meanwhile
                 event = await next_event(socket)
                 assert (event["type"], event["slug"]) == ("delisted", slug)
                 delisted = await mongo_db[Collections.LISTINGS].count_documents(

@@ -13,6 +13,9 @@ from fragmenty_api.security import TokenBucketLimiter, client_address
 from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot import MarketSnapshot
 from fragmenty_api.snapshot_store import SnapshotStore
+from fragmenty_api.stats import MarketStatsReader
+from fragmenty_shared.event_log import EventLogReader
+from fragmenty_shared.listing_history import ListingHistoryReader
 
 
 @dataclass
@@ -24,6 +27,9 @@ class ApiState:
     store: SnapshotStore
     limiter: TokenBucketLimiter
     metrics: ApiMetrics
+    event_log: EventLogReader
+    history: ListingHistoryReader
+    stats: MarketStatsReader
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread

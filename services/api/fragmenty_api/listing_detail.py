@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fragmenty_api.models import HistoryPoint, ListingDetail, ListingPublic, trade_entries
-from fragmenty_api.snapshot import ListingRow, MarketSnapshot
+from fragmenty_api.snapshot import HistoryRow, ListingRow
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.storage import event_from_document
 
@@ -20,9 +20,10 @@ def _decimal_or_none(value: Any) -> Any:
     return value if isinstance(value, str | int) else None
 
 
-def build_listing_detail(row: ListingRow, snapshot: MarketSnapshot) -> ListingDetail:
-    """Everything about one listing, from the snapshot (kept current by events)."""
+def build_listing_detail(row: ListingRow, stored_events: Iterable[dict[str, Any]]) -> ListingDetail:
+    """Everything about one listing: its current row and its stored events (its history)."""
     details = dict(row.details) if row.details else None
+    events = valid_events(stored_events)
     return ListingDetail(
         listing=ListingPublic.from_row(row),
         highest_bid_ton=_decimal_or_none((details or {}).get("highest_bid_ton")),
@@ -30,8 +31,8 @@ def build_listing_detail(row: ListingRow, snapshot: MarketSnapshot) -> ListingDe
         owner=(details or {}).get("owner")
         if isinstance((details or {}).get("owner"), str)
         else None,
-        history=[HistoryPoint.from_row(change) for change in snapshot.history.get(row.id, ())],
-        events=valid_events(snapshot.events_by_listing.get(row.id, ())),
+        history=[HistoryPoint.from_row(HistoryRow.of_event(event)) for event in events],
+        events=events,
         bid_history=trade_entries(details, "bid_history"),
         ownership_history=trade_entries(details, "ownership_history"),
     )

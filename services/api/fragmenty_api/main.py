@@ -24,7 +24,10 @@ from fragmenty_api.security import (
 )
 from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot_store import SnapshotStore
+from fragmenty_api.stats import MarketStatsReader
 from fragmenty_shared.api_docs import docs_routes
+from fragmenty_shared.event_log import EventLogReader
+from fragmenty_shared.listing_history import ListingHistoryReader
 from fragmenty_shared.metrics import new_registry
 from fragmenty_shared.ops import ops_routes
 from fragmenty_shared.storage import make_mongo_client
@@ -55,6 +58,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         store=store,
         limiter=TokenBucketLimiter(settings.expensive_requests_per_minute),
         metrics=metrics,
+        event_log=EventLogReader(database),
+        history=ListingHistoryReader(database),
+        stats=MarketStatsReader(database),
     )
 
     live_updates = LiveUpdates(settings, store, metrics) if settings.live_updates else None

@@ -148,8 +148,10 @@ class ListingDetail(PublicModel):
 
 class EventPage(PublicModel):
     items: list[PriceEvent]
-    next_since: str | None = Field(
-        description="Pass as `since` to get the events after this page; null if none were returned."
+    next_since: int = Field(
+        description="Pass as `since` for the events after this page: the position (`seq`) of the "
+        "last event looked at (events the filters left out included), or `since` itself when "
+        "there was nothing newer."
     )
 
 
@@ -167,6 +169,7 @@ class MarketDay(PublicModel):
                     "sold_count": 12,
                     "volume_ton": "31250",
                     "volume_usd": "101250.00",
+                    "backfilled": False,
                 }
             ]
         },
@@ -177,9 +180,14 @@ class MarketDay(PublicModel):
     listed_count: int = Field(description="Listings on auction or for sale at the end of the day.")
     floor_ton: Decimal | None = Field(description="Lowest listed price at the end of the day.")
     median_ton: Decimal | None = Field(description="Median listed price at the end of the day.")
-    sold_count: int = Field(description="Sales observed that day.")
-    volume_ton: Decimal = Field(description="Sum of sale prices that day (TON).")
-    volume_usd: Decimal = Field(description="Sum of sale prices that day (USD).")
+    sold_count: int = Field(description="Sales whose `sold_at` is that day.")
+    volume_ton: Decimal = Field(description="Sum of those sales' prices (TON).")
+    volume_usd: Decimal = Field(description="Sum of those sales' prices (USD).")
+    backfilled: bool = Field(
+        default=False,
+        description="The day is before the first crawl: its sales were read later from "
+        "Fragment's list of recent sales, not seen as they happened.",
+    )
 
 
 class MarketStats(PublicModel):

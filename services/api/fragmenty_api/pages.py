@@ -26,7 +26,6 @@ from fragmenty_api.deps import Snapshot, State
 from fragmenty_api.listing_detail import build_listing_detail
 from fragmenty_api.models import ListingDetail, fragment_url
 from fragmenty_api.routes_api import SlugParam
-from fragmenty_api.stats import snapshot_market_days
 from fragmenty_api.templating import PACKAGE_DIR, page_config, templates
 from fragmenty_shared.contracts import Asset
 from fragmenty_shared.storage import listing_id
@@ -70,7 +69,7 @@ async def listing_page(
     row = snapshot.listings.get(listing_id(asset, slug))
     if row is None:
         raise HTTPException(status_code=404, detail="no such listing")
-    detail: ListingDetail = build_listing_detail(row, snapshot)
+    detail: ListingDetail = build_listing_detail(row, await state.history.events(row.id))
     history = [point.model_dump(mode="json") for point in detail.history]
     config = page_config(
         state,
@@ -91,10 +90,10 @@ async def listing_page(
 
 
 @router.get("/market", response_class=HTMLResponse)
-async def market_page(request: Request, snapshot: Snapshot, state: State) -> HTMLResponse:
+async def market_page(request: Request, state: State) -> HTMLResponse:
     last_day = datetime.now(UTC).date()
     first_day = last_day - timedelta(days=MARKET_PAGE_DAYS - 1)
-    days = snapshot_market_days(snapshot, first_day, last_day, list(Asset))
+    days = await state.stats.market_days(first_day, last_day, list(Asset))
     series: dict[str, dict[str, list[Any]]] = {}
     backfilled_days: list[date] = []  # those the page shows
     for day in days:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from fragmenty_api.csv_export import csv_chunks
 from fragmenty_api.cursor import CURSOR_PATTERN, CursorError, decode_cursor, encode_cursor
-from fragmenty_api.deps import ExpensiveRequest, Snapshot
+from fragmenty_api.deps import ExpensiveRequest, Snapshot, State
 from fragmenty_api.listing_detail import build_listing_detail, valid_events
 from fragmenty_api.listing_json import listing_page_json
 from fragmenty_api.listing_query import ListingQuery, QueryError, matching_rows, page_of_rows
@@ -24,8 +23,8 @@ from fragmenty_api.models import (
     MarketStats,
 )
 from fragmenty_api.query_params import listing_query
-from fragmenty_api.stats import snapshot_market_days
 from fragmenty_shared.contracts import Asset, EventType
+from fragmenty_shared.event_log import SinceError
 from fragmenty_shared.storage import listing_id
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,9 @@ LAST_STATS_DAY = date(2100, 12, 31)
 # The same bounds for the OpenAPI document, which has no minimum or maximum for dates.
 STATS_DAY_PATTERN = r"^(20[2-9][0-9]|2100)-[0-9]{2}-[0-9]{2}$"
 SlugParam = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,32}$", examples=["88800001234"])]
-EVENT_ID_PATTERN = r"^[0-9A-Za-z:._+-]{1,160}$"
+SINCE_PATTERN = r"^[0-9]{1,18}$"
+# Events a filtered page of /events looks at, at most (the filters are applied in memory).
+MAX_EVENTS_LOOKED_AT = 5_000
 
 Query_ = Annotated[ListingQuery, Depends(listing_query)]
 
@@ -82,29 +83,43 @@ async def list_listings(
     response_model=ListingDetail,
     responses={404: {"description": "No such listing."}},
 )
-async def get_listing(asset: Asset, slug: SlugParam, snapshot: Snapshot) -> ListingDetail:
+async def get_listing(
+    asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
+) -> ListingDetail:
     """The current state, every observed change and every event, oldest first."""
     row = snapshot.listings.get(listing_id(asset, slug))
     if row is None:
         raise HTTPException(status_code=404, detail="no such listing")
-    return build_listing_detail(row, snapshot)
+    return build_listing_detail(row, await state.history.events(row.id))
 
 
-@router.get("/events", summary="The event feed", response_model=EventPage)
+@router.get(
+    "/events",
+    summary="The event feed",
+    response_model=EventPage,
+    responses={422: {"description": "`since` is not a position, or is ahead of every event."}},
+)
 async def list_events(
-    snapshot: Snapshot,
+    state: State,
     since: Annotated[
         str | None,
         Query(
-            pattern=EVENT_ID_PATTERN,
-            description="An `event_id`: only events after it. Without it, the latest events.",
+            pattern=SINCE_PATTERN,
+            description="An event position (`seq`, or `next_since` of the previous page): only "
+            "events recorded after it; `0` reads from the first. Without it, the latest events.",
         ),
     ] = None,
     type: Annotated[EventType | None, Query(description="Only this event type.")] = None,
     asset: Annotated[Asset | None, Query(description="Only this asset.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> EventPage:
-    """Events in the order they happened. Follow `next_since` to read on without gaps."""
+    """Events in the order they were recorded. Follow `next_since` to read on without gaps.
+
+    With filters, at most `MAX_EVENTS_LOOKED_AT` events are looked at per page: a page may
+    hold fewer than `limit` matches, and `next_since` continues after the last one looked at.
+    """
+    filtered = type is not None or asset is not None
+    batch = MAX_EVENTS_LOOKED_AT if filtered else limit
 
     def wanted(document: dict[str, Any]) -> bool:
         return (type is None or document.get("type") == type.value) and (
@@ -112,12 +127,25 @@ async def list_events(
         )
 
     if since is None:
-        newest_first = (doc for doc in reversed(snapshot.events) if wanted(doc))
-        documents = list(itertools.islice(newest_first, limit))[::-1]
+        looked_at = await state.event_log.latest(batch)
+        documents = [doc for doc in looked_at if wanted(doc)][-limit:]
+        next_since = looked_at[-1]["seq"] if looked_at else 0
     else:
-        documents = list(itertools.islice(filter(wanted, snapshot.events_after(since)), limit))
-    events = valid_events(documents)
-    return EventPage(items=events, next_since=documents[-1]["_id"] if documents else since)
+        position = int(since)
+        looked_at = await state.event_log.after(position, limit=batch)
+        if not looked_at:
+            try:
+                await state.event_log.check_since(position)
+            except SinceError as error:
+                raise QueryError("since", str(error)) from None
+        documents, next_since = [], position
+        for document in looked_at:
+            next_since = document["seq"]
+            if wanted(document):
+                documents.append(document)
+                if len(documents) == limit:
+                    break
+    return EventPage(items=valid_events(documents), next_since=next_since)
 
 
 @router.get(
@@ -128,7 +156,7 @@ async def list_events(
     responses={429: {"description": "Too many requests from this client."}},
 )
 async def market_stats(
-    snapshot: Snapshot,
+    state: State,
     asset: Annotated[Asset | None, Query(description="One asset, or both.")] = None,
     from_: Annotated[
         date | None,
@@ -162,7 +190,7 @@ async def market_stats(
     assets = [asset] if asset is not None else list(Asset)
     last_day = min(last_day, today)
     days = (
-        snapshot_market_days(snapshot, first_day, last_day, assets) if first_day <= last_day else []
+        await state.stats.market_days(first_day, last_day, assets) if first_day <= last_day else []
     )
     return MarketStats(
         days=[
@@ -175,6 +203,7 @@ async def market_stats(
                 sold_count=day.sold_count,
                 volume_ton=day.volume_ton,
                 volume_usd=day.volume_usd,
+                backfilled=day.backfilled,
             )
             for day in days
         ]

@@ -1,10 +1,12 @@
-"""An immutable, in-memory picture of the market, built from one read of the database.
+"""The current listings in memory, indexed for every sort order: bounded by the market.
 
-FerretDB pushes only ``{_id: ...}`` filters down to SQLite: any other query scans the whole
-collection (about a second for 20,000 listings on a small machine). So the api reads each
-collection once per refresh and answers every request from this snapshot, with the listings
-pre-sorted for each sort order. A request never waits for the database, and paging through a
-presorted list with a keyset cursor costs O(page size) for unfiltered queries.
+Pattern, tag and price filters over the whole market are what users ask for most, and no
+database index answers ``888*0000`` or "memorability >= 0.8 sorted by ending": so the api keeps
+the *current state of each listing* (one row per listing, never its history) in memory, read
+from ``listings`` at start and kept current by events, pre-sorted for each order. Paging with a
+keyset cursor costs O(page size) for unfiltered queries. History, events and statistics are not
+here: they are read per request, by key, from collections whose documents are bounded (see
+docs/storage.md).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import asyncio
 import bisect
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
+
+from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.money import to_nanoton
+from fragmenty_shared.storage import listing_id
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +130,7 @@ class ListingRow:
 
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
-    """One change of one listing, as stored in ``price_history``."""
+    """One change of one listing (what its history shows), from a stored event."""
 
     id: str
     listing_id: str
@@ -137,20 +142,19 @@ class HistoryRow:
     ends_at: datetime | None
 
     @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> HistoryRow:
-        at = _aware(document["at"])
-        if at is None:
-            raise ValueError("history entry without a time")
-        status = document.get("status")
+    def of_event(cls, event: PriceEvent) -> HistoryRow:
+        """The change an event records: the state after it (before it, for a delisting)."""
+        state = event.new or event.old
+        usd = None if state is None or state.price_usd is None else int(state.price_usd * 100)
         return cls(
-            id=str(document["_id"]),
-            listing_id=str(document["listing_id"]),
-            type=str(document.get("type") or "price_changed"),
-            at=at,
-            status=None if status is None else str(status),
-            price_nanoton=_optional_int(document.get("price_nanoton")),
-            price_usd_cents=_optional_int(document.get("price_usd_cents")),
-            ends_at=_aware(document.get("ends_at")),
+            id=event.event_id,
+            listing_id=listing_id(event.asset, event.slug),
+            type=event.type.value,
+            at=event.occurred_at,
+            status=None if state is None else state.status.value,
+            price_nanoton=None if state is None else to_nanoton(state.price_ton),
+            price_usd_cents=usd,
+            ends_at=None if state is None else state.ends_at,
         )
 
 
@@ -240,12 +244,6 @@ class MarketSnapshot:
     loaded_at: datetime
     listings: dict[str, ListingRow]
     sorted_listings: dict[SortOrder, SortedListings]
-    history: dict[str, list[HistoryRow]]  # listing id -> its changes, oldest first
-    history_in_time_order: list[HistoryRow]
-    events: list[dict[str, Any]]  # stored event documents, in _id (= time) order
-    event_ids: list[str]
-    events_by_listing: dict[str, list[dict[str, Any]]]  # listing id -> its events, in order
-    _known_event_ids: set[str] = field(default_factory=set)
     # listing id -> (the row it was made from, its JSON): rows are immutable, so an entry is valid
     # while its row is still the current one.
     row_json: dict[str, tuple[ListingRow, bytes]] = field(default_factory=dict)
@@ -254,14 +252,7 @@ class MarketSnapshot:
     _deriving: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls,
-        *,
-        listings: Iterable[Mapping[str, Any]],
-        history: Iterable[Mapping[str, Any]],
-        events: Iterable[Mapping[str, Any]],
-        loaded_at: datetime,
-    ) -> MarketSnapshot:
+    def build(cls, *, listings: Iterable[Mapping[str, Any]], loaded_at: datetime) -> MarketSnapshot:
         listing_rows = _load_rows(listings, ListingRow.from_document, "listing")
         by_id = {row.id: row for row in listing_rows}
         sorted_listings = {}
@@ -269,39 +260,11 @@ class MarketSnapshot:
             rows = sorted(by_id.values(), key=_SORT_KEYS[order])
             keys = [_SORT_KEYS[order](row) for row in rows]
             sorted_listings[order] = SortedListings(order, rows, keys)
-        history_rows = sorted(
-            _load_rows(history, HistoryRow.from_document, "price history"),
-            key=lambda row: (row.at, row.id),
-        )
-        per_listing: dict[str, list[HistoryRow]] = defaultdict(list)
-        for row in history_rows:
-            per_listing[row.listing_id].append(row)
-        event_documents = sorted(
-            (dict(doc) for doc in events if isinstance(doc.get("_id"), str)),
-            key=lambda doc: doc["_id"],
-        )
-        events_by_listing: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for doc in event_documents:
-            events_by_listing[f"{doc.get('asset')}:{doc.get('slug')}"].append(doc)
-        return cls(
-            loaded_at=loaded_at,
-            listings=by_id,
-            sorted_listings=sorted_listings,
-            history=dict(per_listing),
-            history_in_time_order=history_rows,
-            events=event_documents,
-            event_ids=[doc["_id"] for doc in event_documents],
-            events_by_listing=dict(events_by_listing),
-            _known_event_ids={doc["_id"] for doc in event_documents},
-        )
+        return cls(loaded_at=loaded_at, listings=by_id, sorted_listings=sorted_listings)
 
     @classmethod
     def empty(cls) -> MarketSnapshot:
-        return cls.build(listings=(), history=(), events=(), loaded_at=datetime.now(UTC))
-
-    def events_after(self, event_id: str | None) -> Iterator[dict[str, Any]]:
-        start = 0 if event_id is None else bisect.bisect_right(self.event_ids, event_id)
-        return iter(self.events[start:])
+        return cls.build(listings=(), loaded_at=datetime.now(UTC))
 
     def upsert_listing(self, row: ListingRow) -> None:
         """Make ``row`` the listing's current state in every index."""
@@ -312,23 +275,6 @@ class MarketSnapshot:
             ordered.insert(row)
         self.listings[row.id] = row
         self._version += 1
-
-    def add_change(self, event_document: dict[str, Any], change: HistoryRow) -> bool:
-        """Record one event and its history entry; False when the event is already known."""
-        event_id = event_document["_id"]
-        if event_id in self._known_event_ids:
-            return False
-        self._known_event_ids.add(event_id)
-        index = bisect.bisect_right(self.event_ids, event_id)
-        self.event_ids.insert(index, event_id)
-        self.events.insert(index, event_document)
-        per_listing = self.events_by_listing.setdefault(change.listing_id, [])
-        bisect.insort(per_listing, event_document, key=lambda doc: doc["_id"])
-        history_key = lambda row: (row.at, row.id)  # noqa: E731
-        bisect.insort(self.history.setdefault(change.listing_id, []), change, key=history_key)
-        bisect.insort(self.history_in_time_order, change, key=history_key)
-        self._version += 1
-        return True
 
     def derived(
         self, name: str, compute: Callable[[MarketSnapshot], T], *, max_age_s: float = 0.0

@@ -1,10 +1,8 @@
-"""Keeps the current :class:`MarketSnapshot`: read in full at start, kept current by events.
+"""Keeps the current :class:`MarketSnapshot`: the listings, read at start, kept current by events.
 
-A full read scans every collection (FerretDB pushes down only ``_id`` filters), which takes tens
-of seconds for a large market on a small machine. So the snapshot is read in full only at start
-and then rarely, as a safety net; in between, each price event from the broker updates it
-cheaply: the listing is re-read by ``_id`` (served from FerretDB's primary key) and the event
-and its history entry are added in place.
+Only ``listings`` is read (one document per listing: bounded by the market, however much
+history is stored), at start and then rarely, as a safety net; in between, each price event
+from the broker updates it cheaply: the listing is re-read by ``_id``.
 
 Requests never wait for the database, except before the very first load has finished. A failed
 reload keeps the previous snapshot (stale beats empty).
@@ -22,28 +20,12 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_api.metrics import ApiMetrics
-from fragmenty_api.snapshot import HistoryRow, ListingRow, MarketSnapshot
+from fragmenty_api.snapshot import ListingRow, MarketSnapshot
 from fragmenty_shared.contracts import PriceEvent
-from fragmenty_shared.money import to_nanoton
-from fragmenty_shared.storage import Collections, event_to_document, listing_id
+from fragmenty_shared.recent_ids import RecentIds
+from fragmenty_shared.storage import Collections, listing_id
 
 logger = logging.getLogger(__name__)
-
-
-def history_row_of(event: PriceEvent) -> HistoryRow:
-    """The ``price_history`` entry ingest stores with ``event`` (same id, same fields)."""
-    state = event.new or event.old
-    usd = None if state is None or state.price_usd is None else int(state.price_usd * 100)
-    return HistoryRow(
-        id=event.event_id,
-        listing_id=listing_id(event.asset, event.slug),
-        type=event.type.value,
-        at=event.occurred_at,
-        status=None if state is None else state.status.value,
-        price_nanoton=None if state is None else to_nanoton(state.price_ton),
-        price_usd_cents=usd,
-        ends_at=None if state is None else state.ends_at,
-    )
 
 
 def _exempt_from_gc_scans() -> None:
@@ -56,6 +38,10 @@ def _exempt_from_gc_scans() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+# Live events remembered, to count each once (an outbox relay may publish one again).
+RECENT_EVENT_IDS = 10_000
 
 
 class SnapshotUnavailable(RuntimeError):
@@ -81,6 +67,7 @@ class SnapshotStore:
         # Events that arrive while a full read is under way; applied again to its result, which
         # may have been read before they were written.
         self._arrived_during_reload: list[PriceEvent] | None = None
+        self._recent_event_ids = RecentIds(RECENT_EVENT_IDS)
 
     @property
     def loaded(self) -> bool:
@@ -101,18 +88,10 @@ class SnapshotStore:
             started = time.perf_counter()
             loaded_at = datetime.now(UTC)
             self._arrived_during_reload = []
-            listings, history, events = await asyncio.gather(
-                self._read(Collections.LISTINGS),
-                self._read(Collections.PRICE_HISTORY),
-                self._read(Collections.EVENTS),
-            )
+            listings = await self._read(Collections.LISTINGS)
             # Indexing 20,000 listings takes a while: keep the event loop answering meanwhile.
             snapshot = await asyncio.to_thread(
-                MarketSnapshot.build,
-                listings=listings,
-                history=history,
-                events=events,
-                loaded_at=loaded_at,
+                MarketSnapshot.build, listings=listings, loaded_at=loaded_at
             )
             arrived, self._arrived_during_reload = self._arrived_during_reload, None
             self._snapshot = snapshot
@@ -126,7 +105,7 @@ class SnapshotStore:
             return snapshot
 
     async def apply_event(self, event: PriceEvent) -> None:
-        """Bring the snapshot up to date with one event (idempotent: duplicates change nothing)."""
+        """Bring the snapshot's listing up to date with one event (idempotent)."""
         if self._arrived_during_reload is not None:
             self._arrived_during_reload.append(event)
         snapshot = self._snapshot
@@ -139,7 +118,7 @@ class SnapshotStore:
                 snapshot.upsert_listing(ListingRow.from_document(document))
             except (KeyError, TypeError, ValueError):
                 logger.warning("listing %s is malformed; kept the previous state", key)
-        if snapshot.add_change(event_to_document(event), history_row_of(event)):
+        if self._recent_event_ids.add(event.event_id):
             self._metrics.live_events.inc()
         self._metrics.snapshot_listings.set(len(snapshot.listings))
 

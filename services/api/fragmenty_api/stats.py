@@ -1,29 +1,39 @@
-"""Daily market statistics, replayed from the price history.
+"""Daily market statistics, read from the rollups ingest maintains (never replayed from history).
 
-FerretDB's ``$group`` knows only ``$sum``/``$count`` and neither server can keep a median in a
-rollup, so the statistics are computed here, in one pass over the snapshot's history in time
-order: at the end of each UTC day, the listings whose latest state is "on auction" or "for sale"
-give the floor, median and count. A sale counts on its ``sold_at`` day, not on the day it was
-observed: the first census reads every past sale from Fragment's sold views at once. Days before
-the first observation are ``backfilled``: their sales were read later, not seen as they happened.
+Per UTC day and asset:
+
+- listed count, floor and median of the listed prices at the end of the day: ``daily_close``
+  (written by ingest after each batch; a day without a batch changed nothing, so the previous
+  close carries forward);
+- sold count and volume of the sales whose ``sold_at`` is that day: ``daily_rollups``
+  (``<day>:<asset>:sold``);
+- ``backfilled``: the day is before the first change ingest recorded, so its sales were read
+  later from Fragment's list of recent sales rather than seen as they happened
+  (``ingest_meta``).
+
+A range of at most a year is a few hundred small documents read by ``_id``, from collections of
+a few documents per day; results are cached for a short while.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+import time as clock
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from fragmenty_api.snapshot import HistoryRow, ListingRow, MarketSnapshot
-from fragmenty_shared.contracts import Asset, EventType, ListingStatus
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_shared.contracts import Asset
 from fragmenty_shared.money import from_nanoton
+from fragmenty_shared.schema import FIRST_OBSERVED_ID, Collections
 
-# Daily statistics are recomputed at most this often while events keep arriving.
+# Statistics are read again at most this often per range (the figures move slowly).
 STATS_MAX_AGE_S = 30.0
+_MAX_CACHED = 64
 
-_LISTED = frozenset({ListingStatus.AUCTION.value, ListingStatus.SALE.value})
+Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -36,115 +46,81 @@ class DayStats:
     sold_count: int
     volume_ton: Decimal
     volume_usd: Decimal
-    backfilled: bool = False
+    backfilled: bool
 
 
-def _median_ton(sorted_nanoton: list[int]) -> Decimal:
-    middle = len(sorted_nanoton) // 2
-    if len(sorted_nanoton) % 2:
-        return from_nanoton(sorted_nanoton[middle])
-    return from_nanoton(sorted_nanoton[middle - 1] + sorted_nanoton[middle]) / 2
+def _days(first_day: date, last_day: date) -> list[date]:
+    return [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
 
 
-def _asset_of(listing_id: str) -> str:
-    return listing_id.split(":", 1)[0]
+class MarketStatsReader:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._closes = database[Collections.DAILY_CLOSE]
+        self._rollups = database[Collections.DAILY_ROLLUPS]
+        self._meta = database[Collections.INGEST_META]
+        self._cache: dict[tuple[date, date, tuple[Asset, ...]], tuple[float, list[DayStats]]] = {}
 
+    async def market_days(
+        self, first_day: date, last_day: date, assets: list[Asset]
+    ) -> list[DayStats]:
+        """Statistics for each day in ``[first_day, last_day]`` and each asset, oldest first."""
+        key = (first_day, last_day, tuple(assets))
+        cached = self._cache.get(key)
+        now = clock.monotonic()
+        if cached is not None and now - cached[0] < STATS_MAX_AGE_S:
+            return cached[1]
+        fresh = await self._read(first_day, last_day, assets)
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()  # bounded: clients choose the ranges
+        self._cache[key] = (now, fresh)
+        return fresh
 
-def sold_moment(change: HistoryRow, listings: Mapping[str, ListingRow]) -> datetime:
-    """When the sale recorded by a ``sold`` change happened: the listing's ``sold_at`` when it
-    belongs to this change (a sale is observed after it happened), else the observation time."""
-    listing = listings.get(change.listing_id)
-    sold_at = None if listing is None else listing.sold_at
-    return sold_at if sold_at is not None and sold_at <= change.at else change.at
-
-
-@dataclass
-class _Sales:
-    count: int = 0
-    nanoton: int = 0
-    cents: int = 0
-
-
-def _sales_by_day(
-    history: list[HistoryRow], listings: Mapping[str, ListingRow]
-) -> dict[tuple[date, str], _Sales]:
-    sales: dict[tuple[date, str], _Sales] = defaultdict(_Sales)
-    for change in history:
-        if change.type == EventType.SOLD.value:
-            day_sales = sales[sold_moment(change, listings).date(), _asset_of(change.listing_id)]
-            day_sales.count += 1
-            day_sales.nanoton += change.price_nanoton or 0
-            day_sales.cents += change.price_usd_cents or 0
-    return sales
-
-
-def market_days(
-    history: list[HistoryRow],
-    first_day: date,
-    last_day: date,
-    assets: list[Asset],
-    listings: Mapping[str, ListingRow] | None = None,
-) -> list[DayStats]:
-    """Statistics for each day in ``[first_day, last_day]`` and each asset, oldest first.
-
-    ``listings`` give each sale its ``sold_at``; without them a sale counts when observed."""
-    sales = _sales_by_day(history, listings or {})
-    first_observed = history[0].at.date() if history else None
-    listed_price: dict[str, int] = {}  # listing id -> price while it is listed
-    position = 0
-    result: list[DayStats] = []
-    day = first_day
-    while day <= last_day:
-        day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
-        while position < len(history) and history[position].at < day_end:
-            _apply(history[position], listed_price)
-            position += 1
-        by_asset: dict[str, list[int]] = defaultdict(list)
-        for listing_id, price in listed_price.items():
-            by_asset[_asset_of(listing_id)].append(price)
+    async def _read(self, first_day: date, last_day: date, assets: list[Asset]) -> list[DayStats]:
+        days = _days(first_day, last_day)
+        close_ids = [f"{day.isoformat()}:{asset.value}" for day in days for asset in assets]
+        closes = {d["_id"]: d async for d in self._closes.find({"_id": {"$in": close_ids}})}
+        sold_ids = [f"{day.isoformat()}:{asset.value}:sold" for day in days for asset in assets]
+        sales = {d["_id"]: d async for d in self._rollups.find({"_id": {"$in": sold_ids}})}
+        first = await self._meta.find_one({"_id": FIRST_OBSERVED_ID})
+        first_observed_day = None if first is None else _day_of(first["value"])
+        result: list[DayStats] = []
         for asset in assets:
-            prices = sorted(by_asset.get(asset.value, ()))
-            sold = sales.get((day, asset.value), _Sales())
-            result.append(
-                DayStats(
-                    day=day,
-                    asset=asset,
-                    listed_count=len(prices),
-                    floor_ton=from_nanoton(prices[0]) if prices else None,
-                    median_ton=_median_ton(prices) if prices else None,
-                    sold_count=sold.count,
-                    volume_ton=from_nanoton(sold.nanoton),
-                    volume_usd=(Decimal(sold.cents) / 100).quantize(Decimal("0.01")),
-                    backfilled=first_observed is not None and day < first_observed,
-                )
-            )
-        day += timedelta(days=1)
-    return result
+            close = await self._close_before(asset, first_day)
+            for day in days:
+                close = closes.get(f"{day.isoformat()}:{asset.value}", close)
+                sale = sales.get(f"{day.isoformat()}:{asset.value}:sold") or {}
+                result.append(_day_stats(day, asset, close, sale, first_observed_day))
+        result.sort(key=lambda stats: (stats.day, list(Asset).index(stats.asset)))
+        return result
+
+    async def _close_before(self, asset: Asset, day: date) -> Document | None:
+        """The newest close before ``day`` (index ``(asset, day)``; a small collection)."""
+        return await self._closes.find_one(
+            {"asset": asset.value, "day": {"$lt": day.isoformat()}}, sort=[("day", -1)]
+        )
 
 
-def _apply(change: HistoryRow, listed_price: dict[str, int]) -> None:
-    """Move one listing's state forward by one change."""
-    still_listed = (
-        change.type != EventType.DELISTED.value
-        and change.status in _LISTED
-        and change.price_nanoton is not None
-    )
-    if still_listed:
-        assert change.price_nanoton is not None
-        listed_price[change.listing_id] = change.price_nanoton
-    else:
-        listed_price.pop(change.listing_id, None)
+def _day_of(value: Any) -> date | None:
+    return value.date() if isinstance(value, datetime) else None
 
 
-def snapshot_market_days(
-    snapshot: MarketSnapshot, first_day: date, last_day: date, assets: list[Asset]
-) -> list[DayStats]:
-    """:func:`market_days` for a snapshot, computed once per snapshot and range."""
-    name = f"market_days:{first_day}:{last_day}:{','.join(a.value for a in assets)}"
-    return snapshot.derived(
-        name,
-        lambda snap: market_days(
-            snap.history_in_time_order, first_day, last_day, assets, snap.listings
-        ),
-        max_age_s=STATS_MAX_AGE_S,
+def _day_stats(
+    day: date,
+    asset: Asset,
+    close: Document | None,
+    sale: Document,
+    first_observed_day: date | None,
+) -> DayStats:
+    floor = None if close is None else close.get("floor_nanoton")
+    median = None if close is None else close.get("median_ton")
+    return DayStats(
+        day=day,
+        asset=asset,
+        listed_count=0 if close is None else int(close.get("listed_count", 0)),
+        floor_ton=None if floor is None else from_nanoton(int(floor)),
+        median_ton=None if median is None else Decimal(str(median)),
+        sold_count=int(sale.get("sold_count", 0)),
+        volume_ton=from_nanoton(int(sale.get("volume_nanoton", 0))),
+        volume_usd=(Decimal(int(sale.get("volume_usd_cents", 0))) / 100).quantize(Decimal("0.01")),
+        backfilled=first_observed_day is not None and day < first_observed_day,
     )

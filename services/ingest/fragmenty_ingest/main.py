@@ -16,7 +16,7 @@ from fragmenty_ingest.processor import Delivery, IngestProcessor
 from fragmenty_ingest.publisher import EventPublisher
 from fragmenty_ingest.retry import until_done
 from fragmenty_ingest.settings import IngestSettings
-from fragmenty_ingest.store import IngestStore
+from fragmenty_ingest.store import EventWindow, IngestStore
 from fragmenty_shared.broker import (
     declare_events_exchange,
     declare_listings_topology,
@@ -51,7 +51,11 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
     metrics = IngestMetrics()
     mongo = make_mongo_client(settings.mongodb_url)
-    store = IngestStore(mongo[settings.mongodb_database])
+    store = IngestStore(
+        mongo[settings.mongodb_database],
+        EventWindow(keep_events=settings.ingest_event_window),
+        history_rows=settings.ingest_history_rows,
+    )
     broker = make_broker(settings, prefetch=settings.ingest_prefetch)
     publisher = EventPublisher(broker, topology)
     processor = IngestProcessor(

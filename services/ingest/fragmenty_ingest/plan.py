@@ -1,14 +1,16 @@
 """A batch's database work, as plain documents: what the decisions of one batch must write.
 
-Building the plan is pure; :mod:`fragmenty_ingest.store` carries it out. Each event becomes an
-outbox entry that holds everything needed to redo the event's effects (the event, its history
-row, the listing's fields after it, its rollup key), so a relay can finish a batch a crash
-interrupted without guessing.
+Building the plan is pure; :mod:`fragmenty_ingest.store` carries it out. Once the batch's events
+have their positions in the event log (:meth:`WritePlan.number_events`), each becomes an outbox
+entry that holds everything needed to redo the event's effects (the event with its ``seq``, its
+history row, the listing's fields after it, its rollup key), so a relay can finish a batch a
+crash interrupted without guessing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from fragmenty_ingest.decide import CensusDecision
@@ -18,27 +20,11 @@ from fragmenty_shared.contracts import CensusCompleted, PriceEvent
 from fragmenty_shared.storage import event_to_document
 
 
-def history_document(event: PriceEvent, state: ListingState) -> dict[str, Any]:
-    """One row of a listing's timeline (``price_history``), ``_id`` = the event id."""
-    return {
-        "_id": event.event_id,
-        "listing_id": state.listing_id,
-        "asset": state.asset.value,
-        "slug": state.slug,
-        "type": event.type.value,
-        "at": event.occurred_at,
-        "status": state.status.value,
-        "price_nanoton": state.price_nanoton,
-        "price_usd_cents": state.price_usd_cents,
-        "ends_at": state.ends_at,
-    }
-
-
-def stored_event_document(event: PriceEvent, key: str) -> dict[str, Any]:
-    """The ``events`` document: the shared shape plus the rollup it counts in (additive field)."""
-    document = event_to_document(event)
-    document["rollup_key"] = key
-    return document
+@dataclass(frozen=True, slots=True)
+class _PendingEvent:
+    event: PriceEvent  # without its position yet
+    state: ListingState
+    fields: dict[str, Any]
 
 
 @dataclass
@@ -50,18 +36,41 @@ class WritePlan:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     events: list[PriceEvent] = field(default_factory=list)
     census: list[dict[str, Any]] = field(default_factory=list)
+    closes: list[dict[str, Any]] = field(default_factory=list)  # daily_close documents
     _keyed_events: list[tuple[str, PriceEvent]] = field(default_factory=list)
+    _pending: list[_PendingEvent] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.listing_sets or self.outbox or self.census)
+        return not (self.listing_sets or self._pending or self.outbox or self.census)
 
     @property
-    def event_documents(self) -> list[dict[str, Any]]:
-        return [entry["event"] for entry in self.outbox]
+    def event_count(self) -> int:
+        return len(self._pending) + len(self.events)
 
-    @property
-    def history_documents(self) -> list[dict[str, Any]]:
-        return [entry["history"] for entry in self.outbox]
+    def event_days(self) -> list[date]:
+        """The UTC days the batch's events happened on."""
+        return [pending.event.occurred_at.date() for pending in self._pending] + [
+            event.occurred_at.date() for event in self.events
+        ]
+
+    def number_events(self, first_seq: int) -> None:
+        """Give the batch's events their log positions, from ``first_seq`` on, in order."""
+        for offset, pending in enumerate(self._pending):
+            event = pending.event.model_copy(update={"seq": first_seq + offset})
+            key = rollup_key(event, pending.state.sold_at)
+            self.events.append(event)
+            self._keyed_events.append((key, event))
+            self.outbox.append(
+                {
+                    "_id": event.event_id,
+                    "routing_key": event.routing_key,
+                    "event": event_to_document(event),
+                    "rollup_key": key,
+                    "listing_id": pending.state.listing_id,
+                    "listing": dict(pending.fields),
+                }
+            )
+        self._pending.clear()
 
     def rollup_deltas(self) -> dict[str, RollupDelta]:
         return deltas_by_key(self._keyed_events)
@@ -106,16 +115,4 @@ class WritePlan:
         )
 
     def _add_event(self, event: PriceEvent, state: ListingState, fields: dict[str, Any]) -> None:
-        key = rollup_key(event, state.sold_at)
-        self.events.append(event)
-        self._keyed_events.append((key, event))
-        self.outbox.append(
-            {
-                "_id": event.event_id,
-                "routing_key": event.routing_key,
-                "event": stored_event_document(event, key),
-                "history": history_document(event, state),
-                "listing_id": state.listing_id,
-                "listing": dict(fields),
-            }
-        )
+        self._pending.append(_PendingEvent(event, state, dict(fields)))

@@ -24,10 +24,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiormq
 
+from fragmenty_ingest.closes import closes_of
 from fragmenty_ingest.decide import decide_census, decide_observation
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
@@ -35,15 +37,16 @@ from fragmenty_ingest.publisher import EventPublisher
 from fragmenty_ingest.retry import until_done
 from fragmenty_ingest.sightings import CrawlSightings
 from fragmenty_ingest.state import ListingState, observed_details
-from fragmenty_ingest.store import IngestStore
+from fragmenty_ingest.store import SEQ_RESERVATION, BatchDocuments, IngestStore
 from fragmenty_ingest.validation import ListingsMessage, Poison
 from fragmenty_shared.contracts import CensusCompleted, ListingObserved, PriceEvent
 from fragmenty_shared.storage import event_from_document, listing_id
 
 logger = logging.getLogger(__name__)
 
-# Outbox documents (batches) the relay takes at a time.
-RELAY_DOCUMENTS = 4
+# Outbox documents (batches) the relay redoes and publishes at a time: a leftover outbox after
+# a crash is finished in rounds about as large as normal batches, not event by event.
+RELAY_DOCUMENTS = 50
 
 T = TypeVar("T")
 
@@ -78,6 +81,11 @@ class IngestProcessor:
         # Batches and the relay never interleave: the relay must see only finished batches.
         self._lock = asyncio.Lock()
         self._finishing: asyncio.Task[None] | None = None  # the last batch's publish and acks
+        # Event positions: handed out from memory, reserved in the database ahead of use.
+        self._next_seq = 1
+        self._reserved_through = 0
+        self._last_stored_seq = 0  # the last position written to the event log
+        self._first_observed: datetime | None = None  # the earliest change recorded
         self.ready = False
 
     @property
@@ -87,7 +95,13 @@ class IngestProcessor:
     async def recover(self) -> None:
         """At start: finish what a crash left in the outbox, then warm the state from the DB."""
         async with self._lock:
+            self._last_stored_seq = await self._db(
+                self._store.load_event_window, "reading the event log"
+            )
             await self._relay(redo=True)
+            self._first_observed = await self._db(
+                self._store.first_observed, "reading the first observation"
+            )
             self._states = await self._db(self._store.load_states, "loading listings")
         self.ready = True
         logger.info("ingest warmed: %d listings known", len(self._states))
@@ -105,7 +119,10 @@ class IngestProcessor:
         self._metrics.batch_size.observe(len(deliveries))
         async with self._lock:
             plan, scratch = self._decide(deliveries)
-            outbox_ids = await self._make_durable(plan) if not plan.is_empty() else []
+            outbox_ids: list[str] = []
+            if not plan.is_empty():
+                plan.number_events(await self._take_positions(plan.event_count))
+                outbox_ids = await self._make_durable(plan)
             self._states.update(scratch)
             previous = self._finishing
             self._finishing = asyncio.create_task(
@@ -190,22 +207,43 @@ class IngestProcessor:
                     census.crawl_id,
                     verdict.views_not_trusted,
                 )
+        if plan.event_count:
+            # The market as this batch leaves it is the close of the batch's (newest) day.
+            day = max(pending_day for pending_day in plan.event_days())
+            plan.closes = closes_of({**self._states, **scratch}.values(), day)
         return plan, scratch
 
+    async def _take_positions(self, count: int) -> int:
+        """The first of ``count`` fresh event positions (reserving more in the database first
+        when the reserved range runs out)."""
+        if self._next_seq + count - 1 > self._reserved_through:
+            reserve = max(count, SEQ_RESERVATION)
+            self._reserved_through = await self._db(
+                lambda: self._store.reserve_positions(reserve), "reserving event positions"
+            )
+            self._next_seq = max(self._next_seq, self._reserved_through - reserve + 1)
+        first = self._next_seq
+        self._next_seq += count
+        return first
+
     async def _make_durable(self, plan: WritePlan) -> list[str]:
-        """Write the outbox, then the batch's effects; returns the outbox documents' ids."""
-        attempts = 0
+        """Write the outbox, then the batch's effects; returns the outbox documents' ids.
 
-        async def apply() -> None:
-            nonlocal attempts
-            attempts += 1
-            # A retry may follow a partly applied attempt: recompute rollups, do not add again.
-            await self._store.apply(plan, exact_rollups=attempts > 1)
-
-        outbox_ids = await self._db(
-            lambda: self._store.write_outbox(plan.outbox), "writing the outbox"
-        )
-        await self._db(apply, "writing the batch")
+        A retry after a partly applied attempt makes the same writes: each is idempotent or
+        guarded (see :mod:`fragmenty_ingest.store`).
+        """
+        batch = BatchDocuments.of(plan.outbox, self._last_stored_seq)
+        outbox_ids = await self._db(lambda: self._store.write_outbox(batch), "writing the outbox")
+        await self._db(lambda: self._store.apply(plan, batch), "writing the batch")
+        earliest = min(event.occurred_at for event in plan.events) if plan.events else None
+        if earliest is not None and (
+            self._first_observed is None or earliest < self._first_observed
+        ):
+            await self._db(
+                lambda: self._store.note_first_observed(earliest), "noting the first observation"
+            )
+            self._first_observed = earliest
+        self._last_stored_seq = batch.last_seq or self._last_stored_seq
         self._metrics.listing_writes.inc(len(plan.listing_sets))
         for event in plan.events:
             self._metrics.changes.labels(type=event.type.value).inc()
@@ -289,14 +327,18 @@ class IngestProcessor:
             documents = await self._db(
                 lambda: self._store.pending_outbox(RELAY_DOCUMENTS), "reading the outbox"
             )
-            entries = [e for document in documents for e in self._store.outbox_entries(document)]
-            self._metrics.outbox_depth.set(len(entries))
             if not documents:
+                self._metrics.outbox_depth.set(0)
                 return
             if redo:
-                await self._db(
-                    functools.partial(self._store.redo, entries), "redoing outbox entries"
+                entries = await self._db(
+                    functools.partial(self._store.redo, documents), "redoing outbox entries"
                 )
+                last = max(entry["event"]["seq"] for entry in entries)
+                self._last_stored_seq = max(self._last_stored_seq, last)
+            else:
+                entries = [e for d in documents for e in self._store.outbox_entries(d)]
+            self._metrics.outbox_depth.set(len(entries))
             events = [_event_of(entry) for entry in entries]
             try:
                 await self._publisher.publish_events(events)
@@ -323,5 +365,4 @@ class IngestProcessor:
 
 
 def _event_of(entry: dict[str, Any]) -> PriceEvent:
-    document = {key: value for key, value in entry["event"].items() if key != "rollup_key"}
-    return event_from_document(document)
+    return event_from_document(entry["event"])

@@ -1,9 +1,11 @@
 """Daily market rollups: per UTC day, asset and status, what each event adds.
 
-Pure functions. A rollup is a sum of event contributions, so it can be kept incrementally with
-``$inc``/``$min``/``$max`` in the normal path and recomputed exactly from the ``events``
-collection after a crash (see ``store.IngestStore.recompute_rollups``): that is what makes
-rollups neither lost nor doubled without transactions.
+Pure functions. A rollup is a sum of event contributions, kept with ``$inc``/``$min``/``$max``.
+Each update is guarded by the rollup's ``applied_seq``, the highest event position already
+counted in it: an update carries the highest position among its events and applies only to a
+rollup whose ``applied_seq`` is lower. Batches are applied in position order, so a batch that is
+written again (a retry, or the relay redoing a crash's outbox) is recognised and skipped, key by
+key: rollups are neither lost nor doubled without transactions, and nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ def rollup_key(event: PriceEvent, sold_at: datetime | None) -> str:
     """``<YYYY-MM-DD>:<asset>:<status>``; a sale counts on the day it happened, when known."""
     snapshot = event.new if event.new is not None else event.old
     assert snapshot is not None, "an event has an old or a new state"
-    moment = sold_at if event.type is EventType.SOLD and sold_at is not None else event.occurred_at
+    # A sold_at after the observation cannot be this sale's (a clock skew): count it when seen.
+    moment = event.occurred_at
+    if event.type is EventType.SOLD and sold_at is not None and sold_at <= event.occurred_at:
+        moment = sold_at
     return f"{moment.date().isoformat()}:{event.asset.value}:{snapshot.status.value}"
 
 
@@ -36,8 +41,10 @@ class RollupDelta:
     volume_usd_cents: int = 0
     floor_nanoton: int | None = None
     ceiling_nanoton: int | None = None
+    last_seq: int = 0  # the highest event position among the events added
 
     def add(self, event: PriceEvent) -> None:
+        self.last_seq = max(self.last_seq, event.seq or 0)
         if event.type is EventType.LISTED:
             self.listed_count += 1
         elif event.type is EventType.DELISTED:
@@ -58,21 +65,26 @@ class RollupDelta:
     def increment_update(self) -> dict[str, Any]:
         """The ``$inc``/``$min``/``$max`` update that adds this delta to a stored rollup."""
         update: dict[str, Any] = {
+            "$set": {"applied_seq": self.last_seq},
             "$inc": {
                 "listed_count": self.listed_count,
                 "sold_count": self.sold_count,
                 "delisted_count": self.delisted_count,
                 "volume_nanoton": self.volume_nanoton,
                 "volume_usd_cents": self.volume_usd_cents,
-            }
+            },
         }
         if self.floor_nanoton is not None:
             update["$min"] = {"floor_nanoton": self.floor_nanoton}
             update["$max"] = {"ceiling_nanoton": self.ceiling_nanoton}
         return update
 
+    def guard(self, key: str) -> dict[str, Any]:
+        """The filter that matches the rollup only while this delta is not counted in it."""
+        return {"_id": key, "applied_seq": {"$lt": self.last_seq}}
+
     def totals(self) -> dict[str, Any]:
-        """The delta as absolute fields, for a rollup recomputed from all its events."""
+        """The delta as absolute fields (what a rollup of only these events holds)."""
         return {
             "listed_count": self.listed_count,
             "sold_count": self.sold_count,

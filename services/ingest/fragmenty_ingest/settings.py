@@ -26,3 +26,18 @@ class IngestSettings(Settings):
     ingest_retry_max_backoff_s: float = Field(
         default=5.0, gt=0, description="Longest wait between retries while the database is down."
     )
+    ingest_event_window: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="Newest events kept in the event log's window (event_log); older ones move "
+        "to event_archive in blocks. Resumes and the REST feed within the window never read "
+        "the archive.",
+    )
+    ingest_history_rows: int = Field(
+        default=200,
+        ge=10,
+        le=5_000,
+        description="Newest events kept in a listing's history document; older ones move to "
+        "history_archive blocks (read only for that listing's full history).",
+    )

@@ -1,19 +1,22 @@
 """The database side of ingest: bulk writes of a batch's plan, the outbox, and crash repair.
 
-Every write is idempotent except the rollups' ``$inc``; those are applied once in the normal
-path and *recomputed* from the ``events`` collection whenever a batch has to be redone (after a
-crash, or a database error halfway through), so rollups are never doubled nor lost.
+Every write is idempotent or guarded: inserts have deterministic ``_id``s (a replay's duplicates
+are skipped), listings are set only when not newer, and rollup increments are guarded by the
+event positions they already count (see :mod:`fragmenty_ingest.rollups`). So the relay redoes a
+batch a crash interrupted with the same writes as the first time, and nothing is recomputed.
 Only operations that both MongoDB and FerretDB 1.x support are used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import bson
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -21,7 +24,25 @@ from pymongo.errors import BulkWriteError
 from fragmenty_ingest.plan import WritePlan
 from fragmenty_ingest.rollups import RollupDelta, key_fields
 from fragmenty_ingest.state import ListingState, state_from_document
-from fragmenty_shared.storage import Collections, event_from_document
+from fragmenty_shared.event_log import (
+    SEQ_COUNTER_ID,
+    BlockInfo,
+    block_document,
+    merged_block,
+)
+from fragmenty_shared.listing_history import (
+    archive_block_id,
+    decode_rows,
+    encode_rows,
+    history_document,
+)
+from fragmenty_shared.schema import (
+    COLLECTIONS,
+    FIRST_OBSERVED_ID,
+    Collections,
+    history_collection,
+)
+from fragmenty_shared.storage import event_from_document
 
 DUPLICATE_KEY = 11000
 WRITE_CHUNK = 1000  # documents per insert: large enough to amortise, small enough to retry
@@ -30,28 +51,21 @@ UPDATE_CHUNK = 50  # statements per update command (see _bulk_update)
 # entry is 1-2 KB, but one from an item page carries its bid and ownership histories (up to
 # the 1 MB a message may hold), so a batch may need more than one document.
 MAX_OUTBOX_BLOB_BYTES = 8 * 1024 * 1024
+# Positions reserved in ingest_meta at a time: one counter write per this many events.
+SEQ_RESERVATION = 10_000
 
 Document = dict[str, Any]
 
-INDEXES: dict[str, list[IndexModel]] = {
-    # The api filters and sorts listings by these; a compound index per common pairing.
-    Collections.LISTINGS: [
-        IndexModel([("status", ASCENDING), ("price_nanoton", ASCENDING)]),
-        IndexModel([("asset", ASCENDING), ("status", ASCENDING)]),
-        IndexModel([("price_nanoton", ASCENDING)]),
-        IndexModel([("ends_at", ASCENDING)]),
-        IndexModel([("memorability", DESCENDING)]),
-        IndexModel([("changed_at", DESCENDING)]),
-    ],
-    Collections.PRICE_HISTORY: [IndexModel([("listing_id", ASCENDING), ("at", ASCENDING)])],
-    # Events are read in _id order (the id sorts by time); rollup_key serves crash repair.
-    Collections.EVENTS: [
-        IndexModel([("rollup_key", ASCENDING)]),
-        IndexModel([("asset", ASCENDING), ("type", ASCENDING)]),
-    ],
-    Collections.DAILY_ROLLUPS: [IndexModel([("day", ASCENDING), ("asset", ASCENDING)])],
-    Collections.CENSUS: [IndexModel([("completed_at", DESCENDING)])],
-}
+
+DEFAULT_HISTORY_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class EventWindow:
+    """How many events the recent window keeps, and how many go to an archive block at once."""
+
+    keep_events: int = 10_000
+    archive_block_events: int = 2_000
 
 
 def _chunks(items: Sequence[Any], size: int = WRITE_CHUNK) -> Iterable[Sequence[Any]]:
@@ -83,50 +97,82 @@ async def insert_new(collection: AsyncCollection[Document], documents: Sequence[
     return len(documents) - len(await insert_returning_duplicates(collection, documents))
 
 
-def _outbox_documents(entries: Sequence[Document]) -> list[Document]:
-    """Entries as outbox documents: each a blob of the entries' BSON, one after the other,
-    with the ``_id`` of its first entry; a new document when a blob would pass the limit."""
-    groups: list[list[tuple[str, bytes]]] = [[]]
+def outbox_groups(entries: Sequence[Document]) -> list[list[Document]]:
+    """Entries split into outbox documents: a new one when a blob would pass the limit."""
+    groups: list[list[Document]] = [[]]
     size = 0
     for entry in entries:
-        blob = bson.encode(entry)
-        if groups[-1] and size + len(blob) > MAX_OUTBOX_BLOB_BYTES:
+        length = len(bson.encode(entry))
+        if groups[-1] and size + length > MAX_OUTBOX_BLOB_BYTES:
             groups.append([])
             size = 0
-        groups[-1].append((entry["_id"], blob))
-        size += len(blob)
-    return [
-        {"_id": group[0][0], "entries": Binary(b"".join(blob for _, blob in group))}
-        for group in groups
-        if group
-    ]
+        groups[-1].append(entry)
+        size += length
+    return [group for group in groups if group]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDocuments:
+    """A batch as documents: per outbox document, the event-log block with the same events."""
+
+    outbox: list[Document]
+    blocks: list[Document]
+
+    @classmethod
+    def of(cls, entries: Sequence[Document], prev_seq: int) -> BatchDocuments:
+        """``prev_seq``: the last position of the block written before this batch."""
+        outbox: list[Document] = []
+        blocks: list[Document] = []
+        for group in outbox_groups(entries):
+            blob = b"".join(bson.encode(entry) for entry in group)
+            outbox.append({"_id": group[0]["_id"], "prev_seq": prev_seq, "entries": Binary(blob)})
+            blocks.append(block_document([entry["event"] for entry in group], prev_seq))
+            prev_seq = group[-1]["event"]["seq"]
+        return cls(outbox, blocks)
+
+    @property
+    def last_seq(self) -> int | None:
+        return self.blocks[-1]["last_seq"] if self.blocks else None
 
 
 class IngestStore:
     """Ingest's reads and writes, over one database."""
 
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        window: EventWindow | None = None,
+        *,
+        history_rows: int = DEFAULT_HISTORY_ROWS,
+    ) -> None:
         self._db = database
         self.listings = database[Collections.LISTINGS]
-        self.price_history = database[Collections.PRICE_HISTORY]
-        self.events = database[Collections.EVENTS]
+        self.history_archive = database[Collections.HISTORY_ARCHIVE]
+        self._history_rows = history_rows
+        self.event_log = database[Collections.EVENT_LOG]
+        self.event_archive = database[Collections.EVENT_ARCHIVE]
         self.outbox = database[Collections.OUTBOX]
         self.census = database[Collections.CENSUS]
         self.rollups = database[Collections.DAILY_ROLLUPS]
+        self.closes = database[Collections.DAILY_CLOSE]
+        self.meta = database[Collections.INGEST_META]
+        self._window_policy = window or EventWindow()
+        self._window: list[BlockInfo] = []  # the event_log blocks, oldest first
+        self._archived_through = 0  # the last position in the archive
         self.writes = 0  # documents written (inserted, upserted or updated), for the benchmark
 
     async def ping(self) -> None:
         await self._db.command("ping")
 
     async def ensure_indexes(self) -> None:
-        """Create the indexes; a second call is a no-op (same names, same keys).
+        """Create the schema's indexes; a second call is a no-op (same names, same keys).
 
         One index per call: FerretDB 1.24 drops the connection (a server panic) when a single
         createIndexes command names several indexes that already exist.
         """
-        for name, indexes in INDEXES.items():
-            for index in indexes:
-                await self._db[name].create_indexes([index])
+        for spec in COLLECTIONS:
+            for index in spec.indexes:
+                await self._db[spec.name].create_indexes([index])
 
     async def load_states(self) -> dict[str, ListingState]:
         """Every stored listing's state, to warm ingest's memory at start."""
@@ -135,10 +181,49 @@ class IngestStore:
             states[document["_id"]] = state_from_document(document)
         return states
 
+    # --- event positions ----------------------------------------------------------------------
+
+    async def reserve_positions(self, count: int) -> int:
+        """Reserve ``count`` more positions; returns the highest position reserved now.
+
+        One small counter document (ingest_meta), incremented atomically: positions reserved
+        by a process that then died are never handed out again.
+        """
+        document = await self.meta.find_one_and_update(
+            {"_id": SEQ_COUNTER_ID},
+            {"$inc": {"value": count}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert document is not None
+        return int(document["value"])
+
+    async def load_event_window(self) -> int:
+        """Read what the window holds (not the events); returns the last stored position."""
+        blocks = [
+            BlockInfo.of(document)
+            async for document in self.event_log.find({}, {"events": 0}).sort("_id", ASCENDING)
+        ]
+        self._window = blocks
+        newest = await self.event_archive.find_one({}, {"events": 0}, sort=[("_id", -1)])
+        self._archived_through = 0 if newest is None else int(newest["last_seq"])
+        return blocks[-1].last_seq if blocks else self._archived_through
+
+    async def first_observed(self) -> datetime | None:
+        """The earliest change recorded (days before it are back-filled: their sales were read
+        later from Fragment's list of recent sales, not seen as they happened)."""
+        document = await self.meta.find_one({"_id": FIRST_OBSERVED_ID})
+        return None if document is None else document["value"]
+
+    async def note_first_observed(self, moment: datetime) -> None:
+        await self.meta.update_one(
+            {"_id": FIRST_OBSERVED_ID}, {"$min": {"value": moment}}, upsert=True
+        )
+
     # --- the normal path ----------------------------------------------------------------------
 
-    async def write_outbox(self, entries: Sequence[Document]) -> list[str]:
-        """Store a batch's outbox entries; returns the ids of the outbox documents holding them.
+    async def write_outbox(self, batch: BatchDocuments) -> list[str]:
+        """Store a batch's outbox documents; returns their ids.
 
         A batch is one document (``_id`` = its first event id, so a retried insert is
         recognised) whose entries are one BSON blob. Nobody queries inside the outbox, and
@@ -147,29 +232,121 @@ class IngestStore:
         entries as nested fields of one document 90 ms to insert and 150 ms to delete; as one
         binary field, 16 ms and 20 ms (20,000 listings: 9.5 s of outbox work became 1.5 s).
         """
-        documents = _outbox_documents(entries)
-        self.writes += await insert_new(self.outbox, documents)
-        return [document["_id"] for document in documents]
+        self.writes += await insert_new(self.outbox, batch.outbox)
+        return [document["_id"] for document in batch.outbox]
 
-    async def apply(self, plan: WritePlan, *, exact_rollups: bool) -> None:
-        """Write a batch's effects (the outbox entries must already be durable).
-
-        ``exact_rollups`` recomputes the touched rollups instead of incrementing them: used
-        when this batch's increments may already have been applied once.
-        """
-        self.writes += await insert_new(self.events, plan.event_documents)
-        self.writes += await insert_new(self.price_history, plan.history_documents)
+    async def apply(self, plan: WritePlan, batch: BatchDocuments) -> None:
+        """Write a batch's effects (its outbox documents must already be durable)."""
+        await self._append_blocks(batch.blocks)
+        await self.append_history(plan.outbox, plan.new_listing_ids)
         await self._set_listings(plan.listing_sets, plan.new_listing_ids)
         self.writes += await insert_new(self.census, plan.census)
-        deltas = plan.rollup_deltas()
-        if exact_rollups:
-            await self.recompute_rollups(deltas)
-        else:
-            await self._increment_rollups(deltas)
+        await self._increment_rollups(plan.rollup_deltas())
+        await self._bulk_update(
+            self.closes, [ReplaceOne({"_id": c["_id"]}, c, upsert=True) for c in plan.closes]
+        )
 
     async def delete_outbox(self, document_ids: Iterable[str]) -> None:
         for document_id in document_ids:  # one by one: `_id` equality is what FerretDB indexes
             await self.outbox.delete_one({"_id": document_id})
+
+    async def _append_blocks(self, blocks: Sequence[Document]) -> None:
+        """Add blocks to the event log's window, then move what left the window to the archive."""
+        # A leftover outbox document whose block has already moved on to the archive.
+        blocks = [block for block in blocks if block["last_seq"] > self._archived_through]
+        if not blocks:
+            return
+        self.writes += await insert_new(self.event_log, blocks)
+        known = {block.id for block in self._window}
+        self._window += [BlockInfo.of(block) for block in blocks if block["_id"] not in known]
+        self._window.sort(key=lambda block: block.id)
+        await self._archive_old_blocks()
+
+    async def _archive_old_blocks(self) -> None:
+        """Merge the oldest window blocks into one archive block once enough left the window.
+
+        The archive block is inserted before the window blocks are deleted, and readers read
+        the window first: a block being moved is always found in one of the two.
+        """
+        policy = self._window_policy
+        in_window = sum(block.count for block in self._window)
+        if in_window < policy.keep_events + policy.archive_block_events:
+            return
+        moving: list[BlockInfo] = []
+        moved = 0
+        while moved < policy.archive_block_events:
+            block = self._window[len(moving)]
+            moving.append(block)
+            moved += block.count
+        ids = [block.id for block in moving]
+        documents = [
+            document
+            async for document in self.event_log.find({"_id": {"$in": ids}}).sort("_id", ASCENDING)
+        ]
+        if len(documents) == len(ids):
+            self.writes += await insert_new(self.event_archive, [merged_block(documents)])
+        await self.event_log.delete_many({"_id": {"$in": ids}})
+        self._window = self._window[len(moving) :]
+        self._archived_through = moving[-1].last_seq
+
+    async def append_history(
+        self, entries: Sequence[Document], new_listing_ids: Collection[str] = ()
+    ) -> None:
+        """Add the entries' events to their listings' history documents.
+
+        A new listing's document is inserted; a known one is read, extended with the events
+        it does not hold yet (position above its ``last_seq``: a replay adds nothing), cut to
+        the newest ``history_rows`` (the rest goes to an archive block first) and replaced.
+        """
+        by_listing: dict[str, list[Document]] = {}
+        for entry in entries:
+            by_listing.setdefault(entry["listing_id"], []).append(entry["event"])
+        partitions: dict[str, list[str]] = {}
+        for key in by_listing:
+            partitions.setdefault(history_collection(key), []).append(key)
+        for name, keys in partitions.items():
+            collection = self._db[name]
+            fresh = [
+                history_document(key, by_listing[key][-self._history_rows :])
+                for key in keys
+                if key in new_listing_ids and len(by_listing[key]) <= self._history_rows
+            ]
+            duplicates = await insert_returning_duplicates(collection, fresh) if fresh else []
+            self.writes += len(fresh) - len(duplicates)
+            inserted = {document["_id"] for document in fresh} - set(duplicates)
+            known = [key for key in keys if key not in inserted]
+            if not known:
+                continue
+            stored = {
+                document["_id"]: document
+                async for document in collection.find({"_id": {"$in": known}})
+            }
+            operations = []
+            for key in known:
+                document = await self._extended_history(key, stored.get(key), by_listing[key])
+                if document is not None:
+                    operations.append(ReplaceOne({"_id": key}, document, upsert=True))
+            await self._bulk_update(collection, operations)
+
+    async def _extended_history(
+        self, listing_id: str, stored: Document | None, events: Sequence[Document]
+    ) -> Document | None:
+        """The history document with ``events`` added; None when it holds them all already."""
+        last_seq = 0 if stored is None else int(stored.get("last_seq", 0))
+        added = [event for event in events if event["seq"] > last_seq]
+        if not added:
+            return None
+        rows = ([] if stored is None else decode_rows(stored)) + added
+        archived = [] if stored is None else list(stored.get("archived") or ())
+        overflow = len(rows) - self._history_rows
+        if overflow > 0:
+            old, rows = rows[:overflow], rows[overflow:]
+            block_id = archive_block_id(listing_id, old)
+            self.writes += await insert_new(
+                self.history_archive, [{"_id": block_id, "rows": encode_rows(old)}]
+            )
+            archived.append(block_id)
+        return history_document(listing_id, rows, archived)
 
     async def _set_listings(
         self, listing_sets: dict[str, Document], new_ids: Collection[str] = ()
@@ -190,7 +367,9 @@ class IngestStore:
         await self._bulk_update(self.listings, operations)
 
     async def _bulk_update(
-        self, collection: AsyncCollection[Document], operations: Sequence[UpdateOne]
+        self,
+        collection: AsyncCollection[Document],
+        operations: Sequence[UpdateOne | ReplaceOne[Document]],
     ) -> None:
         # Small bulks: FerretDB 1.24 scans per update, and an update command with ~100
         # statements stalled it for minutes in our measurements, while 50 take milliseconds.
@@ -199,11 +378,29 @@ class IngestStore:
             self.writes += len(chunk)
 
     async def _increment_rollups(self, deltas: dict[str, RollupDelta]) -> None:
+        """Add each delta to its rollup unless the rollup already counts it (``applied_seq``).
+
+        The rollups of the batch's days are read first (one query on a collection of a few
+        documents per day) and those that already count their delta are left alone; the
+        guard in each update's filter says the same to the server. (A guard that fails on an
+        upsert is a duplicate key, which FerretDB 1.24 reports in a reply pymongo cannot read.)
+        """
+        if not deltas:
+            return
+        applied = {
+            document["_id"]: int(document.get("applied_seq", 0))
+            async for document in self.rollups.find(
+                {"_id": {"$in": list(deltas)}}, {"applied_seq": 1}
+            )
+        }
         operations = [
             UpdateOne(
-                {"_id": key}, {**delta.increment_update(), "$set": key_fields(key)}, upsert=True
+                delta.guard(key),
+                _with_key_fields(delta.increment_update(), key),
+                upsert=True,
             )
             for key, delta in deltas.items()
+            if applied.get(key, -1) < delta.last_seq
         ]
         await self._bulk_update(self.rollups, operations)
 
@@ -217,13 +414,35 @@ class IngestStore:
         """The entries an outbox document holds, decoded as the client decodes documents."""
         return bson.decode_all(document["entries"], codec_options=self.outbox.codec_options)
 
-    async def redo(self, entries: Sequence[Document]) -> None:
-        """Finish the effects of outbox entries a crash may have interrupted; idempotent."""
-        self.writes += await insert_new(self.events, [entry["event"] for entry in entries])
-        self.writes += await insert_new(self.price_history, [entry["history"] for entry in entries])
+    async def redo(self, documents: Sequence[Document]) -> list[Document]:
+        """Finish the effects of outbox documents a crash may have interrupted; idempotent.
+
+        The same writes as the first time: the event-log block of each outbox document (same
+        ``_id``), history rows, listings only where not newer, and rollup increments that their
+        guard skips where they were applied. Returns the entries.
+        """
+        blocks: list[Document] = []
+        entries: list[Document] = []
+        deltas: list[dict[str, RollupDelta]] = []  # per outbox document, as first applied
+        for document in documents:
+            own = self.outbox_entries(document)
+            entries += own
+            blocks.append(
+                block_document([entry["event"] for entry in own], int(document.get("prev_seq", 0)))
+            )
+            deltas.append({})
+            for entry in own:
+                deltas[-1].setdefault(entry["rollup_key"], RollupDelta()).add(
+                    event_from_document(entry["event"])
+                )
+        await self._append_blocks(blocks)
+        await self.append_history(entries)
         await self._redo_listings(entries)
-        keys = {entry["event"]["rollup_key"] for entry in entries}
-        await self.recompute_rollups(dict.fromkeys(keys, RollupDelta()))
+        # One document at a time, in order: a guard compares with the positions of one batch
+        # (or part of one), never with a later batch's.
+        for document_deltas in deltas:
+            await self._increment_rollups(document_deltas)
+        return entries
 
     async def _redo_listings(self, entries: Sequence[Document]) -> None:
         latest: dict[str, Document] = {}
@@ -243,15 +462,6 @@ class IngestStore:
         }
         await self._set_listings(newer)
 
-    async def recompute_rollups(self, keys: Iterable[str]) -> None:
-        """Rebuild rollups from every stored event that counts in them: exact, repeatable."""
-        for key in keys:
-            delta = RollupDelta()
-            async for document in self.events.find({"rollup_key": key}):
-                delta.add(
-                    event_from_document({k: v for k, v in document.items() if k != "rollup_key"})
-                )
-            await self.rollups.replace_one(
-                {"_id": key}, {**key_fields(key), **delta.totals()}, upsert=True
-            )
-            self.writes += 1
+
+def _with_key_fields(update: Document, key: str) -> Document:
+    return {**update, "$set": {**update.get("$set", {}), **key_fields(key)}}

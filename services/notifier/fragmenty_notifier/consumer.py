@@ -3,8 +3,8 @@
 The queue is exclusive and auto-deleted: it vanishes with the connection, so after a broker
 restart aio-pika's robust connection declares it again, re-binds it and resumes consuming. Events
 published while the queue did not exist are not lost for connected clients: once the queue is
-back, the stored events from shortly before the outage are fanned out again, and the hub drops
-the ones that did arrive (dedupe by event_id).
+back, the stored events after the highest position (``seq``) this instance had received are
+fanned out, and the hub drops any that did arrive (dedupe by event_id).
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Coroutine
+from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from fragmenty_notifier.envelope import Envelope, published_at_from_headers
-from fragmenty_notifier.event_store import EventStore, event_id_floor
+from fragmenty_notifier.event_store import EventStore
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics
 from fragmenty_notifier.settings import NotifierSettings
@@ -53,12 +54,13 @@ class EventConsumer:
             self._on_message,
             what="events consumer",
             retry_s=CONNECT_RETRY_S,
-            on_lost=self._on_channel_lost,
             on_consuming=self._on_consuming,
         )
         self._recoveries: set[asyncio.Task[None]] = set()
         self._last_delivery_at = time.time()
-        self._lost_at: float | None = None
+        # The highest event position received: where a recovery after an outage reads on.
+        # Until the first delivery, the newest stored one when consuming began.
+        self._last_seq: int | None = None
         # Events that arrived in the same turn of the event loop, fanned out together.
         self._batch: list[Envelope] = []
         self.queue_name = self._subscription.queue_name
@@ -93,6 +95,8 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await message.reject(requeue=False)
             return
+        if event.seq is not None and (self._last_seq is None or event.seq > self._last_seq):
+            self._last_seq = event.seq
         self._batch.append(Envelope.wrap(event, published_at_from_headers(message.headers)))
         if len(self._batch) == 1:
             # Not a timer: the fan-out runs as soon as the deliveries already read have been
@@ -110,25 +114,35 @@ class EventConsumer:
 
     # --- recovery after a broker outage -------------------------------------------------------
 
-    def _on_channel_lost(self) -> None:
-        if self._lost_at is None:
-            self._lost_at = time.time()
-
     def _on_consuming(self, again: bool) -> None:
         if not again:
+            self._spawn(self._note_last_stored(), "event-position")
             return
         # Back after an outage: the queue is consumed again, but what was published while it
         # did not exist never reached it.
         self._metrics.broker_reconnects.inc()
-        anchor = min(self._lost_at or self._last_delivery_at, self._last_delivery_at)
-        self._lost_at = None
-        task = asyncio.create_task(self._recover(anchor), name="event-recovery")
+        self._spawn(self._recover(self._last_seq), "event-recovery")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._recoveries.add(task)
         task.add_done_callback(self._recoveries.discard)
 
-    async def _recover(self, anchor: float) -> None:
-        margin = timedelta(seconds=self._settings.notifier_recovery_margin_s)
-        since = event_id_floor(datetime.fromtimestamp(anchor, UTC) - margin)
+    async def _note_last_stored(self) -> None:
+        try:
+            stored = await self._store.last_seq()
+        except Exception as error:
+            logger.warning("could not read the newest event position: %s", error)
+            return
+        if self._last_seq is None or stored > self._last_seq:
+            self._last_seq = stored
+
+    async def _recover(self, since: int | None) -> None:
+        if since is None:
+            # No position known (the database was away at start and nothing arrived since):
+            # replaying from the first event would flood every client.
+            logger.warning("broker connection restored; no event position known to recover from")
+            return
         recovered = 0
         try:
             async for event in self._store.events_after(since, limit=RECOVERY_LIMIT):

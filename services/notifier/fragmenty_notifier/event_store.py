@@ -3,45 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_shared.contracts import Asset, PriceEvent
+from fragmenty_shared.event_log import EventLogReader
 from fragmenty_shared.storage import Collections, event_from_document
 
+# Stored events read from the log at a time.
 REPLAY_BATCH = 500
-
-
-def event_id_floor(moment: datetime) -> str:
-    """The smallest event id at ``moment``: ids start with their time (see make_event_id)."""
-    return moment.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._database = database
-        self._events = database[Collections.EVENTS]
+        self._log = EventLogReader(database)
         self._listings = database[Collections.LISTINGS]
 
     async def ping(self) -> None:
         await self._database.command("ping")
 
-    async def events_after(self, event_id: str, *, limit: int) -> AsyncIterator[PriceEvent]:
-        """Stored events with an id above ``event_id``, oldest first (ids sort by time).
+    async def last_seq(self) -> int:
+        """The newest stored position (0 when nothing is stored)."""
+        return await self._log.last_seq()
 
-        Only an ``_id`` range: the one filter FerretDB pushes down to SQLite.
+    async def check_since(self, since: int) -> None:
+        """Raises :class:`~fragmenty_shared.event_log.SinceError` for a position never stored."""
+        await self._log.check_since(since)
+
+    async def events_after(self, since: int, *, limit: int) -> AsyncIterator[PriceEvent]:
+        """Up to ``limit`` stored events with a position above ``since``, in position order.
+
+        Reads the event log's recent window (bounded), and its archive only for a cursor older
+        than the window.
         """
-        cursor = (
-            self._events.find({"_id": {"$gt": event_id}})
-            .sort("_id", 1)
-            .limit(limit)
-            .batch_size(REPLAY_BATCH)
-        )
-        async with cursor:
-            async for document in cursor:
+        sent = 0
+        while sent < limit:
+            documents = await self._log.after(since, limit=min(REPLAY_BATCH, limit - sent))
+            if not documents:
+                return
+            for document in documents:
                 yield event_from_document(document)
+            sent += len(documents)
+            since = documents[-1]["seq"]
 
     async def current_listings(self, asset: Asset) -> list[dict[str, Any]]:
         """Every listing of one asset that is still on Fragment (for the legacy sockets)."""

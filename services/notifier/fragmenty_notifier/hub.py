@@ -14,7 +14,7 @@ from fragmenty_notifier.connection import CLOSE_GOING_AWAY, ClientConnection
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.fanout import BatchWindows, Subscriber, choose_frames, write_frames
 from fragmenty_notifier.metrics import NotifierMetrics
-from fragmenty_notifier.recent_ids import RecentIds
+from fragmenty_shared.recent_ids import RecentIds
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.filters import SubscriptionFilter
 
 SubscriptionId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -116,9 +117,17 @@ def error_frame(message: str, subscription_id: str | None = None) -> str:
     return _frame(payload)
 
 
-def replayed_frame(count: int, last_event_id: str | None) -> str:
-    """Marks the end of a ``?since=`` replay: what follows is live."""
-    return _frame({"type": "replayed", "count": count, "last_event_id": last_event_id})
+def replayed_frame(count: int, last: PriceEvent | None) -> str:
+    """Marks the end of a ``?since=`` replay: what follows is live. ``last_seq`` is the
+    position of the last event the replay sent (null when it sent none)."""
+    return _frame(
+        {
+            "type": "replayed",
+            "count": count,
+            "last_seq": None if last is None else last.seq,
+            "last_event_id": None if last is None else last.event_id,
+        }
+    )
 
 
 def event_frame(subscription_id: str, event_json: str) -> str:

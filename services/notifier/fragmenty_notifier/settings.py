@@ -76,14 +76,6 @@ class NotifierSettings(Settings):
             "message is the view's complete list, sent again when the view changed."
         ),
     )
-    notifier_recovery_margin_s: float = Field(
-        default=600.0,
-        ge=0,
-        description=(
-            "After a broker reconnect, stored events this far back before the outage are "
-            "re-checked, so events published while the queue was gone still reach clients."
-        ),
-    )
     notifier_forwarded_allow_ips: str = Field(
         default="127.0.0.1,::1",
         description=(

@@ -1,4 +1,8 @@
-"""The ``/ws`` connection: subscriptions with filters, and resume with ``?since=<event_id>``.
+"""The ``/ws`` connection: subscriptions with filters, and resume with ``?since=<seq>``.
+
+``since`` is an event position (an event's ``seq``, given when ingest stored it): positions
+follow the order events were recorded, so "after the last one I saw" misses nothing. A
+malformed ``since``, or one ahead of every stored event, is answered with an error frame.
 
 Resume without a gap or a duplicate at the seam: when the first subscription arrives, live
 events this client matches start collecting in ``_pending`` *before* the stored events after
@@ -38,11 +42,12 @@ from fragmenty_notifier.protocol import (
     subscribed_frame,
     unsubscribed_frame,
 )
-from fragmenty_notifier.recent_ids import RecentIds
 from fragmenty_notifier.token_bucket import TokenBucket
 from fragmenty_shared.contracts import PriceEvent
+from fragmenty_shared.event_log import SinceError, parse_since
 from fragmenty_shared.filters import EventFilter, compile_filter
 from fragmenty_shared.patterns import PatternError
+from fragmenty_shared.recent_ids import RecentIds
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -241,8 +246,15 @@ class StreamConnection(ClientConnection):
         self._replaying = True
         self._replay_task = asyncio.create_task(self._replay(since), name=f"replay-{id(self)}")
 
-    async def _replay(self, since: str) -> None:
+    async def _replay(self, since_text: str) -> None:
         try:
+            try:
+                since = parse_since(since_text)
+                await self._store.check_since(since)
+            except SinceError as error:
+                self.send_control(error_frame(str(error)))
+                self.drop(CLOSE_POLICY_VIOLATION, "bad since", reason="replay")
+                return
             count, last = await self._replay_stored(since)
             if count < 0:
                 return
@@ -258,11 +270,11 @@ class StreamConnection(ClientConnection):
             logger.exception("replay for %s failed", self.client_host)
             self.drop(CLOSE_INTERNAL_ERROR, "replay failed; reconnect to retry", reason="replay")
 
-    async def _replay_stored(self, since: str) -> tuple[int, str | None]:
+    async def _replay_stored(self, since: int) -> tuple[int, PriceEvent | None]:
         """Send the stored events after ``since`` that match; -1 when there were too many."""
         limit = self.limits.max_replay_events
         scanned = sent = 0
-        last: str | None = None
+        last: PriceEvent | None = None
         async for event in self._store.events_after(since, limit=limit + 1):
             scanned += 1
             if scanned > limit:
@@ -279,7 +291,7 @@ class StreamConnection(ClientConnection):
             frame = event_frame(subscription.id, event.model_dump_json())
             await self.send_waiting(Frame(frame, replayed=True))
             sent += 1
-            last = event.event_id
+            last = event
         return sent, last
 
     def _remember(self, event_id: str) -> bool:

@@ -1,7 +1,8 @@
-"""Builds stored documents in the shapes ingest writes (fragmenty_shared.storage's docstring).
+"""Builds stored documents in the shapes ingest writes (fragmenty_shared.schema), with ingest's
+own document builders: listings, the event log, listing histories, daily closes and rollups.
 
-The api's tests and benchmark seed the real database with these, so they never depend on ingest
-being finished, and a test can state exactly what the market looks like.
+The api's tests and benchmark seed the real database with these, so they never depend on a
+running ingest, and a test can state exactly what the market looks like.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from fragmenty_ingest.migrate import stored_documents, write_stored_documents
+from fragmenty_ingest.rollups import RollupDelta, key_fields, rollup_key
 from fragmenty_shared.contracts import (
     Asset,
     EventType,
@@ -24,6 +27,7 @@ from fragmenty_shared.contracts import (
 )
 from fragmenty_shared.memorability import assess_number
 from fragmenty_shared.money import to_nanoton, usd_cents
+from fragmenty_shared.schema import FIRST_OBSERVED_ID, SEQ_COUNTER_ID
 from fragmenty_shared.storage import Collections, event_to_document, listing_id
 
 DEFAULT_RATE = Decimal("3.25")
@@ -130,52 +134,43 @@ class SeedListing:
             previous = new
         return events
 
-    def history_documents(self) -> list[dict[str, Any]]:
-        documents = []
-        for event in self.events():
-            state = event.new or event.old
-            assert state is not None
-            documents.append(
-                {
-                    "_id": event.event_id,
-                    "listing_id": self.id,
-                    "asset": self.asset.value,
-                    "slug": self.slug,
-                    "type": event.type.value,
-                    "at": event.occurred_at,
-                    "status": state.status.value,
-                    "price_nanoton": to_nanoton(state.price_ton),
-                    "price_usd_cents": usd_cents(state.price_ton, self.rate),
-                    "ends_at": state.ends_at,
-                }
-            )
-        return documents
-
-    def event_documents(self) -> list[dict[str, Any]]:
-        documents = []
-        for event in self.events():
-            document = event_to_document(event)
-            # Ingest keeps this bookkeeping field on stored events; readers must cope with it.
-            document["rollup_key"] = f"{event.occurred_at:%Y-%m-%d}:{self.asset.value}:x"
-            documents.append(document)
-        return documents
+    def sold_at_of(self, event: PriceEvent) -> datetime | None:
+        return self.sold_at if event.type is EventType.SOLD else None
 
 
 async def seed_market(
-    database: AsyncDatabase[dict[str, Any]], listings: Iterable[SeedListing]
-) -> None:
-    """Store the listings, their price history and their events."""
-    listing_docs: list[dict[str, Any]] = []
-    history_docs: list[dict[str, Any]] = []
-    event_docs: list[dict[str, Any]] = []
-    for listing in listings:
-        listing_docs.append(listing.listing_document())
-        history_docs.extend(listing.history_documents())
-        event_docs.extend(listing.event_documents())
-    for name, documents in (
-        (Collections.LISTINGS, listing_docs),
-        (Collections.PRICE_HISTORY, history_docs),
-        (Collections.EVENTS, event_docs),
-    ):
-        for start in range(0, len(documents), 2000):
-            await database[name].insert_many(documents[start : start + 2000])
+    database: AsyncDatabase[dict[str, Any]],
+    listings: Iterable[SeedListing],
+    *,
+    window_events: int = 10_000,
+) -> list[PriceEvent]:
+    """Store the listings and what ingest stores for their events; returns the events with
+    their positions (recorded in time order)."""
+    listings = list(listings)
+    timed = sorted(
+        ((event, listing) for listing in listings for event in listing.events()),
+        key=lambda pair: (pair[0].occurred_at, pair[0].event_id),
+    )
+    documents = stored_documents(
+        [event_to_document(event) for event, _ in timed], first_seq=1, window_events=window_events
+    )
+    await write_stored_documents(database, documents)
+    deltas: dict[str, RollupDelta] = {}
+    numbered = []
+    for seq, (event, listing) in enumerate(timed, start=1):
+        event = event.model_copy(update={"seq": seq})
+        numbered.append(event)
+        deltas.setdefault(rollup_key(event, listing.sold_at_of(event)), RollupDelta()).add(event)
+    rollups = [
+        {"_id": key, **key_fields(key), **delta.totals(), "applied_seq": delta.last_seq}
+        for key, delta in deltas.items()
+    ]
+    listing_docs = [listing.listing_document() for listing in listings]
+    for name, batch in ((Collections.LISTINGS, listing_docs), (Collections.DAILY_ROLLUPS, rollups)):
+        for start in range(0, len(batch), 2000):
+            await database[name].insert_many(batch[start : start + 2000])
+    meta = [{"_id": SEQ_COUNTER_ID, "value": documents.last_seq}]
+    if timed:
+        meta.append({"_id": FIRST_OBSERVED_ID, "value": timed[0][0].occurred_at})
+    await database[Collections.INGEST_META].insert_many(meta)
+    return numbered

@@ -15,6 +15,7 @@ from fragmenty_shared.contracts import Asset, EventType, ListingStatus, PriceEve
 from fragmenty_shared.topology import Topology
 from tests.integration.api.conftest import NOW, ClientFactory
 from tests.integration.api.market_seed import SeedListing
+from tests.support.event_log import store_events
 
 
 async def publish(broker: RabbitBroker, topology: Topology, event: PriceEvent) -> None:
@@ -44,7 +45,8 @@ async def test_an_event_updates_listings_history_and_feed_live(
     topology: Topology,
 ) -> None:
     await declare_events_exchange(broker, topology)
-    # Ingest's order: the listing is written before its event is published.
+    # Ingest's order: the listing, its history and the event log are written before the event
+    # is published.
     cheaper = SeedListing(
         Asset.NUMBER,
         "88800000999",
@@ -63,9 +65,12 @@ async def test_an_event_updates_listings_history_and_feed_live(
         await asyncio.wait_for(app.state.live_updates.consuming.wait(), 10)
         await mongo_db["listings"].replace_one({"_id": cheaper.id}, cheaper.listing_document())
         await mongo_db["listings"].insert_one(newcomer.listing_document())
-        await publish(broker, topology, cheaper.events()[0])
-        await publish(broker, topology, newcomer.events()[0])
-        await publish(broker, topology, newcomer.events()[0])  # a duplicate changes nothing
+        stored = await store_events(
+            mongo_db, cheaper.events()[0], newcomer.events()[0], with_history=True
+        )
+        await publish(broker, topology, stored[0])
+        await publish(broker, topology, stored[1])
+        await publish(broker, topology, stored[1])  # a duplicate changes nothing
 
         async def both_applied() -> bool:
             first = (await client.get("/api/v1/listings", params={"limit": 2})).json()["items"]

@@ -80,8 +80,17 @@ async def test_event_feed_follows_since_without_gaps_and_filters(
             await client.get("/api/v1/events", params={"asset": "username", "since": "0"})
         ).json()
         bad = await client.get("/api/v1/events", params={"since": "no spaces allowed"})
+        an_event_id = await client.get("/api/v1/events", params={"since": every_event[0]})
+        newest = latest["next_since"]
+        at_the_end = await client.get("/api/v1/events", params={"since": newest})
+        ahead = await client.get("/api/v1/events", params={"since": newest + 1})
     assert [event["event_id"] for event in latest["items"]] == every_event[-3:]
     assert read == every_event
+    assert [event["seq"] for event in latest["items"]] == [newest - 2, newest - 1, newest]
+    assert at_the_end.json() == {"items": [], "next_since": newest}  # nothing new yet
+    assert ahead.status_code == 422  # a position no event ever had
+    assert "ahead of the newest stored event" in ahead.text
+    assert an_event_id.status_code == 422  # an event id is not a position
     assert {event["slug"] for event in sold["items"]} == {"88855554444", "crypto"}
     assert {event["asset"] for event in usernames["items"]} == {"username"}
     assert bad.status_code == 422

@@ -34,6 +34,9 @@ from fragmenty_shared.contracts import (
     ListingStatus,
     PriceEvent,
 )
+from fragmenty_shared.event_log import events_in_blocks
+from fragmenty_shared.listing_history import ListingHistoryReader
+from fragmenty_shared.schema import Collections, history_collections
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import listing_id
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key
@@ -284,6 +287,7 @@ class Expected:
                     expected.states[state.listing_id] = state
                     expected.events[event.event_id] = event
                 expected.plan.add_census(message, verdict)
+        expected.plan.number_events(1)  # positions do not change what a rollup holds
         return expected
 
     def rollups(self) -> dict[str, dict[str, Any]]:
@@ -307,10 +311,15 @@ async def assert_database_matches(database: Any, expected: Expected) -> None:
             state.changed_at,
             state.delisted_at,
         ), key
-    history_ids = [d["_id"] async for d in database.price_history.find({}, {"_id": 1})]
+    history = await stored_history(database)
+    history_ids = [event["_id"] for events in history.values() for event in events]
     assert sorted(history_ids) == sorted(expected.events), "price history differs"
-    event_ids = [d["_id"] async for d in database.events.find({}, {"_id": 1})]
-    assert sorted(event_ids) == sorted(expected.events), "events differ"
+    for key, events in history.items():
+        assert all(listing_id(e["asset"], e["slug"]) == key for e in events), key
+    logged = await logged_events(database)
+    assert sorted(e["_id"] for e in logged) == sorted(expected.events), "events differ"
+    positions = [e["seq"] for e in logged]
+    assert positions == sorted(set(positions)), "event positions are not unique and growing"
     rollups = {
         d["_id"]: {k: d.get(k) for k in expected.rollups()[d["_id"]]}
         async for d in database.daily_rollups.find({})
@@ -318,6 +327,24 @@ async def assert_database_matches(database: Any, expected: Expected) -> None:
     }
     assert rollups == expected.rollups(), "rollups differ"
     assert await database.outbox.count_documents({}) == 0, "outbox not empty"
+
+
+async def logged_events(database: Any) -> list[dict[str, Any]]:
+    """Every event in the event log (archive, then window), in position order."""
+    blocks = [b async for b in database[Collections.EVENT_ARCHIVE].find({}).sort("_id", 1)]
+    blocks += [b async for b in database[Collections.EVENT_LOG].find({}).sort("_id", 1)]
+    return events_in_blocks(blocks)
+
+
+async def stored_history(database: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every listing's stored history (all partitions, archive included), by listing id."""
+    reader = ListingHistoryReader(database)
+    keys = [
+        document["_id"]
+        for name in history_collections()
+        async for document in database[name].find({}, {"_id": 1})
+    ]
+    return {key: await reader.events(key) for key in keys}
 
 
 def stream(listings: int, *, price_changes: int, sold: int, crawl: str = "c") -> list[Message]:

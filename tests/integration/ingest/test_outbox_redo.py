@@ -7,7 +7,7 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_ingest.store import IngestStore, insert_new
+from fragmenty_ingest.store import BatchDocuments, IngestStore, insert_new
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
 from tests.integration.ingest.harness import (
@@ -21,7 +21,7 @@ from tests.integration.ingest.harness import (
 )
 
 
-async def test_a_half_applied_batch_is_redone_with_exact_rollups(
+async def test_a_half_applied_batch_is_redone_with_exact_rollups_and_each_event_once(
     settings: Settings,
     topology: Topology,
     broker: RabbitBroker,
@@ -31,10 +31,14 @@ async def test_a_half_applied_batch_is_redone_with_exact_rollups(
     expected = Expected.of(messages)
     plan = expected.plan
     store = IngestStore(mongo_db)
-    # What a crash leaves: the outbox written, half the events stored, the rollups already
-    # incremented once, no listing written, nothing published.
-    await store.write_outbox(plan.outbox)
-    await insert_new(store.events, plan.event_documents[: len(plan.outbox) // 2])
+    # What a crash leaves: the outbox written (two documents), the first one's event block
+    # stored, the rollups already incremented once, no listing written, nothing published.
+    half = len(plan.outbox) // 2
+    first = BatchDocuments.of(plan.outbox[:half], 0)
+    second = BatchDocuments.of(plan.outbox[half:], first.last_seq or 0)
+    await store.write_outbox(first)
+    await store.write_outbox(second)
+    await insert_new(store.event_log, first.blocks)
     await store._increment_rollups(plan.rollup_deltas())
     assert await mongo_db.listings.count_documents({}) == 0
 

@@ -22,9 +22,9 @@ from fragmenty_notifier.server import NotifierServer
 from fragmenty_notifier.settings import NotifierSettings
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.settings import Settings
-from fragmenty_shared.storage import Collections, event_to_document
 from fragmenty_shared.topology import PUBLISHED_AT_HEADER, Topology
 from tests.integration.api.browser import browser, chromium_path
+from tests.support.event_log import store_events
 from tests.support.private_servers import free_port
 from tests.unit.notifier.factories import make_event
 
@@ -107,10 +107,9 @@ async def publish(
     )
 
 
-async def store(database: AsyncDatabase[dict[str, Any]], *events: PriceEvent) -> None:
-    """Store events as ingest does (``events`` collection, ``_id`` = event id)."""
-    if events:
-        await database[Collections.EVENTS].insert_many([event_to_document(e) for e in events])
+async def store(database: AsyncDatabase[dict[str, Any]], *events: PriceEvent) -> list[PriceEvent]:
+    """Store events as ingest does (the event log); returns them with their positions."""
+    return await store_events(database, *events)
 
 
 async def next_frame(websocket: ClientConnection, wait_s: float = 10.0) -> dict[str, Any]:

@@ -61,26 +61,26 @@ async def test_a_broker_restart_loses_no_event_for_connected_clients(
 
             before = make_event("88800000001")
             async with publisher(private, topology) as broker:
-                await store(mongo_db, before)
+                [before] = await store(mongo_db, before)
                 await publish(broker, topology, before)
             assert (await next_frame(client))["event"]["event_id"] == before.event_id
 
             # Sitting in the notifier's queue when the broker went down: stored, never delivered.
             in_lost_queue = make_event("88800000002")
-            await store(mongo_db, in_lost_queue)
+            [in_lost_queue] = await store(mongo_db, in_lost_queue)
             await asyncio.to_thread(rabbit.restart)
 
             # Published as soon as the broker is back, most likely before the notifier has
             # declared its queue again (aio-pika waits 5 s between reconnect attempts).
             right_after = make_event("88800000003")
             async with publisher(private, topology) as broker:
-                await store(mongo_db, right_after)
+                [right_after] = await store(mongo_db, right_after)
                 await publish(broker, topology, right_after)
 
             await notifier.notifier.consumer.wait_consuming(60)
             later = make_event("88800000004")
             async with publisher(private, topology) as broker:
-                await store(mongo_db, later)
+                [later] = await store(mongo_db, later)
                 await publish(broker, topology, later)
 
             expected = {e.event_id for e in (in_lost_queue, right_after, later)}

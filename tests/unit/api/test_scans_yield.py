@@ -18,7 +18,7 @@ MARKET_SIZE = SCAN_SLICE * 5
 def market() -> tuple[MarketSnapshot, list[dict[str, object]]]:
     rng = random.Random(11)
     documents = [listing_document(index, rng) for index in range(MARKET_SIZE)]
-    snapshot = MarketSnapshot.build(listings=documents, history=(), events=(), loaded_at=NOW)
+    snapshot = MarketSnapshot.build(listings=documents, loaded_at=NOW)
     return snapshot, documents
 
 

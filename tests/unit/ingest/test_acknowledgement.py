@@ -8,11 +8,11 @@ tests/integration/ingest: poison to the dead-letter queue, and the crash tests.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
 from fragmenty_ingest.processor import Delivery, IngestProcessor
+from fragmenty_ingest.store import BatchDocuments
 from fragmenty_ingest.validation import Poison, parse_listings_message
 from fragmenty_shared.contracts import PriceEvent
 
@@ -55,10 +55,14 @@ class FakeStore:
     def __init__(self) -> None:
         self.batches = 0
 
-    async def write_outbox(self, entries: Sequence[Any]) -> list[str]:
-        return [entries[0]["_id"]] if entries else []
+    async def reserve_positions(self, count: int) -> int:
+        self.reserved = getattr(self, "reserved", 0) + count
+        return self.reserved
 
-    async def apply(self, plan: WritePlan, *, exact_rollups: bool) -> None:
+    async def write_outbox(self, batch: BatchDocuments) -> list[str]:
+        return [document["_id"] for document in batch.outbox]
+
+    async def apply(self, plan: WritePlan, batch: BatchDocuments) -> None:
         self.batches += 1
 
     async def delete_outbox(self, document_ids: Sequence[str]) -> None:

@@ -31,6 +31,7 @@ def test_listed_and_sold_land_on_their_days_with_floor_and_volume() -> None:
         plan.add_listing_write(
             decision.state, details=None, is_new=observation_is_new, events=decision.events
         )
+    plan.number_events(41)
     deltas = plan.rollup_deltas()
     listed = deltas["2026-11-20:number:auction"]
     assert (listed.listed_count, listed.floor_nanoton, listed.ceiling_nanoton) == (
@@ -42,6 +43,8 @@ def test_listed_and_sold_land_on_their_days_with_floor_and_volume() -> None:
     assert (sales.sold_count, sales.volume_nanoton) == (1, 150 * 10**9)
     assert sales.volume_usd_cents == 150 * 550  # 5.5 USD per TON
     assert len(plan.outbox) == 3
+    assert [event.seq for event in plan.events] == [41, 42, 43]
+    assert (listed.last_seq, sales.last_seq) == (42, 43)  # what their guards compare with
     assert len(plan.listing_sets) == 2
 
 
@@ -50,6 +53,7 @@ def test_increment_update_uses_inc_min_max() -> None:
     decision = decide_observation(None, observed(price="7"))
     delta.add(decision.events[0])
     update = delta.increment_update()
+    assert update["$set"] == {"applied_seq": 0}
     assert update["$inc"]["listed_count"] == 1
     assert update["$min"] == {"floor_nanoton": 7 * 10**9}
     assert update["$max"] == {"ceiling_nanoton": 7 * 10**9}

@@ -4,9 +4,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from fragmenty_notifier.metrics import FastHistogram
-from fragmenty_notifier.recent_ids import RecentIds
 from fragmenty_notifier.sockets import OriginPolicy
 from fragmenty_notifier.token_bucket import TokenBucket
+from fragmenty_shared.recent_ids import RecentIds
 
 
 def test_recent_ids_drop_duplicates_and_forget_the_oldest() -> None:

@@ -1,0 +1,165 @@
+"""The database schema as code: every collection, what its documents hold, its indexes, its growth.
+
+One declaration for the writer (ingest) and every reader (api, notifier, alerts, valuation,
+crawler). docs/storage.md explains the choices; this module is what they are.
+
+The rule the design follows: **no hot query touches a collection or document whose size grows
+with all the history ever recorded.** FerretDB 1.x scans the whole collection for every query,
+``_id`` lookups included, and MongoDB needs an index for each; so every collection is one of:
+
+- ``MARKET``: one document per listing (or per listing in a partition), bounded by the market;
+- ``WINDOW``: a recent window whose size a setting bounds (the newest events);
+- ``PER_DAY``: a few small documents per calendar day (rollups): thousands after years;
+- ``ARCHIVE``: grows without bound, but holds history in bulk documents that only cold reads
+  (old cursors, listings with very long histories) touch, by key;
+- ``FIXED``: a handful of documents (counters);
+- ``TRANSIENT``: drained in normal operation (the outbox).
+
+Every document has a deterministic ``_id``, so every write is idempotent or guarded.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+
+class Growth(StrEnum):
+    MARKET = "bounded by the market"
+    WINDOW = "bounded by a recent window"
+    PER_DAY = "a few documents per day"
+    ARCHIVE = "unbounded, in bulk documents; cold reads by key only"
+    FIXED = "a handful of documents"
+    TRANSIENT = "drained in normal operation"
+
+
+class Collections:
+    """Collection names, in one place."""
+
+    LISTINGS = "listings"  # current state of each listing
+    EVENT_LOG = "event_log"  # the newest events, one document per ingest batch (a window)
+    EVENT_ARCHIVE = "event_archive"  # older events, in blocks of consecutive positions
+    HISTORY_ARCHIVE = "history_archive"  # listings' older history rows, in bulk
+    OUTBOX = "outbox"  # events not yet confirmed by the broker; deleted once published
+    CENSUS = "census"  # one document per crawl: which views it covered, complete or not
+    DAILY_ROLLUPS = "daily_rollups"  # per UTC day, asset and status: counts, volume, range
+    DAILY_CLOSE = "daily_close"  # per UTC day and asset: the listed market at its last batch
+    INGEST_META = "ingest_meta"  # counters: the event position, the first census
+    # Before schema 2 (``fragmenty-ingest migrate`` moves them into the collections above).
+    LEGACY_EVENTS = "events"
+    LEGACY_PRICE_HISTORY = "price_history"
+
+
+# A listing's history lives in one of these partitions, in one document per listing: a
+# partition holds 1/HISTORY_PARTITIONS of the listings, and each document at most
+# ``HISTORY_ROWS_PER_LISTING`` rows, so reading one listing's history touches a bounded set.
+HISTORY_PARTITIONS = 64
+HISTORY_PREFIX = "listing_history_"
+SCHEMA_VERSION = 2
+
+# ingest_meta documents (``_id``; each holds ``value``).
+SEQ_COUNTER_ID = "event_seq"  # the highest event position reserved so far
+FIRST_OBSERVED_ID = "first_observed"  # the earliest change ingest recorded (occurred_at)
+SCHEMA_VERSION_ID = "schema_version"  # what ``fragmenty-ingest migrate`` last completed
+
+
+def history_collection(listing_id: str) -> str:
+    """The partition that holds ``listing_id``'s history (stable across processes and versions)."""
+    return f"{HISTORY_PREFIX}{zlib.crc32(listing_id.encode()) % HISTORY_PARTITIONS:02d}"
+
+
+def history_collections() -> list[str]:
+    return [f"{HISTORY_PREFIX}{number:02d}" for number in range(HISTORY_PARTITIONS)]
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    growth: Growth
+    key: str  # what ``_id`` is
+    holds: str  # one document per ...
+    indexes: tuple[IndexModel, ...] = field(default=())
+
+
+def _index(*keys: tuple[str, int]) -> IndexModel:
+    return IndexModel(list(keys))
+
+
+COLLECTIONS: tuple[CollectionSpec, ...] = (
+    CollectionSpec(
+        Collections.LISTINGS,
+        Growth.MARKET,
+        "<asset>:<slug>",
+        "listing, its current state and its last prices (recent_prices)",
+        # The crawler's prior state and the notifier's legacy lists filter by asset.
+        (_index(("asset", ASCENDING), ("status", ASCENDING)),),
+    ),
+    CollectionSpec(
+        f"{HISTORY_PREFIX}NN",
+        Growth.MARKET,
+        "<asset>:<slug>",
+        f"listing: its newest history rows (at most a setting), {HISTORY_PARTITIONS} partitions",
+    ),
+    CollectionSpec(
+        Collections.HISTORY_ARCHIVE,
+        Growth.ARCHIVE,
+        "<asset>:<slug>:<first seq>",
+        "block of a listing's older history rows; named on its history document",
+    ),
+    CollectionSpec(
+        Collections.EVENT_LOG,
+        Growth.WINDOW,
+        "first seq of the block",
+        "ingest batch: its events (a BSON blob) with first_seq, last_seq",
+        (_index(("last_seq", ASCENDING)),),
+    ),
+    CollectionSpec(
+        Collections.EVENT_ARCHIVE,
+        Growth.ARCHIVE,
+        "first seq of the block",
+        "block of older events (a BSON blob) with first_seq, last_seq",
+        (_index(("last_seq", ASCENDING)),),
+    ),
+    CollectionSpec(
+        Collections.OUTBOX,
+        Growth.TRANSIENT,
+        "first event id of the batch",
+        "batch whose events are not yet confirmed published",
+    ),
+    CollectionSpec(
+        Collections.CENSUS,
+        Growth.ARCHIVE,
+        "crawl id",
+        "crawl: views covered, complete or not, what was delisted (an audit trail)",
+        (_index(("completed_at", DESCENDING)),),
+    ),
+    CollectionSpec(
+        Collections.DAILY_ROLLUPS,
+        Growth.PER_DAY,
+        "<YYYY-MM-DD>:<asset>:<status>",
+        "UTC day, asset and status: counts, sold volume by sold_at day, price range",
+    ),
+    CollectionSpec(
+        Collections.DAILY_CLOSE,
+        Growth.PER_DAY,
+        "<YYYY-MM-DD>:<asset>",
+        "UTC day and asset: count, floor and median of listed prices at its last batch",
+        (_index(("asset", ASCENDING), ("day", DESCENDING)),),  # the close before a range
+    ),
+    CollectionSpec(
+        Collections.INGEST_META,
+        Growth.FIXED,
+        "counter name",
+        "counter: the event position reserved so far, the first census, the schema version",
+    ),
+)
+
+
+def spec(name: str) -> CollectionSpec:
+    for candidate in COLLECTIONS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)

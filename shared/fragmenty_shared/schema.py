@@ -163,3 +163,99 @@ def spec(name: str) -> CollectionSpec:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class HotQuery:
+    """A query some service runs on a hot path, and what serves it on each server.
+
+    docs/storage.md lists these; a test runs ``explain`` on each where a real MongoDB is
+    reachable and fails on a collection scan.
+    """
+
+    who: str
+    collection: str  # a name of COLLECTIONS (a partition: its first)
+    filter: dict[str, object]
+    sort: tuple[tuple[str, int], ...] = ()
+    index: str = "_id"  # what serves it on MongoDB
+    bounded_by: Growth = Growth.MARKET  # what bounds what it touches on FerretDB
+
+
+HOT_QUERIES: tuple[HotQuery, ...] = (
+    HotQuery("api: a listing changed (live event)", Collections.LISTINGS, {"_id": "number:1"}),
+    HotQuery(
+        "api: listing detail and page, valuation: the history",
+        f"{HISTORY_PREFIX}00",
+        {"_id": "number:1"},
+    ),
+    HotQuery(
+        "api /events?since=, notifier resume and recovery",
+        Collections.EVENT_LOG,
+        {"last_seq": {"$gt": 1}},
+        (("_id", ASCENDING),),
+        index="last_seq",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "api /events (latest), the newest position",
+        Collections.EVENT_LOG,
+        {},
+        (("_id", DESCENDING),),
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "api /stats/market, market page: the range's closes and sales",
+        Collections.DAILY_CLOSE,
+        {"_id": {"$in": ["2026-11-20:number"]}},
+        bounded_by=Growth.PER_DAY,
+    ),
+    HotQuery(
+        "api /stats/market: the close before the range",
+        Collections.DAILY_CLOSE,
+        {"asset": "number", "day": {"$lt": "2026-11-20"}},
+        (("day", DESCENDING),),
+        index="asset, day",
+        bounded_by=Growth.PER_DAY,
+    ),
+    HotQuery(
+        "ingest batch: the touched rollups; api stats: the range's sales",
+        Collections.DAILY_ROLLUPS,
+        {"_id": {"$in": ["2026-11-20:number:sold"]}},
+        bounded_by=Growth.PER_DAY,
+    ),
+    HotQuery(
+        "ingest batch: the touched histories",
+        f"{HISTORY_PREFIX}00",
+        {"_id": {"$in": ["number:1"]}},
+    ),
+    HotQuery(
+        "ingest batch: a listing's update, relay: is it newer",
+        Collections.LISTINGS,
+        {"_id": {"$in": ["number:1"]}},
+    ),
+    HotQuery(
+        "ingest batch: blocks leaving the window",
+        Collections.EVENT_LOG,
+        {"_id": {"$in": [1]}},
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "ingest: reserve positions, first observation",
+        Collections.INGEST_META,
+        {"_id": SEQ_COUNTER_ID},
+        bounded_by=Growth.FIXED,
+    ),
+    HotQuery(
+        "ingest relay: the leftover outbox",
+        Collections.OUTBOX,
+        {},
+        (("_id", ASCENDING),),
+        bounded_by=Growth.TRANSIENT,
+    ),
+    HotQuery(
+        "crawler prior state, notifier legacy lists: one asset's listings",
+        Collections.LISTINGS,
+        {"asset": "number", "delisted_at": None},
+        index="asset, status",
+    ),
+)

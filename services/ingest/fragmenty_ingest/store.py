@@ -205,9 +205,13 @@ class IngestStore:
             async for document in self.event_log.find({}, {"events": 0}).sort("_id", ASCENDING)
         ]
         self._window = blocks
+        if blocks:  # the blocks chain: the window starts right after the archive's end
+            self._archived_through = blocks[0].prev_seq
+            return blocks[-1].last_seq
+        # An empty window (nothing stored yet, or a window setting of zero before): the archive.
         newest = await self.event_archive.find_one({}, {"events": 0}, sort=[("_id", -1)])
         self._archived_through = 0 if newest is None else int(newest["last_seq"])
-        return blocks[-1].last_seq if blocks else self._archived_through
+        return self._archived_through
 
     async def first_observed(self) -> datetime | None:
         """The earliest change recorded (days before it are back-filled: their sales were read

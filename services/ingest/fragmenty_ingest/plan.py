@@ -10,7 +10,7 @@ crash interrupted without guessing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fragmenty_ingest.decide import CensusDecision
@@ -37,6 +37,8 @@ class WritePlan:
     events: list[PriceEvent] = field(default_factory=list)
     census: list[dict[str, Any]] = field(default_factory=list)
     closes: list[dict[str, Any]] = field(default_factory=list)  # daily_close documents
+    # Set when the batch holds the earliest change ever recorded (ingest_meta.first_observed).
+    first_observed: datetime | None = None
     _keyed_events: list[tuple[str, PriceEvent]] = field(default_factory=list)
     _pending: list[_PendingEvent] = field(default_factory=list)
 

@@ -234,15 +234,14 @@ class IngestProcessor:
         """
         batch = BatchDocuments.of(plan.outbox, self._last_stored_seq)
         outbox_ids = await self._db(lambda: self._store.write_outbox(batch), "writing the outbox")
-        await self._db(lambda: self._store.apply(plan, batch), "writing the batch")
         earliest = min(event.occurred_at for event in plan.events) if plan.events else None
         if earliest is not None and (
             self._first_observed is None or earliest < self._first_observed
         ):
-            await self._db(
-                lambda: self._store.note_first_observed(earliest), "noting the first observation"
-            )
-            self._first_observed = earliest
+            plan.first_observed = earliest
+        await self._db(lambda: self._store.apply(plan, batch), "writing the batch")
+        if plan.first_observed is not None:
+            self._first_observed = plan.first_observed
         self._last_stored_seq = batch.last_seq or self._last_stored_seq
         self._metrics.listing_writes.inc(len(plan.listing_sets))
         for event in plan.events:

@@ -244,11 +244,14 @@ class IngestStore:
         await self._append_blocks(batch.blocks)
         await self.append_history(plan.outbox, plan.new_listing_ids)
         await self._set_listings(plan.listing_sets, plan.new_listing_ids)
-        self.writes += await insert_new(self.census, plan.census)
         await self._increment_rollups(plan.rollup_deltas())
         await self._bulk_update(
             self.closes, [ReplaceOne({"_id": c["_id"]}, c, upsert=True) for c in plan.closes]
         )
+        if plan.first_observed is not None:
+            await self.note_first_observed(plan.first_observed)
+        # Last: a census document says its crawl's effects are all written.
+        self.writes += await insert_new(self.census, plan.census)
 
     async def delete_outbox(self, document_ids: Iterable[str]) -> None:
         for document_id in document_ids:  # one by one: `_id` equality is what FerretDB indexes

@@ -8,7 +8,6 @@ tests/integration/ingest: poison to the dead-letter queue, and the crash tests.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
@@ -67,9 +66,6 @@ class FakeStore:
         self.batches += 1
 
     async def delete_outbox(self, document_ids: Sequence[str]) -> None:
-        pass
-
-    async def note_first_observed(self, moment: datetime) -> None:
         pass
 
 

@@ -26,6 +26,7 @@ class ViewProgress:
     seen_cursors: set[str] = field(default_factory=set)
     seen_slugs: set[str] = field(default_factory=set)
     duplicates: int = 0
+    known_run: int = 0  # incremental sold pass: sales in a row the last census knew
 
     @property
     def finished(self) -> bool:

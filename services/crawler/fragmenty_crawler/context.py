@@ -9,10 +9,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from fragmenty_crawler.census import CensusReport, ViewProgress
+from fragmenty_crawler.gate import RequestGate
 from fragmenty_crawler.metrics import CrawlerMetrics
 from fragmenty_crawler.prior import ItemPageSelector
 from fragmenty_crawler.publisher import ListingsPublisher
-from fragmenty_crawler.views import View
+from fragmenty_crawler.views import SORT, HeadFeed, View
 from fragmenty_shared.contracts import CensusView, ListingObserved
 
 
@@ -54,6 +55,12 @@ class CensusContext:
     on_progress: Callable[[View, ViewProgress], None] | None = None
     on_view_done: Callable[[CensusView], None] | None = None
     on_published: Callable[[list[ListingObserved]], None] | None = None
+    gate: RequestGate | None = None  # set in scheduled mode: heads, census and items share it
+    heads: dict[str, HeadFeed] = field(default_factory=dict)
+    # Per head, the state of each row it showed when last read (kept across censuses).
+    head_rows: dict[str, dict[str, tuple[object, ...]]] = field(default_factory=dict)
+    head_publishes: list[asyncio.Task[None]] = field(default_factory=list)
+    incremental_sold: frozenset[View] = frozenset()  # sold views read newest-first until known
     progress: dict[View, ViewProgress] = field(default_factory=dict)
     ton_rates: dict[View, Decimal] = field(default_factory=dict)
     publishing: dict[View, ViewPublishing] = field(default_factory=dict)
@@ -65,3 +72,7 @@ class CensusContext:
     @property
     def started_at(self) -> datetime:
         return self.report.started_at
+
+    def sort_of(self, view: View) -> str:
+        """Incremental sold views are read newest sale first; every other view by default."""
+        return "listed" if view in self.incremental_sold else SORT

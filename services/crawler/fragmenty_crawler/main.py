@@ -56,6 +56,7 @@ def build_runner(
     *,
     views: tuple[View, ...] = ALL_VIEWS,
     progress: ProgressLine | None = None,
+    scheduled: bool = False,
 ) -> CensusRunner:
     return CensusRunner(
         settings,
@@ -65,6 +66,7 @@ def build_runner(
         views=views,
         on_progress=progress.on_progress if progress else None,
         on_view_done=progress.on_view_done if progress else None,
+        scheduled=scheduled,
     )
 
 
@@ -99,7 +101,9 @@ async def run_every(
                 port=settings.crawler_port,
             )
         )
-        runner = build_runner(settings, broker, metrics, views=views, progress=ProgressLine())
+        runner = build_runner(
+            settings, broker, metrics, views=views, progress=ProgressLine(), scheduled=True
+        )
         try:
             while not stop.is_set():
                 started = loop.time()

@@ -13,6 +13,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from fragmenty_crawler.scheduler import Work
+
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
@@ -80,6 +82,41 @@ class BackoffMiddleware:
         retry: Request = request.replace(dont_filter=True)
         retry.meta["backoff_attempt"] = attempt + 1
         return retry
+
+
+class GateMiddleware:
+    """A scheduled census's requests wait for their slot in the spider's ``RequestGate``.
+
+    Ordered after ``BackoffMiddleware`` on the way out, so every answer (a retried one too)
+    passes here first on the way back and frees the gate for the next request.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> GateMiddleware:
+        return cls(crawler)
+
+    def _gate(self) -> Any:
+        context = getattr(self.crawler.spider, "context", None)
+        return getattr(context, "gate", None)
+
+    async def process_request(self, request: Request) -> None:
+        gate = self._gate()
+        if gate is not None:
+            await gate.admit(Work(request.meta.get("work", "census")), request.meta.get("feed"))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        gate = self._gate()
+        if gate is not None:
+            gate.done()
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        gate = self._gate()
+        if gate is not None:
+            gate.done()
 
 
 class ProxyRotationMiddleware:

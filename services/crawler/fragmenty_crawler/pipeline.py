@@ -110,6 +110,8 @@ async def close_view(context: CensusContext, view: View, state: ViewPublishing) 
             update={"complete": False, "reason": f"census not confirmed: {exc}"[:1000]}
         )
     record_view(context, summary)
+    if context.gate is not None and all(done.closed for done in context.publishing.values()):
+        context.gate.stop_heads()  # the census is over: let its crawl finish
 
 
 def record_view(context: CensusContext, summary: CensusView) -> None:

@@ -90,6 +90,10 @@ class ItemPageSelector:
         self._remaining = cap
         self._prior = prior
 
+    def known(self, asset: Asset, slug: str, status: ListingStatus, price: Decimal) -> bool:
+        """Whether the last census saw this listing in this very state."""
+        return self._prior.get((asset, slug)) == (status, price)
+
     def wants(self, asset: Asset, slug: str, status: ListingStatus, price: Decimal) -> bool:
         if self._mode == "none" or self._remaining <= 0:
             return False

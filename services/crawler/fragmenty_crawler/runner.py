@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -10,17 +12,20 @@ from datetime import UTC, datetime
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings as ScrapySettings
 
+from fragmenty_crawler import sold
 from fragmenty_crawler.census import CensusReport, ViewProgress
 from fragmenty_crawler.context import CensusContext
+from fragmenty_crawler.gate import RequestGate
 from fragmenty_crawler.metrics import CrawlerMetrics
 from fragmenty_crawler.pipeline import close_unfinished_views
 from fragmenty_crawler.prior import ItemPageSelector, PriorState
 from fragmenty_crawler.publisher import ListingsPublisher
+from fragmenty_crawler.scheduler import BudgetScheduler, FeedSpec
 from fragmenty_crawler.scrapy_settings import scrapy_settings
 from fragmenty_crawler.settings import CrawlerSettings
 from fragmenty_crawler.spider import CensusSpider
-from fragmenty_crawler.views import ALL_VIEWS, View
-from fragmenty_shared.contracts import CensusView
+from fragmenty_crawler.views import ALL_VIEWS, HeadFeed, View, head_feeds
+from fragmenty_shared.contracts import CensusView, ListingStatus
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +47,10 @@ class CensusRunner:
         views: tuple[View, ...] = ALL_VIEWS,
         on_progress: Callable[[View, ViewProgress], None] | None = None,
         on_view_done: Callable[[CensusView], None] | None = None,
+        scheduled: bool = False,
     ) -> None:
+        """``scheduled``: censuses run back to back sharing their budget with feed heads
+        (``run --every``); a plain census (``run --once``) reads the views and nothing else."""
         self.settings = settings
         self.publisher = publisher
         self.metrics = metrics
@@ -51,12 +59,49 @@ class CensusRunner:
         self.on_progress = on_progress
         self.on_view_done = on_view_done
         self._scrapy: AsyncCrawlerRunner | None = None
+        self._heads: dict[str, HeadFeed] = {}
+        self._head_rows: dict[str, dict[str, tuple[object, ...]]] = {}
+        self._scheduler: BudgetScheduler | None = None
+        if scheduled and settings.politeness:
+            self._heads = {feed.key: feed for feed in head_feeds(views)} if settings.heads else {}
+            self._scheduler = BudgetScheduler(
+                [FeedSpec(key, self._period(feed)) for key, feed in self._heads.items()],
+                head_share=settings.head_share,
+                item_share=settings.item_share,
+            )  # every feed due at once (the gate's clock starts far above 0)
+        # Sold views: when each was last read in full and complete (this process only).
+        self._full_sold_pass: dict[View, datetime] = {}
+        self._scheduled = scheduled
+
+    def _period(self, feed: HeadFeed) -> float:
+        if feed.sort == "ending":
+            return self.settings.ending_head_period_s
+        return self.settings.head_period_s
+
+    def _incremental_sold(self, now: datetime) -> frozenset[View]:
+        """Sold views whose last full pass is recent enough to read only the newest sales."""
+        if not self._scheduled:
+            return frozenset()
+        return sold.incremental_views(self._full_sold_pass, now, self.settings.sold_full_sweep_s)
 
     async def run(self) -> CensusReport:
         started_at = datetime.now(UTC)
         report = CensusReport(new_crawl_id(started_at), started_at)
         await self.publisher.declare()
-        known = await self.prior.load() if self.settings.item_pages == "changed" else {}
+        incremental = self._incremental_sold(started_at)
+        wants_prior = self.settings.item_pages == "changed" or bool(incremental)
+        known = await self.prior.load() if wants_prior else {}
+        if not known:
+            incremental = frozenset()  # nothing known to stop at: read them in full
+        gate = (
+            RequestGate(
+                self._scheduler,
+                self.settings.crawl_rate,
+                lost_after_s=self.settings.request_timeout_s * 2,
+            )
+            if self._scheduler is not None
+            else None
+        )
         context = CensusContext(
             base_url=self.settings.fragment_url,
             views=self.views,
@@ -69,6 +114,10 @@ class CensusRunner:
             on_progress=self.on_progress,
             on_view_done=self.on_view_done,
             on_published=self.prior.remember,
+            gate=gate,
+            heads=self._heads,
+            head_rows=self._head_rows,
+            incremental_sold=incremental,
         )
         logger.info(
             "census %s of %d views from %s",
@@ -76,15 +125,36 @@ class CensusRunner:
             len(self.views),
             self.settings.fragment_url,
         )
-        self._scrapy = AsyncCrawlerRunner(ScrapySettings(scrapy_settings(self.settings)))
+        self._scrapy = AsyncCrawlerRunner(
+            ScrapySettings(scrapy_settings(self.settings, gated=gate is not None))
+        )
+        slots = asyncio.create_task(gate.run()) if gate is not None else None
         try:
             await self._scrapy.crawl(CensusSpider, context=context)
         finally:
             self._scrapy = None
+            if slots is not None:
+                slots.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await slots
+            await asyncio.gather(*context.head_publishes, return_exceptions=True)
             await close_unfinished_views(context)
             report.completed_at = datetime.now(UTC)
+            self._remember_full_sold_passes(report, incremental)
             self._record(report)
         return report
+
+    def _remember_full_sold_passes(
+        self, report: CensusReport, incremental: frozenset[View]
+    ) -> None:
+        for summary in report.views:
+            view = View(summary.asset, summary.status)
+            if summary.status is not ListingStatus.SOLD:
+                continue
+            if not summary.complete:
+                self._full_sold_pass.pop(view, None)  # read it in full again next time
+            elif view not in incremental:
+                self._full_sold_pass[view] = report.started_at
 
     async def stop(self) -> None:
         """Stop the running census; its unfinished views are reported incomplete."""

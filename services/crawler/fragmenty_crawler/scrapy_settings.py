@@ -23,10 +23,14 @@ XHR_HEADERS = {
 }
 
 
-def scrapy_settings(settings: CrawlerSettings) -> dict[str, Any]:
-    polite = settings.politeness
+def scrapy_settings(settings: CrawlerSettings, *, gated: bool = False) -> dict[str, Any]:
+    """``gated``: a ``RequestGate`` spaces the requests (one in flight, ``crawl_rate`` per
+    second) instead of Scrapy's delay, so several requests may wait for it at once."""
+    polite = settings.politeness and not gated
     delay = 1.0 / settings.crawl_rate
-    parallel = 1 if polite else 16
+    # Gated: requests waiting in the gate hold a downloader slot, and a head granted by the
+    # gate must always find one free, so the slots are many (the gate still lets one through).
+    parallel = 256 if gated else 1 if polite else 16
     return {
         "TWISTED_REACTOR_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
@@ -53,6 +57,7 @@ def scrapy_settings(settings: CrawlerSettings) -> dict[str, Any]:
         "RETRY_TIMES": 3,
         "DOWNLOADER_MIDDLEWARES": {
             "fragmenty_crawler.middlewares.BackoffMiddleware": 560,
+            "fragmenty_crawler.middlewares.GateMiddleware": 570,
             "fragmenty_crawler.middlewares.ProxyRotationMiddleware": 740,
         },
         "ITEM_PIPELINES": {"fragmenty_crawler.pipeline.PublishPipeline": 300},

@@ -45,6 +45,33 @@ class CrawlerSettings(Settings):
         description="Where 'changed since the last census' comes from: ingest's listings "
         "collection, or only this process's previous census.",
     )
+    heads: bool = Field(
+        default=True,
+        description="In 'run --every': re-read the heads of the fast-moving feeds (newest "
+        "listings, latest sales, auctions ending soonest) between census pages, within the "
+        "same request budget (polite mode only; 'run --once' never does).",
+    )
+    head_period_s: float = Field(
+        default=12.0, gt=0, description="How often each 'newest'/'latest sales' head is re-read."
+    )
+    ending_head_period_s: float = Field(
+        default=20.0, gt=0, description="How often each 'ending soonest' head is re-read."
+    )
+    head_share: float = Field(
+        default=0.6, gt=0, le=1, description="At most this share of the budget goes to heads."
+    )
+    item_share: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Share of the non-head budget item pages get while census pages also wait.",
+    )
+    sold_full_sweep_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="After a full pass, sold views are read from the newest sale until a run "
+        "of known rows; a full sweep again after this many seconds (0 = always full).",
+    )
     max_retries: int = Field(
         default=8, ge=0, description="Retries of a 429/5xx answer before the view fails."
     )

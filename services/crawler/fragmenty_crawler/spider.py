@@ -8,6 +8,7 @@ logged with URL and reason, and make the view incomplete.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from fragmenty_crawler import sold
 from fragmenty_crawler.context import CensusContext, PageItem
 from fragmenty_crawler.parsing.errors import ParseFailure
 from fragmenty_crawler.parsing.item import ItemPage, parse_history_answer, parse_item_page
@@ -61,15 +63,82 @@ class CensusSpider(scrapy.Spider):
         self.context = context
 
     async def start(self) -> AsyncIterator[Request]:
+        if self.context.gate is not None:
+            self.context.gate.on_head = self._schedule_head
         for view in self.context.views:
             yield Request(
-                view.page_url(self.context.base_url),
+                view.page_url(self.context.base_url, self.context.sort_of(view)),
                 callback=self.parse_first_page,
                 errback=self.listing_failed,
                 cb_kwargs={"view": view},
-                meta={"cookiejar": view.key},
+                meta={"cookiejar": view.key, "work": "census"},
                 dont_filter=True,
             )
+
+    # --- heads (scheduled mode) ------------------------------------------------------------
+
+    def _schedule_head(self, key: str) -> None:
+        """The gate gave a slot to head ``key``: make its request (it passes the gate at once)."""
+        feed = self.context.heads[key]
+        request = Request(
+            feed.page_url(self.context.base_url),
+            callback=self.parse_head,
+            errback=self.head_failed,
+            cb_kwargs={"key": key},
+            meta={"cookiejar": f"head:{key}", "work": "head", "feed": key},
+            dont_filter=True,
+            priority=10,
+        )
+        try:
+            self.crawler.engine.crawl(request)
+        except Exception:  # the crawl is closing: give the slot back
+            assert self.context.gate is not None
+            self.context.gate.done()
+
+    def parse_head(self, response: Response, key: str) -> Iterator[Any]:
+        feed = self.context.heads[key]
+        self.context.metrics.pages.labels(feed.asset.value, feed.status.value, "head").inc()
+        try:
+            page = parse_listing_page(
+                response.text, response.url, self.context.base_url, feed.status
+            )
+        except ParseFailure as failure:
+            self.context.metrics.parse_failures.labels(f"head_{failure.reason}").inc()
+            logger.warning("head %s not read: %s: %s", key, failure.reason, failure.detail)
+            return
+        assert page.init is not None
+        # Only what changed since this head was last read: the census publishes every row
+        # anyway, and a head re-read every few seconds would otherwise flood ingest.
+        last = self.context.head_rows.setdefault(key, {})
+        fresh = [row for row in page.rows if last.get(row.slug) != _head_state(row)]
+        last.clear()
+        last.update((row.slug, _head_state(row)) for row in page.rows)
+        observations: list[ListingObserved] = []
+        for row in fresh:
+            try:
+                observations.append(self._observation(row, page.init.ton_usd_rate))
+            except ValidationError:
+                continue  # the census reads the same row and reports it
+        if observations:
+            self.context.head_publishes.append(
+                asyncio.ensure_future(self._publish_head(observations))
+            )
+        yield from ()
+
+    async def _publish_head(self, observations: list[ListingObserved]) -> None:
+        context = self.context
+        try:
+            await context.publisher.publish_observations(observations)
+        except Exception as exc:  # heads are best effort: the census publishes every row too
+            logger.warning("head observations not confirmed: %r", exc)
+            return
+        context.metrics.published.labels("listing_observed").inc(len(observations))
+
+    def head_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        self.context.metrics.parse_failures.labels(f"head_{_fetch_reason(failure)}").inc()
+        logger.warning("head %s not fetched: %s", request.url, failure.getErrorMessage())
+        yield from ()
 
     # --- listing pages ---------------------------------------------------------------------
 
@@ -130,6 +199,8 @@ class CensusSpider(scrapy.Spider):
                 item_requests.append(self._item_request(view, observation))
             else:
                 ready.append(observation)
+        if view in context.incremental_sold and self._caught_up(view, outcome):
+            outcome.next_offset = None  # a run of sales already known: the rest is too
         progress.rows_parsed += len(outcome.rows)
         context.metrics.rows.labels(view.asset.value, view.status.value).inc(len(outcome.rows))
         progress.outstanding_items += len(item_requests)
@@ -147,38 +218,53 @@ class CensusSpider(scrapy.Spider):
         if cursor is not None:
             yield FormRequest(
                 f"{context.base_url.rstrip('/')}/api?hash={api_hash}",
-                formdata=view.search_form(cursor),
+                formdata=view.search_form(cursor, context.sort_of(view)),
                 headers={
                     **XHR_HEADERS,
                     "Origin": context.base_url,
-                    "Referer": view.page_url(context.base_url),
+                    "Referer": view.page_url(context.base_url, context.sort_of(view)),
                 },
                 callback=self.parse_more,
                 errback=self.listing_failed,
                 cb_kwargs={"view": view, "api_hash": api_hash, "rate": rate},
-                meta={"cookiejar": view.key},
+                meta={"cookiejar": view.key, "work": "census"},
                 dont_filter=True,
             )
         yield from item_requests
         if context.on_progress is not None:
             context.on_progress(view, progress)
 
+    def _caught_up(self, view: View, outcome: RowsOutcome) -> bool:
+        """Whether this newest-first page of a sold view ends in a run of known sales."""
+        progress, selector = self.context.progress[view], self.context.selector
+        progress.known_run = sold.known_run(
+            (
+                selector.known(row.asset, row.slug, row.status, row.price_ton)
+                for row in outcome.rows
+            ),
+            progress.known_run,
+        )
+        return sold.caught_up(progress.known_run)
+
+    def _observation(self, row: ListingRow, rate: Decimal) -> ListingObserved:
+        return ListingObserved(
+            crawl_id=self.context.crawl_id,
+            observed_at=datetime.now(UTC),
+            asset=row.asset,
+            slug=row.slug,
+            title=row.title,
+            status=row.status,
+            price_ton=row.price_ton,
+            price_usd=row.price_usd,
+            ton_usd_rate=rate,
+            ends_at=row.ends_at,
+            sold_at=row.sold_at,
+            url=row.url,
+        )
+
     def _observe(self, view: View, row: ListingRow, rate: Decimal) -> ListingObserved | None:
         try:
-            return ListingObserved(
-                crawl_id=self.context.crawl_id,
-                observed_at=datetime.now(UTC),
-                asset=row.asset,
-                slug=row.slug,
-                title=row.title,
-                status=row.status,
-                price_ton=row.price_ton,
-                price_usd=row.price_usd,
-                ton_usd_rate=rate,
-                ends_at=row.ends_at,
-                sold_at=row.sold_at,
-                url=row.url,
-            )
+            return self._observation(row, rate)
         except ValidationError as exc:
             fields = ",".join(str(error["loc"][0]) for error in exc.errors() if error["loc"])
             self._record(view, ParseFailure("invalid_row", f"{row.url}: invalid {fields}"))
@@ -199,7 +285,12 @@ class CensusSpider(scrapy.Spider):
             errback=self.item_failed,
             cb_kwargs={"view": view, "observation": observation},
             # An unknown (withdrawn) item answers 302 to a search: that is news, not a page to read.
-            meta={"cookiejar": view.key, "dont_redirect": True, "handle_httpstatus_list": [302]},
+            meta={
+                "cookiejar": view.key,
+                "dont_redirect": True,
+                "handle_httpstatus_list": [302],
+                "work": "item",
+            },
             dont_filter=True,
         )
 
@@ -299,7 +390,7 @@ class CensusSpider(scrapy.Spider):
             callback=self.parse_history,
             errback=self.item_failed,
             cb_kwargs={"view": view, "observation": observation, "visit": visit, "bids": bids},
-            meta={"cookiejar": view.key},
+            meta={"cookiejar": view.key, "work": "item"},
             dont_filter=True,
         )
 
@@ -337,6 +428,10 @@ class CensusSpider(scrapy.Spider):
         self.context.metrics.parse_failures.labels(f"item_{failure.reason}").inc()
         self.context.metrics.item_pages.labels("failed").inc()
         logger.warning("item page not read: %s: %s", failure.reason, failure.detail)
+
+
+def _head_state(row: ListingRow) -> tuple[object, ...]:
+    return (row.status, row.price_ton, row.ends_at, row.sold_at)
 
 
 def _details(visit: _ItemVisit) -> ItemDetails:

@@ -127,6 +127,7 @@ class Market:
                 del self.listings[(listing.asset, listing.slug)]
             elif roll > 0.9:
                 fresh = factory.make(listing.asset, ListingStatus.AUCTION)
+                fresh.listed_at = self.now  # new on the market: first in "Recently listed"
                 self.listings.setdefault((fresh.asset, fresh.slug), fresh)
         self.touch()
 
@@ -191,7 +192,8 @@ _SORT_KEYS: dict[str, Any] = {
     "price_desc": lambda x: (-x.price_ton, x.slug),
     "price": lambda x: (-x.price_ton, x.slug),
     "price_asc": lambda x: (x.price_ton, x.slug),
-    "listed": lambda x: (-x.listed_at.timestamp(), x.slug),
+    # "Recently listed"; in the sold view that is the latest sales first.
+    "listed": lambda x: (-(x.sold_at or x.listed_at).timestamp(), x.slug),
     "ending": lambda x: (x.ends_at or _FAR_FUTURE, x.slug),
 }
 

@@ -1,0 +1,115 @@
+"""How one polite request budget is spent: feed heads, the rolling census, item pages.
+
+:class:`BudgetScheduler` is pure (no clock, no I/O): given the feeds' due times, what census
+and item requests are waiting and what it granted so far, it says what the next request slot
+goes to. The async :class:`~fragmenty_crawler.gate.RequestGate` asks it once per slot.
+
+Priorities (docs/crawler.md, "The scheduler"):
+
+1. **Heads**: the first page of a fast-moving sorted view (newest listings, latest sales,
+   auctions ending soonest), each re-read when its period has passed; the most overdue first.
+   Heads may take at most ``head_share`` of the slots, so the census always moves on.
+2. **Census**: the rolling census's listing pages.
+3. **Item pages**: only in the slack, except that when both census and item requests wait,
+   item pages get ``item_share`` of the slots left after heads, so they are not starved by a
+   census that always has another page to read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# Shares are judged over the last this-many slots.
+WINDOW = 50
+
+
+class Work(StrEnum):
+    HEAD = "head"
+    CENSUS = "census"
+    ITEM = "item"
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A head feed: which page, how often."""
+
+    key: str
+    period_s: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the next slot goes to; ``work`` None = nothing to do for ``wait_s`` seconds (or
+    until a request arrives)."""
+
+    work: Work | None
+    feed: str | None = None
+    wait_s: float = 0.0
+
+
+@dataclass
+class _Feed:
+    spec: FeedSpec
+    due_at: float
+
+
+@dataclass
+class BudgetScheduler:
+    feeds: list[FeedSpec]
+    head_share: float = 0.6
+    item_share: float = 0.2
+    start: float = 0.0
+    _feeds: dict[str, _Feed] = field(init=False)
+    _recent: deque[Work] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.head_share <= 1 or not 0 <= self.item_share < 1:
+            raise ValueError("head_share must be in (0, 1] and item_share in [0, 1)")
+        # Every feed is due at once: the first round of heads goes out before the census.
+        self._feeds = {spec.key: _Feed(spec, self.start) for spec in self.feeds}
+        self._recent = deque(maxlen=WINDOW)
+
+    def choose(
+        self, now: float, *, census_waiting: int, items_waiting: int, heads: bool = True
+    ) -> Decision:
+        """``heads`` False: the census is over, only what waits is served (no new heads)."""
+        feeds = self._feeds.values() if heads else ()
+        due = [feed for feed in feeds if feed.due_at <= now]
+        others_waiting = census_waiting > 0 or items_waiting > 0
+        if due and (not others_waiting or self._share(Work.HEAD) < self.head_share):
+            most_overdue = min(due, key=lambda feed: (feed.due_at, feed.spec.key))
+            return Decision(Work.HEAD, most_overdue.spec.key)
+        if census_waiting and items_waiting:
+            census, items = self._count(Work.CENSUS), self._count(Work.ITEM)
+            give_item = items < self.item_share * (census + items + 1)
+            return Decision(Work.ITEM if give_item else Work.CENSUS)
+        if census_waiting:
+            return Decision(Work.CENSUS)
+        if items_waiting:
+            return Decision(Work.ITEM)
+        if due:  # heads held back by their share while nothing else waits: go now
+            return Decision(Work.HEAD, min(due, key=lambda feed: feed.due_at).spec.key)
+        next_due = min((feed.due_at for feed in feeds), default=None)
+        return Decision(None, wait_s=float("inf") if next_due is None else next_due - now)
+
+    def granted(self, decision: Decision, now: float) -> None:
+        """Book a slot given to ``decision``: a head is next due one period from now."""
+        if decision.work is None:
+            return
+        self._recent.append(decision.work)
+        if decision.work is Work.HEAD and decision.feed in self._feeds:
+            feed = self._feeds[decision.feed]
+            feed.due_at = now + feed.spec.period_s
+
+    def due_at(self, key: str) -> float:
+        return self._feeds[key].due_at
+
+    def _count(self, work: Work) -> int:
+        return sum(1 for granted in self._recent if granted is work)
+
+    def _share(self, work: Work) -> float:
+        # Over a full window even at start, so the first heads are not held back by a share
+        # computed from one or two slots.
+        return self._count(work) / WINDOW

@@ -1,0 +1,127 @@
+"""Censuses through the budget scheduler (``run --every``): heads, census and item pages share
+one polite budget; the census still yields exactly the market with one complete
+``CensusCompleted`` per view; sold views are read incrementally after a full pass."""
+
+from datetime import UTC, datetime
+
+import httpx
+from faststream.rabbit import RabbitBroker
+
+from fragmenty_crawler.main import build_runner
+from fragmenty_crawler.metrics import CrawlerMetrics
+from fragmenty_crawler.settings import CrawlerSettings
+from fragmenty_shared.contracts import CensusCompleted
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.topology import Topology
+from fragmenty_simulator.app import SimulatorConfig
+from fragmenty_simulator.server import build_simulator, running_simulator
+from tests.integration.crawler.support import (
+    as_market_entry,
+    census_views,
+    crawler_settings,
+    drain,
+    market_entry,
+    observations,
+    rows_per_view,
+    sim_market,
+)
+
+PAGE_SIZE = 25
+
+
+def _scheduled_settings(settings: Settings, base_url: str) -> CrawlerSettings:
+    # Polite (the gate spaces requests), but fast enough for a test.
+    return crawler_settings(
+        settings,
+        base_url,
+        politeness=True,
+        crawl_rate=100,
+        head_period_s=0.2,
+        ending_head_period_s=0.2,
+        item_pages="changed",
+        item_page_cap=10,
+    )
+
+
+async def test_a_scheduled_census_reads_heads_and_still_yields_exactly_the_market(
+    settings: Settings, topology: Topology, broker: RabbitBroker
+) -> None:
+    config = SimulatorConfig(page_size=PAGE_SIZE, history_page_size=2, seed=8)
+    simulator = build_simulator(200, 8, config=config, epoch=datetime(2026, 4, 1, tzinfo=UTC))
+    metrics = CrawlerMetrics()
+    async with running_simulator(simulator) as site:
+        market = await sim_market(site.base_url)
+        runner = build_runner(
+            _scheduled_settings(settings, site.base_url),
+            broker,
+            metrics,
+            scheduled=True,
+        )
+        report = await runner.run()
+
+    messages = await drain(broker, topology, censuses=6)
+    listings = market["listings"]
+    assert report.complete
+    assert report.rows == len(listings)
+    # Heads re-read the same listings: the last word on each listing is the market's.
+    latest = {(o.asset.value, o.slug): o for o in observations(messages)}
+    by_key = {(x["asset"], x["slug"]): x for x in listings}
+    assert set(latest) == set(by_key)
+    for key, observation in latest.items():
+        assert as_market_entry(observation) == market_entry(by_key[key])
+    views = census_views(messages)
+    expected_rows = rows_per_view(listings)
+    assert {key: (view.complete, view.rows) for key, view in views.items()} == {
+        key: (True, rows) for key, rows in expected_rows.items()
+    }
+    heads_read = sum(
+        sample.value
+        for family in metrics.registry.collect()
+        if family.name == "fragmenty_crawler_pages"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("kind") == "head"
+    )
+    assert heads_read >= 8  # every one of the eight feeds at least once
+
+
+async def test_after_a_full_pass_sold_views_are_read_until_known_and_new_sales_are_caught(
+    settings: Settings, topology: Topology, broker: RabbitBroker
+) -> None:
+    config = SimulatorConfig(page_size=PAGE_SIZE, seed=9)
+    simulator = build_simulator(400, 9, config=config, epoch=datetime(2026, 4, 1, tzinfo=UTC))
+    async with running_simulator(simulator) as site:
+        crawl = _scheduled_settings(settings, site.base_url)
+        runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=True)
+        first = await runner.run()
+        market = await sim_market(site.base_url)
+        auction = next(x for x in market["listings"] if x["status"] == "auction")
+        async with httpx.AsyncClient(base_url=site.base_url) as client:
+            ended = await client.post(
+                f"/_simulator/listings/{auction['asset']}/{auction['slug']}/end-auction"
+            )
+            ended.raise_for_status()
+        second = await runner.run()
+
+    messages = await drain(broker, topology, censuses=12)
+    sold_views = {
+        (census.crawl_id, view.asset.value): view
+        for census in messages
+        if isinstance(census, CensusCompleted)
+        for view in census.views
+        if view.status.value == "sold"
+    }
+    for asset in ("number", "username"):
+        full, incremental = (
+            sold_views[(first.crawl_id, asset)],
+            sold_views[(second.crawl_id, asset)],
+        )
+        assert full.complete
+        assert incremental.complete
+        assert full.pages > 1
+        assert incremental.pages == 1  # the newest page ends in a run of known sales
+    seen_sold = [
+        o
+        for o in observations(messages)
+        if o.crawl_id == second.crawl_id and o.slug == auction["slug"] and o.status.value == "sold"
+    ]
+    assert seen_sold, "the new sale was not read by the incremental pass"

@@ -52,6 +52,13 @@ class ListingPattern:
     text: str
     regex: str
     matches: Callable[[str], bool] = field(repr=False, compare=False)
+    _lines: re.Pattern[str] = field(repr=False, compare=False)
+
+    def matches_in(self, lines: str) -> set[str]:
+        """The matching slugs among ``lines`` (slugs joined by newlines): one pass of the
+        regular expression engine over all of them, where a search of the whole market would
+        otherwise call :attr:`matches` once per listing. Slugs are never empty."""
+        return set(self._lines.findall(lines)) if lines else set()
 
 
 def _piece(piece: str) -> str:
@@ -59,14 +66,16 @@ def _piece(piece: str) -> str:
     return "".join("[0-9]" if char == "?" else char for char in piece)
 
 
-def _number_matcher(normal: str) -> Callable[[str], bool]:
-    """The test for a normalised number pattern (no star runs): see the module docstring."""
+def _number_matchers(normal: str) -> tuple[Callable[[str], bool], re.Pattern[str]]:
+    """The test for a normalised number pattern (no star runs), see the module docstring, and
+    the same as a multi-line expression for :meth:`ListingPattern.matches_in`."""
     pieces = normal.split("*")
     least = sum(len(piece) for piece in pieces)  # digits the pattern needs at the least
     # A number exactly that long leaves every star empty: one fixed-length comparison.
     exact = re.compile(_piece("".join(pieces)) + r"\Z").match
     if len(pieces) == 1:
-        return lambda slug: len(slug) == least and exact(slug) is not None
+        lines = re.compile(f"^{_piece(normal)}$", re.MULTILINE)
+        return (lambda slug: len(slug) == least and exact(slug) is not None), lines
     first, *middle, last = pieces
     body = (
         _piece(first)
@@ -74,6 +83,8 @@ def _number_matcher(normal: str) -> Callable[[str], bool]:
         + f"[0-9]*{_piece(last)}"
     )
     anywhere = re.compile(body + r"\Z").match
+    # The lookahead refuses a line too short for the pattern before any piece is tried.
+    lines = re.compile(f"^(?=[0-9]{{{least}}}){body}$", re.MULTILINE)
 
     def test(slug: str) -> bool:
         slack = len(slug) - least
@@ -81,7 +92,7 @@ def _number_matcher(normal: str) -> Callable[[str], bool]:
             return slack == 0 and exact(slug) is not None
         return anywhere(slug) is not None
 
-    return test
+    return test, lines
 
 
 def _username_matcher(name: str) -> Callable[[str], bool]:
@@ -103,10 +114,11 @@ def compile_pattern(text: str, asset: Asset) -> ListingPattern:
             raise PatternError("number patterns may contain only digits, '*' and '?'")
         normal = _STAR_RUNS.sub("*", digits)
         regex = "^" + "".join("[0-9]*" if char == "*" else _piece(char) for char in normal) + "$"
-        return ListingPattern(asset, normal, regex, _number_matcher(normal))
+        return ListingPattern(asset, normal, regex, *_number_matchers(normal))
     name = text.strip().lstrip("@").lower()
     if not name:
         raise PatternError("username pattern is empty")
     if not _USERNAME_CHARS.match(name):
         raise PatternError("usernames contain only letters, digits and '_'")
-    return ListingPattern(asset, name, re.escape(name), _username_matcher(name))
+    lines = re.compile(f"^[^\n]*?{re.escape(name)}[^\n]*$", re.MULTILINE)
+    return ListingPattern(asset, name, re.escape(name), _username_matcher(name), lines)

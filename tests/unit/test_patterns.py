@@ -133,3 +133,25 @@ def compiles_for_some_asset(text: str) -> bool:
 def test_the_documented_syntax_is_what_compiles(text: str) -> None:
     """The API documents PATTERN_SYNTAX; the server must accept exactly those patterns."""
     assert (re.match(PATTERN_SYNTAX, text) is not None) is compiles_for_some_asset(text)
+
+
+@given(
+    pattern=number_patterns,
+    slugs=st.lists(numbers.filter(bool), max_size=30),
+)
+@example(pattern="*0*0*", slugs=["00", "0", "100"])
+@example(pattern="*", slugs=[])
+def test_matching_many_lines_at_once_agrees_with_one_at_a_time(
+    pattern: str, slugs: list[str]
+) -> None:
+    compiled = compile_pattern(pattern, Asset.NUMBER)
+    assert compiled.matches_in("\n".join(slugs)) == {s for s in slugs if compiled.matches(s)}
+
+
+@given(
+    name=st.text(alphabet="ab_1", min_size=1, max_size=4),
+    slugs=st.lists(st.text(alphabet="ab_1", min_size=1, max_size=12), max_size=30),
+)
+def test_usernames_too(name: str, slugs: list[str]) -> None:
+    compiled = compile_pattern(name, Asset.USERNAME)
+    assert compiled.matches_in("\n".join(slugs)) == {s for s in slugs if compiled.matches(s)}

@@ -7,6 +7,7 @@ a filter means exactly the same thing everywhere.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import re
 from collections.abc import Callable
@@ -30,6 +31,9 @@ Predicate = Callable[[ListingRow], bool]
 
 # Rows a scan examines between two returns to the event loop: a few milliseconds of work.
 SCAN_SLICE = 2_000
+# A search whose pattern matched at most one listing in this many looks up those listings
+# instead of walking the whole index.
+FEW_MATCHES = 4
 
 # Longer durations mean "no limit": no listing ends a century from now, and the bound keeps
 # ``now + duration`` far from datetime.max.
@@ -163,9 +167,32 @@ class ListingQuery:
             )
         )
 
-    def predicate(self, now: datetime) -> Predicate:
-        """One function that tells whether a listing matches every filter of this query."""
+    def slugs_found(self, snapshot: MarketSnapshot) -> dict[str, set[str]] | None:
+        """Per asset, the snapshot's slugs the search pattern matches (one pass over all of
+        them); None without a pattern."""
+        if self.q is None:
+            return None
+        return {
+            asset: pattern.matches_in(slug_lines(snapshot, asset))
+            for asset, pattern in self._patterns.items()
+        }
+
+    def predicate(self, now: datetime, found: dict[str, set[str]] | None = None) -> Predicate:
+        """One function that tells whether a listing matches every filter of this query.
+
+        With ``found`` (:meth:`slugs_found`), the pattern check is a set lookup, made first:
+        it is usually the most selective.
+        """
         checks: list[Predicate] = []
+        if self.q is not None and found is not None:
+            checks.append(lambda row: row.slug in found.get(row.asset, ()))
+        elif self.q is not None:
+            patterns = self._patterns
+            checks.append(
+                lambda row: (
+                    (pattern := patterns.get(row.asset)) is not None and pattern.matches(row.slug)
+                )
+            )
         if not self.include_delisted:
             checks.append(lambda row: row.delisted_at is None)
         if self.asset is not None:
@@ -174,13 +201,6 @@ class ListingQuery:
         if self.status is not None:
             status = self.status.value
             checks.append(lambda row: row.status == status)
-        if self.q is not None:
-            patterns = self._patterns
-            checks.append(
-                lambda row: (
-                    (pattern := patterns.get(row.asset)) is not None and pattern.matches(row.slug)
-                )
-            )
         checks.extend(self._price_checks())
         if self.min_memorability is not None:
             floor = self.min_memorability
@@ -228,6 +248,14 @@ class ListingQuery:
         return checks
 
 
+def slug_lines(snapshot: MarketSnapshot, asset: str) -> str:
+    """Every slug of one asset in the snapshot, one per line (kept until the snapshot changes)."""
+    return snapshot.derived(
+        f"slug_lines:{asset}",
+        lambda snap: "\n".join(row.slug for row in snap.listings.values() if row.asset == asset),
+    )
+
+
 def _compile_search(q: str | None, asset: Asset | None) -> dict[str, ListingPattern]:
     """The search pattern per asset it applies to; without an asset, every asset it fits."""
     if q is None:
@@ -264,9 +292,11 @@ async def matching_rows(
         )
         start = ordered.start_after(after)
         return ordered.rows[start : None if limit is None else start + limit]
-    ordered = snapshot.sorted_listings[query.sort]
-    rows = ordered.rows[ordered.start_after(after) :]
-    matches = query.predicate(now)
+    found = query.slugs_found(snapshot)
+    rows, keys = _rows_to_scan(snapshot, query, found)
+    if after is not None:
+        rows = rows[bisect.bisect_right(keys, after) :]
+    matches = query.predicate(now, found)
     if extra is not None:
         test, more = matches, extra
         matches = lambda row: test(row) and more(row)  # noqa: E731
@@ -276,11 +306,31 @@ async def matching_rows(
 async def _matching_subset(
     snapshot: MarketSnapshot, query: ListingQuery, now: datetime
 ) -> SortedListings:
-    ordered = snapshot.sorted_listings[query.sort]
-    # Copies taken in one go: live events may change the index while the scan yields.
-    rows, keys = list(ordered.rows), list(ordered.keys)
-    picked = await _indexes_matching(rows, query.predicate(now), None)
+    found = query.slugs_found(snapshot)
+    rows, keys = _rows_to_scan(snapshot, query, found)
+    picked = await _indexes_matching(rows, query.predicate(now, found), None)
     return SortedListings(query.sort, [rows[i] for i in picked], [keys[i] for i in picked])
+
+
+def _rows_to_scan(
+    snapshot: MarketSnapshot, query: ListingQuery, found: dict[str, set[str]] | None
+) -> tuple[list[ListingRow], list[SortKey]]:
+    """The listings a query must look at, in its order, with their sort keys: when the search
+    pattern matched few slugs, only their listings (looked up and sorted); otherwise the whole
+    sorted index. Either way a copy taken in one go: live events may change the index while a
+    scan yields."""
+    ordered = snapshot.sorted_listings[query.sort]
+    if found is not None and sum(map(len, found.values())) * FEW_MATCHES <= len(ordered.rows):
+        listings = snapshot.listings
+        candidates = [
+            row
+            for asset, slugs in found.items()
+            for slug in slugs
+            if (row := listings.get(f"{asset}:{slug}")) is not None
+        ]
+        keyed = sorted((sort_key(query.sort, row), row) for row in candidates)
+        return [row for _, row in keyed], [key for key, _ in keyed]
+    return list(ordered.rows), list(ordered.keys)
 
 
 async def _indexes_matching(

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from fragmenty_api.listing_query import SCAN_SLICE, ListingQuery, matching_rows, page_of_rows
-from fragmenty_api.snapshot import ListingRow, MarketSnapshot, SortOrder
+from fragmenty_api.snapshot import ListingRow, MarketSnapshot, SortOrder, sort_key
 from fragmenty_shared.contracts import Asset
 from tests.unit.api.test_snapshot_and_stats import NOW, listing_document
 
@@ -34,11 +34,12 @@ async def turns_while(work: asyncio.Task[object]) -> int:
 @pytest.mark.parametrize("ending_within", [None, "3d"])  # cached and uncached paths
 async def test_a_scan_of_the_whole_market_lets_others_run(ending_within: str | None) -> None:
     snapshot, _ = market()
-    query = ListingQuery.create(q="*9", sort=SortOrder.PRICE_ASC, ending_within=ending_within)
+    # A pattern most numbers match: the whole index is walked (few matches are looked up).
+    query = ListingQuery.create(q="888*", sort=SortOrder.PRICE_ASC, ending_within=ending_within)
     scan = asyncio.create_task(matching_rows(snapshot, query, NOW))
     assert await turns_while(scan) >= MARKET_SIZE // SCAN_SLICE - 1
-    assert [row.slug[-1] for row in scan.result()] == ["9"] * len(scan.result())
     assert len(scan.result()) > 0
+    assert all(row.slug.startswith("888") for row in scan.result())
 
 
 async def test_a_scan_sees_the_market_as_it_was_when_it_started() -> None:
@@ -78,3 +79,23 @@ async def test_concurrent_callers_share_one_computation_and_survive_a_cancelled_
     assert computed == 1
     assert await snapshot.derived_async("name", compute) == "value"  # kept: nothing changed
     assert computed == 1
+
+
+@pytest.mark.parametrize("q", ["*9", "*12*", "8880000?1??", "*99*", "88800001234", "*77777*"])
+@pytest.mark.parametrize("sort", list(SortOrder))
+async def test_a_search_that_matches_few_listings_finds_what_a_walk_finds(
+    q: str, sort: SortOrder
+) -> None:
+    snapshot, _ = market()
+    query = ListingQuery.create(q=q, sort=sort, status=None)
+    walked = [row for row in snapshot.sorted_listings[sort].rows if query.predicate(NOW)(row)]
+    assert len(walked) * 4 <= MARKET_SIZE  # the lookup path
+    assert await matching_rows(snapshot, query, NOW) == walked
+    # After a cursor, and with a time filter (the uncached path), the same.
+    middle = sort_key(sort, walked[len(walked) // 2]) if walked else None
+    timed = ListingQuery.create(q=q, sort=sort, ending_within="100w")
+    assert await matching_rows(snapshot, timed, NOW, after=middle) == [
+        row
+        for row in snapshot.sorted_listings[sort].rows
+        if timed.predicate(NOW)(row) and (middle is None or sort_key(sort, row) > middle)
+    ]

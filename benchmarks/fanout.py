@@ -10,13 +10,18 @@ asyncio client: real clients live on other machines, so the load generator shoul
 little as possible of the cores the service under test runs on. ``--client go|python`` forces
 one; the JSON line says which ran.
 
-Phases: a baseline with one client; the main run (1,000 clients, 20 events/s, 30 s); then steps
-up in client count (2,000, 3,000, 5,000 by default, 10 s each). A step is held
-when p99 < 250 ms, every client got every event, and no client was dropped.
+Four configurations, each a notifier of its own: one worker and the default worker count
+(``FRAGMENTY_NOTIFIER_WORKERS``, the usable cores), each with per-event frames and with
+``batch_ms=100`` subscriptions. The per-event default-workers configuration also runs a baseline
+with one client and the main run (1,000 clients, 20 events/s, 30 s). Every configuration then
+steps up in client count (``--steps``, 10 s each) until ``--max-failed-steps`` steps in a row are
+not held, and reports the largest count held: p99 < 250 ms, every client got every event, none
+was dropped. Targets: 10,000 clients held batched with the default workers, and with per-event
+frames at least 1.6 x the one-worker count.
 
 Prints one JSON line on stdout (progress goes to stderr). Assumes RabbitMQ runs
 (``scripts/infra.sh up``); usage:
-``uv run python benchmarks/fanout.py [--quick] [--client auto|go|python]``.
+``uv run python benchmarks/fanout.py [--quick] [--client auto|go|python] [--steps 1000,2000]``.
 """
 
 from __future__ import annotations
@@ -66,10 +71,11 @@ from tests.support.private_servers import free_port
 
 HELD_P99_MS = 250.0
 TARGET_P99_MS_AT_1000 = 100.0
-TARGET_CLIENTS_HELD = 5000
+TARGET_CLIENTS_HELD_BATCHED = 10_000
+TARGET_WORKERS_GAIN = 1.6
 CONNECT_BATCH = 250
 STEP_FIELDS = ("clients", "p99_ms", "server_p99_bucket_ms", "delivered", "held")
-SLUG_SEQUENCE = re.compile(rb'"slug":"b(\d{9})"')
+SLUG_SEQUENCE = re.compile(rb'"slug":"b(\d{9})"')  # one per event; several in an events frame
 
 
 def log(message: str) -> None:
@@ -89,10 +95,11 @@ def raise_open_file_limit() -> None:
 class LeanWebSocket(asyncio.Protocol):
     """Just enough of a WebSocket client: handshake, one subscribe, read text frames, pong."""
 
-    SUBSCRIBE = json.dumps({"action": "subscribe", "id": "all", "filter": {}}).encode()
-
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, batch_ms: int) -> None:
         self._recorder = recorder
+        self._subscribe = json.dumps(
+            {"action": "subscribe", "id": "all", "filter": {}, "batch_ms": batch_ms}
+        ).encode()
         self._buffer = b""
         self._upgraded = False
         self.transport: asyncio.Transport | None = None
@@ -134,7 +141,7 @@ class LeanWebSocket(asyncio.Protocol):
                 return
             self._upgraded = True
             buffer = buffer[end + 4 :]
-            self._send(0x1, self.SUBSCRIBE)
+            self._send(0x1, self._subscribe)
         offset = 0
         size = len(buffer)
         while size - offset >= 2:
@@ -157,10 +164,10 @@ class LeanWebSocket(asyncio.Protocol):
             opcode = first & 0x0F
             if opcode == 0x1:
                 payload = buffer[start:end]
-                found = SLUG_SEQUENCE.search(payload)
-                if found is not None:
-                    self._recorder.record(int(found.group(1)), now)
-                elif not self.ready.done() and b'"subscribed"' in payload:
+                sequences = SLUG_SEQUENCE.findall(payload)
+                for sequence in sequences:
+                    self._recorder.record(int(sequence), now)
+                if not sequences and not self.ready.done() and b'"subscribed"' in payload:
                     self.ready.set_result(None)
             elif opcode == 0x9:
                 self._send(0xA, buffer[start:end])
@@ -200,7 +207,7 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def client_main(port: int, control: Connection) -> None:
+async def client_main(port: int, batch_ms: int, control: Connection) -> None:
     loop = asyncio.get_running_loop()
     recorder = Recorder()
     clients: list[LeanWebSocket] = []
@@ -208,7 +215,7 @@ async def client_main(port: int, control: Connection) -> None:
     async def open_one() -> bool:
         try:
             _, client = await loop.create_connection(
-                lambda: LeanWebSocket(recorder), "127.0.0.1", port
+                lambda: LeanWebSocket(recorder, batch_ms), "127.0.0.1", port
             )
             await asyncio.wait_for(client.ready, 30)
         except (OSError, ConnectionError, TimeoutError):
@@ -243,9 +250,9 @@ async def client_main(port: int, control: Connection) -> None:
             return
 
 
-def client_process(port: int, control: Connection) -> None:
+def client_process(port: int, batch_ms: int, control: Connection) -> None:
     raise_open_file_limit()
-    asyncio.run(client_main(port, control))
+    asyncio.run(client_main(port, batch_ms, control))
 
 
 # --- the client fleet: a process of its own, Python or Go ----------------------------------------
@@ -284,10 +291,12 @@ class PythonFleet:
 
     name = "python"
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, batch_ms: int) -> None:
         context = multiprocessing.get_context("spawn")
         self._control, child = context.Pipe()
-        self._process = context.Process(target=client_process, args=(port, child), daemon=True)
+        self._process = context.Process(
+            target=client_process, args=(port, batch_ms, child), daemon=True
+        )
         self._process.start()
 
     def _ask(self, command: str, argument: object = None) -> tuple[Any, ...]:
@@ -365,9 +374,9 @@ class GoFleet:
 
     name = "go"
 
-    def __init__(self, binary: Path, port: int) -> None:
+    def __init__(self, binary: Path, port: int, batch_ms: int) -> None:
         self._process = subprocess.Popen(
-            [str(binary), "-port", str(port)],
+            [str(binary), "-port", str(port), "-batch-ms", str(batch_ms)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -434,20 +443,21 @@ def go_client_or_reason(choice: str) -> Path | str:
         return str(error)
 
 
-def start_fleet(go_client: Path | str, port: int) -> ClientFleet:
+def start_fleet(go_client: Path | str, port: int, batch_ms: int) -> ClientFleet:
     if isinstance(go_client, Path):
-        return GoFleet(go_client, port)
+        return GoFleet(go_client, port, batch_ms)
     log(f"clients: the Python client ({go_client})")
-    return PythonFleet(port)
+    return PythonFleet(port, batch_ms)
 
 
 # --- the notifier process -----------------------------------------------------------------------
 
 
 def start_notifier(
-    settings: Settings, port: int, profile: str | None = None
+    settings: Settings, port: int, workers: int, profile: str | None = None
 ) -> subprocess.Popen[bytes]:
     env = {
+        "FRAGMENTY_NOTIFIER_WORKERS": str(workers),
         **os.environ,
         "FRAGMENTY_NAMESPACE": settings.namespace,
         "FRAGMENTY_MONGODB_DATABASE": settings.mongodb_database,
@@ -463,14 +473,20 @@ def start_notifier(
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    """Until /readyz answers 200 many times in a row: each request reaches one worker, so a
+    run of them says every worker consumes its queue."""
+    deadline = time.monotonic() + 90
+    in_a_row = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("the notifier exited during startup")
+        ready = False
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        in_a_row = in_a_row + 1 if ready else 0
+        if in_a_row >= 20:
+            return
+        time.sleep(0.05 if ready else 0.2)
     raise TimeoutError("the notifier did not become ready")
 
 
@@ -502,8 +518,15 @@ def server_quantile_bound_ms(
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a process and its children (the notifier's workers)."""
+    total = 0.0
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children.extend(int(child) for child in (task / "children").read_text().split())
+    return total + sum(cpu_seconds(child) for child in children)
 
 
 # --- publishing and measuring -------------------------------------------------------------------
@@ -630,40 +653,64 @@ async def delete_exchange(settings: Settings, topology: Topology) -> None:
         await broker.stop()
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    run_id = uuid.uuid4().hex[:8]
-    settings = Settings(namespace=f"bench{run_id}", mongodb_database=f"bench_{run_id}")
-    topology = Topology(settings.namespace)
+@dataclass(frozen=True)
+class Configuration:
+    workers: int
+    batch_ms: int
+
+    @property
+    def name(self) -> str:
+        frames = f"batch_{self.batch_ms}ms" if self.batch_ms else "per_event"
+        return f"workers_{self.workers}_{frames}"
+
+
+async def step_up(bench: Bench, args: argparse.Namespace) -> tuple[int, list[dict[str, Any]]]:
+    """Client counts in ascending order until ``max_failed_steps`` in a row are not held; the
+    largest count held, and each step. A busy moment on a shared machine can spoil one step,
+    so one miss does not end the climb."""
+    held, missed, steps = 0, 0, []
+    for count in args.steps:
+        connected = await bench.grow(count)
+        if connected < count:
+            steps.append({"clients": count, "connected": connected, "held": False})
+            break
+        step = await bench.run_phase(connected, args.step_s)
+        steps.append({k: step[k] for k in STEP_FIELDS})
+        if step["held"]:
+            held, missed = max(held, connected), 0
+        else:
+            missed += 1
+            if missed >= args.max_failed_steps:
+                break
+    return held, steps
+
+
+async def run_configuration(
+    configuration: Configuration,
+    args: argparse.Namespace,
+    go_client: Path | str,
+    settings: Settings,
+    topology: Topology,
+    with_main_run: bool,
+) -> dict[str, Any]:
+    """One notifier (workers, batch_ms) and its own client fleet: the largest count held."""
+    log(f"--- {configuration.name}")
     port = free_port()
-    go_client = await asyncio.to_thread(go_client_or_reason, args.client)  # builds before timing
-    notifier = start_notifier(settings, port, args.profile)
+    notifier = start_notifier(settings, port, configuration.workers, args.profile)
     fleet: ClientFleet | None = None
+    result: dict[str, Any] = {"workers": configuration.workers, "batch_ms": configuration.batch_ms}
     try:
         await asyncio.to_thread(wait_ready, port, notifier)
-        fleet = start_fleet(go_client, port)
+        fleet = start_fleet(go_client, port, configuration.batch_ms)
+        result["client"] = fleet.name
         bench = Bench(settings, topology, fleet, notifier.pid, port, args.rate)
-
-        log("baseline: 1 client")
-        await bench.grow(1)
-        baseline = await bench.run_phase(1, args.baseline_s)
-
-        log(f"main: {args.clients} clients, {args.rate} events/s, {args.duration} s")
-        connected = await bench.grow(args.clients)
-        main = await bench.run_phase(connected, args.duration)
-
-        steps = [{k: main[k] for k in STEP_FIELDS}]
-        held = main["clients"] if main["held"] else 0
-        # Every step runs even after one that was not held: on a shared machine a busy moment
-        # can spoil one step, and the larger steps still say what the service can carry.
-        for count in args.steps:
-            connected = await bench.grow(count)
-            if connected < count:
-                steps.append({"clients": count, "connected": connected, "held": False})
-                break
-            step = await bench.run_phase(connected, args.step_s)
-            steps.append({k: step[k] for k in STEP_FIELDS})
-            if step["held"]:
-                held = max(held, connected)
+        if with_main_run:
+            log("baseline: 1 client")
+            await bench.grow(1)
+            result["baseline"] = await bench.run_phase(1, args.baseline_s)
+            log(f"main: {args.clients} clients, {args.rate} events/s, {args.duration} s")
+            result["main"] = await bench.run_phase(await bench.grow(args.clients), args.duration)
+        result["max_clients_held"], result["steps"] = await step_up(bench, args)
     finally:
         if fleet is not None:
             await asyncio.to_thread(fleet.stop)
@@ -674,40 +721,73 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             notifier.wait(30)
         except subprocess.TimeoutExpired:
             notifier.kill()
+    return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:8]
+    settings = Settings(namespace=f"bench{run_id}", mongodb_database=f"bench_{run_id}")
+    topology = Topology(settings.namespace)
+    go_client = await asyncio.to_thread(go_client_or_reason, args.client)  # builds before timing
+    default = Configuration(args.workers, 0)
+    configurations = [
+        default,
+        Configuration(1, 0),
+        Configuration(args.workers, args.batch_ms),
+        Configuration(1, args.batch_ms),
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for configuration in configurations:
+            results[configuration.name] = await run_configuration(
+                configuration, args, go_client, settings, topology, configuration == default
+            )
+    finally:
         with contextlib.suppress(Exception):
             await delete_exchange(settings, topology)
 
+    main = results[default.name]["main"]
+    held = {name: result["max_clients_held"] for name, result in results.items()}
+    one_worker = held[Configuration(1, 0).name]
+    gain = held[default.name] / one_worker if one_worker else None
+    batched_default = held[Configuration(args.workers, args.batch_ms).name]
     return {
         "bench": "fanout",
-        "client": bench.fleet.name,
+        "client": results[default.name].get("client"),
         "rate_events_per_s": args.rate,
-        "baseline": {k: baseline[k] for k in ("clients", "p50_ms", "p95_ms", "p99_ms")},
+        "cpus": os.cpu_count(),
+        "default_workers": args.workers,
+        "batch_ms": args.batch_ms,
+        "baseline": {
+            k: results[default.name]["baseline"][k]
+            for k in ("clients", "p50_ms", "p95_ms", "p99_ms")
+        },
         "clients": main["clients"],
         "duration_s": args.duration,
-        "p50_ms": main["p50_ms"],
-        "p95_ms": main["p95_ms"],
-        "p99_ms": main["p99_ms"],
-        "max_ms": main["max_ms"],
-        "server_p99_bucket_ms": main["server_p99_bucket_ms"],
-        "delivered": main["delivered"],
-        "notifier_cpu_pct": main["notifier_cpu_pct"],
-        "clients_cpu_pct": main["clients_cpu_pct"],
-        "load_avg_1m": main["load_avg_1m"],
-        "cpus": os.cpu_count(),
-        "max_clients_held": held,
+        **{k: main[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "server_p99_bucket_ms")},
+        **{k: main[k] for k in ("delivered", "notifier_cpu_pct", "clients_cpu_pct", "load_avg_1m")},
         "held_p99_limit_ms": HELD_P99_MS,
-        "steps": steps,
+        "max_clients_held": held,
+        "per_event_workers_gain": round(gain, 2) if gain is not None else None,
+        "configurations": [
+            {k: result[k] for k in ("workers", "batch_ms", "max_clients_held", "steps")}
+            for result in results.values()
+        ],
         "targets": {
-            "p99_ms_at_1000_clients": TARGET_P99_MS_AT_1000,
-            "clients_held": TARGET_CLIENTS_HELD,
+            "p99_ms_at_main_run": TARGET_P99_MS_AT_1000,
+            "clients_held_batched_default_workers": TARGET_CLIENTS_HELD_BATCHED,
+            "per_event_workers_gain": TARGET_WORKERS_GAIN,
         },
-        "meets_targets": main["p99_ms"] < TARGET_P99_MS_AT_1000 and held >= TARGET_CLIENTS_HELD,
+        "meets_targets": main["p99_ms"] < TARGET_P99_MS_AT_1000
+        and batched_default >= TARGET_CLIENTS_HELD_BATCHED
+        and gain is not None
+        and gain >= TARGET_WORKERS_GAIN,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=1000, help="main run's clients")
     parser.add_argument("--rate", type=float, default=20.0, help="events per second")
     parser.add_argument("--duration", type=float, default=30.0, help="main run, seconds")
     parser.add_argument("--baseline-s", type=float, default=5.0)
@@ -715,10 +795,26 @@ def main() -> None:
     parser.add_argument(
         "--steps",
         type=lambda text: [int(n) for n in text.split(",") if n],
-        default=[2000, 3000, 5000],
+        default=[1000, 2000, 3000, 5000, 7500, 10000, 12500, 15000],
+        help="client counts each configuration climbs through (comma list)",
     )
-    parser.add_argument("--quick", action="store_true", help="100 clients, 5 s, no steps")
-    parser.add_argument("--profile", help="run the notifier under cProfile, writing here")
+    parser.add_argument(
+        "--max-failed-steps", type=int, default=2, help="misses in a row that end a climb"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="the default worker count (the notifier's own default: the usable cores)",
+    )
+    parser.add_argument("--batch-ms", type=int, default=100, help="the batched configurations")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 50 clients, steps of 100 and 200, 3 s"
+    )
+    parser.add_argument(
+        "--profile",
+        help="run the notifier under cProfile, writing here (its main process: one worker)",
+    )
     parser.add_argument(
         "--client",
         choices=("auto", "go", "python"),
@@ -727,7 +823,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.clients, args.duration, args.steps, args.baseline_s = 100, 5.0, [], 2.0
+        args.clients, args.duration, args.baseline_s = 50, 3.0, 2.0
+        args.steps, args.step_s = [100, 200], 3.0
     raise_open_file_limit()
     print(json.dumps(asyncio.run(run(args))), flush=True)
 

@@ -55,7 +55,7 @@ const (
 )
 
 var (
-	subscribeFrame   = clientFrame(nil, opText, []byte(`{"action":"subscribe","id":"all","filter":{}}`))
+	subscribeFrame   []byte                // set in main: everything, per event or in batch windows (-batch-ms)
 	slugMarker       = []byte(`"slug":"b`) // the benchmark's slugs are "b" + 9-digit sequence
 	subscribedMarker = []byte(`"subscribed"`)
 	errClosed        = errors.New("closed by the server")
@@ -300,9 +300,13 @@ func (f *fleet) consume(c *client, now float64) error {
 		payload := buf[offset+header : frameEnd]
 		switch first & 0x0F {
 		case opText:
-			if sequence, ok := benchSequence(payload); ok {
+			// An "event" frame carries one event, an "events" frame (batch_ms) several.
+			if sequence, rest, ok := benchSequence(payload); ok {
 				f.receiptsMu.Lock()
-				f.receipts = append(f.receipts, receipt{sequence, now})
+				for ok {
+					f.receipts = append(f.receipts, receipt{sequence, now})
+					sequence, rest, ok = benchSequence(rest)
+				}
 				f.receiptsMu.Unlock()
 			} else if !c.subscribed && bytes.Contains(payload, subscribedMarker) {
 				c.subscribed = true
@@ -320,25 +324,25 @@ func (f *fleet) consume(c *client, now float64) error {
 	return nil
 }
 
-// benchSequence finds `"slug":"b` + 9 digits + `"` in an event frame, as fanout.py's
-// SLUG_SEQUENCE does, without a regular expression or an allocation.
-func benchSequence(payload []byte) (uint32, bool) {
+// benchSequence finds the first `"slug":"b` + 9 digits + `"` in a frame, as fanout.py's
+// SLUG_SEQUENCE does, without a regular expression or an allocation; and what follows it.
+func benchSequence(payload []byte) (uint32, []byte, bool) {
 	at := bytes.Index(payload, slugMarker)
 	if at < 0 {
-		return 0, false
+		return 0, nil, false
 	}
 	digits := payload[at+len(slugMarker):]
 	if len(digits) < 10 || digits[9] != '"' {
-		return 0, false
+		return 0, nil, false
 	}
 	var sequence uint32
 	for _, digit := range digits[:9] {
 		if digit < '0' || digit > '9' {
-			return 0, false
+			return 0, nil, false
 		}
 		sequence = sequence*10 + uint32(digit-'0')
 	}
-	return sequence, true
+	return sequence, digits[10:], true
 }
 
 // grow opens clients, connectBatch at a time, until want are open; it gives up once more than
@@ -423,7 +427,10 @@ func (f *fleet) answer(line string) (map[string]any, bool) {
 
 func main() {
 	port := flag.Int("port", 0, "the notifier's port on 127.0.0.1")
+	batchMillis := flag.Int("batch-ms", 0, "subscribe with this batch_ms (0: a frame per event)")
 	flag.Parse()
+	subscribeFrame = clientFrame(nil, opText, []byte(fmt.Sprintf(
+		`{"action":"subscribe","id":"all","filter":{},"batch_ms":%d}`, *batchMillis)))
 	if *port <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: fanout-client -port PORT")
 		os.Exit(2)

@@ -43,6 +43,8 @@ class ClientConnection:
     endpoint = "ws"
     # Whether the hub fans live events out to this connection (see fanout.py).
     receives_events = False
+    # Set by start(); a plain attribute, read once per socket on the fan-out's hot path.
+    outbox: Outbox
 
     def __init__(
         self,
@@ -55,21 +57,15 @@ class ClientConnection:
         self.client_host = client_host
         self.limits = limits
         self._metrics = metrics
-        self._outbox: Outbox | None = None
         self._closing: asyncio.Task[None] | None = None
 
     @property
     def closed(self) -> bool:
         return self._closing is not None
 
-    @property
-    def outbox(self) -> Outbox:
-        assert self._outbox is not None, "start() first"
-        return self._outbox
-
     def start(self) -> None:
         """Call once the handshake is accepted."""
-        self._outbox = open_outbox(
+        self.outbox = open_outbox(
             self.websocket, self.limits.send_buffer_bytes, self._metrics.frames_written
         )
 
@@ -112,5 +108,6 @@ class ClientConnection:
         if self._closing is not None:
             with contextlib.suppress(Exception):
                 await self._closing
-        if self._outbox is not None:
-            await self._outbox.stop()
+        outbox: Outbox | None = getattr(self, "outbox", None)
+        if outbox is not None:
+            await outbox.stop()

@@ -35,8 +35,7 @@ FANOUT_SLICE = 128
 class Subscriber(Protocol):
     """A connection that takes live events (``StreamConnection``)."""
 
-    @property
-    def outbox(self) -> Outbox: ...
+    outbox: Outbox
 
     def frames_key(self) -> Hashable | None:
         """Subscribers with the same key get the same frames for the same events; None when

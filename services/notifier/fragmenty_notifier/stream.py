@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -66,6 +67,27 @@ MAX_PENDING_DURING_REPLAY = 10_000
 CONNECTION_SEEN_IDS = 4096
 
 
+class GroupKey:
+    """Stands for one list of subscriptions: connections with the same list share one key
+    object, so grouping them costs an identity lookup per connection and batch, not a hash of
+    their subscriptions."""
+
+    __slots__ = ("__weakref__",)
+
+
+_group_keys: weakref.WeakValueDictionary[tuple[tuple[str, str], ...], GroupKey] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def group_key(signature: tuple[tuple[str, str], ...]) -> GroupKey:
+    """The shared key of a list of subscriptions; forgotten once no connection holds it."""
+    key = _group_keys.get(signature)
+    if key is None:
+        key = _group_keys[signature] = GroupKey()
+    return key
+
+
 def frames_of(chosen: list[tuple[Envelope, Subscription]]) -> list[Frame]:
     """Frames for chosen events, in order: one ``event`` frame each for per-event
     subscriptions, one ``events`` frame per batched subscription (in subscription order of
@@ -108,7 +130,7 @@ class StreamConnection(ClientConnection):
         self._since = since
         self._subscriptions: dict[str, Subscription] = {}
         self._specs: dict[str, str] = {}  # the subscriptions as the client wrote them (normalised)
-        self._signature: tuple[tuple[str, str], ...] = ()
+        self._group: GroupKey | None = group_key(())
         # The hub fans each event_id out once, so live delivery alone never repeats an event;
         # only a connection whose replay meets live delivery needs a memory of its own.
         self._seen: RecentIds | None = None
@@ -130,11 +152,14 @@ class StreamConnection(ClientConnection):
         return None
 
     def frames_key(self) -> Hashable | None:
-        # The subscriptions, in order (the first match names the frame); not while a replay
-        # runs, nor once this connection remembers ids of its own (after a replay).
-        if self._replaying or self._seen is not None or self.closed:
-            return None
-        return self._signature
+        # The subscriptions, in order (the first match names the frame); none while a replay
+        # runs, nor once this connection remembers ids of its own (after a replay), nor once
+        # it is closing (it chooses nothing then, which must not become its group's choice).
+        return None if self._closing is not None else self._group
+
+    def _regroup(self) -> None:
+        own = self._replaying or self._seen is not None
+        self._group = None if own else group_key(tuple(self._specs.items()))
 
     def choose(self, envelopes: list[Envelope], window_ms: int | None) -> list[Frame]:
         """The frames of a batch for this client: the events whose first matching subscription
@@ -216,7 +241,7 @@ class StreamConnection(ClientConnection):
         if window_ms is not None:
             self._windows.use(window_ms)
         self._specs[command.id] = command.model_dump_json(include={"filter", "batch_ms"})
-        self._signature = tuple(self._specs.items())
+        self._regroup()
         if is_new:
             self._subscriptions_gauge.inc()
         self.send_control(subscribed_frame(command.id))
@@ -232,7 +257,7 @@ class StreamConnection(ClientConnection):
     def _forget(self, subscription_id: str) -> bool:
         """Remove a subscription (to replace or end it); whether there was one."""
         self._specs.pop(subscription_id, None)
-        self._signature = tuple(self._specs.items())
+        self._regroup()
         subscription = self._subscriptions.pop(subscription_id, None)
         if subscription is None:
             return False
@@ -244,6 +269,7 @@ class StreamConnection(ClientConnection):
 
     def _start_replay(self, since: str) -> None:
         self._replaying = True
+        self._regroup()
         self._replay_task = asyncio.create_task(self._replay(since), name=f"replay-{id(self)}")
 
     async def _replay(self, since_text: str) -> None:
@@ -266,6 +292,7 @@ class StreamConnection(ClientConnection):
                 for frame in frames_of(fresh):
                     await self.send_waiting(frame)
             self._replaying = False
+            self._regroup()
         except Exception:
             logger.exception("replay for %s failed", self.client_host)
             self.drop(CLOSE_INTERNAL_ERROR, "replay failed; reconnect to retry", reason="replay")
@@ -298,6 +325,7 @@ class StreamConnection(ClientConnection):
         """Mark an event as sent to this client; False if it already was."""
         if self._seen is None:
             self._seen = RecentIds(CONNECTION_SEEN_IDS)
+            self._regroup()
         return self._seen.add(event_id)
 
     async def finish(self) -> None:

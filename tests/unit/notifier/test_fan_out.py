@@ -74,7 +74,7 @@ def client(
         windows=hub.windows,
     )
     outbox = CapturingOutbox(too_slow=too_slow)
-    connection._outbox = outbox  # type: ignore[assignment]
+    connection.outbox = outbox  # type: ignore[assignment]
     for subscription_id, spec in subscriptions:
         batch_ms = spec.pop("batch_ms", 0)
         connection.handle_text(
@@ -188,3 +188,12 @@ def test_clients_in_groups_of_their_own_are_each_written_and_counted_once() -> N
         sample(registry, "fragmenty_notifier_fanout_latency_seconds_count", origin="published")
         == clients
     )
+
+
+async def test_a_closing_client_does_not_take_its_groups_frames_with_it() -> None:
+    hub = Hub(create_metrics(), max_connections=10, max_per_client=10)
+    closing, _ = client(hub, ("all", {}))  # first in the group
+    _, open_one = client(hub, ("all", {}))
+    closing.drop_too_slow()
+    hub.publish_batch([Envelope.wrap(make_event("88800000129"))])
+    assert labels(open_one) == [("all", "88800000129")]

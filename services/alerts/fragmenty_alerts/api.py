@@ -20,7 +20,7 @@ from fragmenty_alerts.channels.webhook import new_secret, secret_key
 from fragmenty_alerts.delivery import Deliveries
 from fragmenty_alerts.directory import Directory, rule_of
 from fragmenty_alerts.feed import atom_feed
-from fragmenty_alerts.rules import RuleChange, RuleSpec
+from fragmenty_alerts.rules import Rule, RuleChange, RuleSpec
 from fragmenty_alerts.settings import AlertsSettings
 from fragmenty_alerts.ssrf import SsrfPolicy, UnsafeUrl
 from fragmenty_alerts.store import AlertsStore, Document
@@ -168,10 +168,12 @@ def build_api(
             if channel is None or channel.account_id != account_id:
                 raise _field_error("channels", f"no such channel: {channel_id}")
 
-    def compiled(document: Document) -> None:
+    def compiled(document: Document) -> Rule:
+        """The rule, compiled; raises ``PatternError``. Callers store it first, then put it in
+        the directory (the other order could let a reload that read before the write drop it)."""
         rule = rule_of(document, raise_errors=True)
         assert rule is not None
-        directory.put_rule(rule)
+        return rule
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -213,10 +215,11 @@ def build_api(
             "updated_at": now,
         }
         try:
-            compiled(document)
+            rule = compiled(document)
         except PatternError as error:
             raise _field_error("pattern", str(error)) from None
         await store.rules.insert_one(document)
+        directory.put_rule(rule)
         await directory.changed()
         return rule_public(request, document)
 
@@ -249,10 +252,11 @@ def build_api(
             "updated_at": datetime.now(UTC),
         }
         try:
-            compiled(document)
+            rule = compiled(document)
         except PatternError as error:
             raise _field_error("pattern", str(error)) from None
         await store.rules.replace_one({"_id": rule_id}, document)
+        directory.put_rule(rule)
         await directory.changed()
         return rule_public(request, document)
 

@@ -208,11 +208,26 @@ class Chains:
             self.disarmed.setdefault(listing, set()).add(rule.rule_id)
 
     async def load_disarmed(self) -> None:
-        """Learn the pairs other instances disarmed (their re-arm events may come here)."""
+        """Learn the pairs other instances disarmed (their re-arm events may come here).
+
+        What this instance knows of a pair itself is at least as new as the head documents
+        (heads are written after the links), so it wins over them.
+        """
         disarmed: dict[str, set[str]] = {}
-        async for head in self._store.heads.find({"armed": False}, {"rule_id": 1, "listing_id": 1}):
-            disarmed.setdefault(head["listing_id"], set()).add(head["rule_id"])
-        self.disarmed = disarmed
+        projection = {"rule_id": 1, "listing_id": 1, "seq": 1}
+        async for head in self._store.heads.find({"armed": False}, projection):
+            known = self._known.get(str(head["_id"]))
+            if known is None or known.seq <= int(head["seq"]):
+                disarmed.setdefault(head["listing_id"], set()).add(head["rule_id"])
+        for key, state in self._known.items():
+            rule_id, listing = key.split("|", 1)
+            if state.armed:
+                pairs = disarmed.get(listing)
+                if pairs is not None:
+                    pairs.discard(rule_id)
+            elif self.disarmed.get(listing, set()) & {rule_id}:
+                disarmed.setdefault(listing, set()).add(rule_id)
+        self.disarmed = {listing: pairs for listing, pairs in disarmed.items() if pairs}
 
 
 class Slots:

@@ -4,7 +4,7 @@ Life of a delivery (one message for one channel):
 
 1. The event's consumer inserts it into ``alert_outbox`` (id = rule, occasion and channel, so a
    redelivered event cannot make a second one) and acknowledges the event only after that.
-2. Each attempt first claims its log entry ``<delivery>#<attempt>`` in ``alert_deliveries``
+2. Each attempt first claims its log entry ``<delivery>~<attempt>`` in ``alert_deliveries``
    (a unique-key insert: two instances never make the same attempt), then sends, then records
    the outcome there. 2xx: the outbox entry is deleted. Otherwise it gets its next time,
    exponential backoff with jitter or the endpoint's ``Retry-After``, whichever is later.
@@ -165,7 +165,7 @@ class Deliveries:
 
     async def _attempt_once(self, document: Document) -> None:
         attempt = int(document["attempts"]) + 1
-        log_id = f"{document['_id']}#{attempt}"
+        log_id = f"{document['_id']}~{attempt}"
         started = now_utc()
         entry = {
             "_id": log_id,

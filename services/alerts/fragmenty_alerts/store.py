@@ -24,7 +24,7 @@ Collections (``_id`` in brackets; growth class after the dash):
     after two days): counted claims for daily caps and per-minute limits
 ``alert_outbox`` [delivery id] -- bounded by deliveries not yet done: what to send, where, and
     when to try next
-``alert_deliveries`` ["<delivery id>#<attempt>"] -- recent window (retention setting): one
+``alert_deliveries`` ["<delivery id>~<attempt>"] -- recent window (retention setting): one
     document per attempt: the delivery log
 ``alert_digest_items`` ["<rule>|<period>|<event>"] -- bounded by open digest periods
 ``alert_feed`` ["<rule>|<event>"] -- bounded by rules x feed length (older entries pruned)

@@ -67,10 +67,15 @@ class Directory:
         version = meta.get("version") if meta else None
         if self.loaded and version == self._version:
             return False
+        changes_before = self._local_changes
         rules = [
             rule async for document in self._store.rules.find({}) if (rule := rule_of(document))
         ]
         channels = [Channel.of(document) async for document in self._store.channels.find({})]
+        if self._local_changes != changes_before:
+            # This instance changed something while the copy was read: the copy may predate
+            # it. Keep what we have; the next refresh reads again (the version differs).
+            return False
         self.index.replace_all(rules)
         self.channels = {channel.channel_id: channel for channel in channels}
         self._version = version

@@ -167,15 +167,21 @@ class ListingQuery:
             )
         )
 
-    def slugs_found(self, snapshot: MarketSnapshot) -> dict[str, set[str]] | None:
-        """Per asset, the snapshot's slugs the search pattern matches (one pass over all of
+    async def slugs_found(self, snapshot: MarketSnapshot) -> dict[str, set[str]] | None:
+        """Per asset, the snapshot's slugs the search pattern matches (one pass of the regular
+        expression engine per :data:`SCAN_SLICE` slugs, returning to the event loop between
         them); None without a pattern."""
         if self.q is None:
             return None
-        return {
-            asset: pattern.matches_in(slug_lines(snapshot, asset))
-            for asset, pattern in self._patterns.items()
-        }
+        # Taken before the first await: the slugs of one moment, whatever changes meanwhile.
+        lines = {asset: slug_lines(snapshot, asset) for asset in self._patterns}
+        found: dict[str, set[str]] = {asset: set() for asset in self._patterns}
+        for asset, pattern in self._patterns.items():
+            for index, chunk in enumerate(lines[asset]):
+                if index:
+                    await asyncio.sleep(0)
+                found[asset] |= pattern.matches_in(chunk)
+        return found
 
     def predicate(self, now: datetime, found: dict[str, set[str]] | None = None) -> Predicate:
         """One function that tells whether a listing matches every filter of this query.
@@ -248,12 +254,18 @@ class ListingQuery:
         return checks
 
 
-def slug_lines(snapshot: MarketSnapshot, asset: str) -> str:
-    """Every slug of one asset in the snapshot, one per line (kept until the snapshot changes)."""
-    return snapshot.derived(
-        f"slug_lines:{asset}",
-        lambda snap: "\n".join(row.slug for row in snap.listings.values() if row.asset == asset),
-    )
+def slug_lines(snapshot: MarketSnapshot, asset: str) -> list[str]:
+    """Every slug of one asset in the snapshot, one per line, :data:`SCAN_SLICE` lines to a
+    string (kept until the snapshot changes)."""
+
+    def split(snap: MarketSnapshot) -> list[str]:
+        slugs = [row.slug for row in snap.listings.values() if row.asset == asset]
+        return [
+            "\n".join(slugs[start : start + SCAN_SLICE])
+            for start in range(0, len(slugs), SCAN_SLICE)
+        ]
+
+    return snapshot.derived(f"slug_lines:{asset}", split)
 
 
 def _compile_search(q: str | None, asset: Asset | None) -> dict[str, ListingPattern]:
@@ -292,8 +304,7 @@ async def matching_rows(
         )
         start = ordered.start_after(after)
         return ordered.rows[start : None if limit is None else start + limit]
-    found = query.slugs_found(snapshot)
-    rows, keys = _rows_to_scan(snapshot, query, found)
+    rows, keys, found = await _rows_to_scan(snapshot, query)
     if after is not None:
         rows = rows[bisect.bisect_right(keys, after) :]
     matches = query.predicate(now, found)
@@ -306,31 +317,38 @@ async def matching_rows(
 async def _matching_subset(
     snapshot: MarketSnapshot, query: ListingQuery, now: datetime
 ) -> SortedListings:
-    found = query.slugs_found(snapshot)
-    rows, keys = _rows_to_scan(snapshot, query, found)
+    rows, keys, found = await _rows_to_scan(snapshot, query)
     picked = await _indexes_matching(rows, query.predicate(now, found), None)
     return SortedListings(query.sort, [rows[i] for i in picked], [keys[i] for i in picked])
 
 
-def _rows_to_scan(
-    snapshot: MarketSnapshot, query: ListingQuery, found: dict[str, set[str]] | None
-) -> tuple[list[ListingRow], list[SortKey]]:
-    """The listings a query must look at, in its order, with their sort keys: when the search
-    pattern matched few slugs, only their listings (looked up and sorted); otherwise the whole
-    sorted index. Either way a copy taken in one go: live events may change the index while a
-    scan yields."""
+async def _rows_to_scan(
+    snapshot: MarketSnapshot, query: ListingQuery
+) -> tuple[list[ListingRow], list[SortKey], dict[str, set[str]] | None]:
+    """The listings a query must look at, in its order, with their sort keys and the slugs its
+    pattern matched: when the pattern matched few, only their listings (looked up and
+    sorted); otherwise the whole sorted index.
+
+    All of it is one picture of the market, copied before the first await: live events may
+    change the snapshot while the search returns to the event loop.
+    """
     ordered = snapshot.sorted_listings[query.sort]
-    if found is not None and sum(map(len, found.values())) * FEW_MATCHES <= len(ordered.rows):
-        listings = snapshot.listings
-        candidates = [
-            row
-            for asset, slugs in found.items()
-            for slug in slugs
-            if (row := listings.get(f"{asset}:{slug}")) is not None
-        ]
-        keyed = sorted((sort_key(query.sort, row), row) for row in candidates)
-        return [row for _, row in keyed], [key for key, _ in keyed]
-    return list(ordered.rows), list(ordered.keys)
+    rows, keys = list(ordered.rows), list(ordered.keys)
+    if query.q is None:
+        return rows, keys, None
+    listings = dict(snapshot.listings)
+    found = await query.slugs_found(snapshot)
+    assert found is not None
+    if sum(map(len, found.values())) * FEW_MATCHES > len(rows):
+        return rows, keys, found
+    candidates = [
+        row
+        for asset, slugs in found.items()
+        for slug in slugs
+        if (row := listings.get(f"{asset}:{slug}")) is not None
+    ]
+    keyed = sorted((sort_key(query.sort, row), row) for row in candidates)
+    return [row for _, row in keyed], [key for key, _ in keyed], found
 
 
 async def _indexes_matching(

@@ -109,8 +109,11 @@ class CensusSpider(scrapy.Spider):
         assert page.init is not None
         # Only what changed since this head was last read: the census publishes every row
         # anyway, and a head re-read every few seconds would otherwise flood ingest.
+        # A head's first read publishes nothing: the census publishes every row, and a burst of
+        # eight first pages would only lengthen ingest's backlog before the first change.
+        first_read = key not in self.context.head_rows
         last = self.context.head_rows.setdefault(key, {})
-        fresh = [row for row in page.rows if last.get(row.slug) != _head_state(row)]
+        fresh = [] if first_read else [r for r in page.rows if last.get(r.slug) != _head_state(r)]
         last.clear()
         last.update((row.slug, _head_state(row)) for row in page.rows)
         observations: list[ListingObserved] = []

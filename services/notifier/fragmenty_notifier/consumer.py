@@ -79,6 +79,9 @@ class EventConsumer:
             task.cancel()
         await self._subscription.stop()
 
+    def is_consuming(self) -> bool:
+        return self._subscription.consuming.is_set()
+
     async def check_ready(self) -> None:
         """Readiness: connected, and this instance's queue is being consumed."""
         await self._subscription.check_ready()

@@ -13,7 +13,9 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from fragmenty_notifier.admission import SharedCounts
@@ -30,7 +32,8 @@ from fragmenty_notifier.sockets import OriginPolicy, SocketEndpoints
 from fragmenty_notifier.worker_metrics import WorkerMetrics
 from fragmenty_shared import http_server
 from fragmenty_shared.logs import configure_logging
-from fragmenty_shared.ops import ops_routes
+from fragmenty_shared.metrics import METRICS_CONTENT_TYPE, render
+from fragmenty_shared.ops import ReadinessCheck, ops_routes
 from fragmenty_shared.storage import make_mongo_client
 
 logger = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ class WorkerPlace:
     index: int
     workers: int
     counts_table: Any  # admission.shared_table
+    peers: Any  # worker_metrics.peer_table
     metrics_dir: Path
 
 
@@ -96,7 +100,11 @@ def build_notifier(settings: NotifierSettings, place: WorkerPlace | None = None)
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         consumer.start()
         legacy_lists.start()
-        writer = asyncio.create_task(shared_metrics.write_forever()) if shared_metrics else None
+        writer = (
+            asyncio.create_task(shared_metrics.run(consumer.is_consuming))
+            if shared_metrics
+            else None
+        )
         try:
             yield
         finally:
@@ -106,14 +114,35 @@ def build_notifier(settings: NotifierSettings, place: WorkerPlace | None = None)
             await consumer.stop()
             await mongo.close()
 
-    exposed = shared_metrics.exposed if shared_metrics else metrics.registry
+    checks = {"broker": consumer.check_ready, "database": store.ping}
+    ops = ops_routes(metrics.registry, checks)
+    if shared_metrics is not None:
+        ops = worker_ops_routes(
+            shared_metrics, {**checks, "workers": shared_metrics.check_all_ready}
+        )
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.stream),
         *(WebSocketRoute(f"/ws/{view.value}", endpoints.legacy(view)) for view in LegacyView),
-        *ops_routes(exposed, {"broker": consumer.check_ready, "database": store.ping}),
+        *ops,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Notifier(settings, RawSendMiddleware(app), hub, consumer, metrics, legacy_lists)
+
+
+def worker_ops_routes(
+    shared_metrics: WorkerMetrics, checks: dict[str, ReadinessCheck]
+) -> list[Route]:
+    """The ops routes of a worker: readiness of every worker, and metrics of every worker
+    (asked for fresh figures first)."""
+
+    async def machine_metrics(_: Request) -> Response:
+        await shared_metrics.refresh_peers()
+        return Response(render(shared_metrics.exposed), media_type=METRICS_CONTENT_TYPE)
+
+    routes = [
+        route for route in ops_routes(shared_metrics.exposed, checks) if route.path != "/metrics"
+    ]
+    return [*routes, Route("/metrics", machine_metrics, methods=["GET"])]
 
 
 def server_config(notifier: Notifier) -> uvicorn.Config:

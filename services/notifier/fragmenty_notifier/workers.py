@@ -37,7 +37,7 @@ from types import FrameType
 from fragmenty_notifier.admission import clear_row, shared_table
 from fragmenty_notifier.main import WorkerPlace, serve
 from fragmenty_notifier.settings import NotifierSettings
-from fragmenty_notifier.worker_metrics import worker_file
+from fragmenty_notifier.worker_metrics import peer_table, worker_file
 from fragmenty_shared.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class Supervisor:
         self._context = multiprocessing.get_context("fork")
         self._base_id = settings.notifier_instance_id or secrets.token_hex(4)
         self._table = shared_table(self._workers)
+        self._peers = peer_table(self._workers)
         self._processes: dict[int, BaseProcess] = {}
         self._started_at: dict[int, float] = {}
         self._stopping = False
@@ -138,7 +139,7 @@ class Supervisor:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
     def _start(self, index: int, metrics_dir: Path) -> None:
-        place = WorkerPlace(index, self._workers, self._table, metrics_dir)
+        place = WorkerPlace(index, self._workers, self._table, self._peers, metrics_dir)
         process = self._context.Process(
             target=worker_main,
             args=(worker_settings(self._settings, index, self._base_id), place, os.getpid()),
@@ -159,6 +160,7 @@ class Supervisor:
                     "worker %d exited (code %s) after %.0f s", index, process.exitcode, lived
                 )
                 clear_row(self._table, index)
+                self._peers[index] = 0
                 worker_file(metrics_dir, index).unlink(missing_ok=True)
                 if lived < STARTUP_GRACE_S:
                     logger.error("worker %d failed at start-up; stopping", index)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import math
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ def titles_of(listings: list[SeedListing]) -> list[str]:
 async def test_the_table_shows_the_market_with_sparklines_and_links(
     browser: Browser, site: str, artifacts_dir: Path, device: str
 ) -> None:
+    opened_at = datetime.now(UTC)
     page, errors = await open_page(browser, f"{site}/listings", WIDTHS[device])
+    checked_at = datetime.now(UTC)
     expected = listed()
     assert await titles(page) == titles_of(expected)
     rows = page.locator("#listings tbody tr")
@@ -85,9 +88,17 @@ async def test_the_table_shows_the_market_with_sparklines_and_links(
     assert await first.locator("td.col-fragment a").get_attribute("href") == (
         f"https://fragment.com/{cheapest.asset.value}/{cheapest.slug}"
     )
-    # The number ending in 30 minutes says so; sold and open-ended ones say that instead.
+    # The number ending in 30 minutes (from when the market was built, at import) says how many
+    # minutes are left when the page drew it; sold and open-ended ones say that instead.
+    ending_at = next(item.ends_at for item in expected if item.slug == "88800007777")
+    assert ending_at is not None
+    # math.floor(x + 0.5) rounds as the page's Math.round does.
+    minutes_left = {
+        f"{math.floor((ending_at - at).total_seconds() / 60 + 0.5)} min left"
+        for at in (opened_at, checked_at)
+    }
     ending = page.locator('#listings tr[data-id="number:88800007777"] td.time-left')
-    assert (await ending.text_content() or "").strip() in ("29 min left", "30 min left")
+    assert (await ending.text_content() or "").strip() in minutes_left
     sold = page.locator('#listings tr[data-id="username:crypto"] td.time-left')
     assert (await sold.text_content() or "").strip() == "sold"
     # Scraped text stays text.

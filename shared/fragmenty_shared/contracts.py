@@ -224,6 +224,21 @@ class ListingSnapshot(ContractModel):
     ends_at: UtcDatetime | None = None
 
 
+class EventValuation(ContractModel):
+    """The listing's fair value when the event was made (docs/valuation.md)."""
+
+    fair_value_ton: TonAmount = Field(description="Expected next sale price.")
+    low_ton: TonAmount = Field(description="Bottom of the 80 % band.")
+    high_ton: TonAmount = Field(description="Top of the 80 % band.")
+    discount_pct: float = Field(
+        ge=-1_000_000,
+        le=100,
+        allow_inf_nan=False,
+        description="How far the event's price is under the fair value, in percent.",
+    )
+    confidence: float = Field(ge=0, le=1, description="0: the features alone .. 1.")
+
+
 class PriceEvent(ContractModel):
     """Something changed about a listing. Published to ``fragmenty.events`` as ``<asset>.<type>``."""
 
@@ -255,6 +270,13 @@ class PriceEvent(ContractModel):
         default=None, ge=0, le=1, description="Memorability score of a number (0..1)."
     )
     tags: list[str] = Field(default_factory=list, max_length=32, description="Pattern tags.")
+    valuation: EventValuation | None = Field(
+        default=None,
+        description=(
+            "Fair value against the event's new price, when the producer had a fitted model "
+            "(an optional addition of schema version 1; null when unknown)."
+        ),
+    )
 
     @property
     def routing_key(self) -> str:

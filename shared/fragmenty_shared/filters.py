@@ -3,8 +3,9 @@ rules), and the compiled test run for every event.
 
 Every key is optional and keys combine with AND; a list key matches when the event has any of
 the listed values. A filter that sets a bound on something an event does not carry (a
-``min_change_pct`` on a ``listed`` event, a ``min_memorability`` on a username) does not match
-that event: the client asked for a property the event cannot prove.
+``min_change_pct`` on a ``listed`` event, a ``min_memorability`` on a username, a
+``min_discount_pct`` on an event without a valuation) does not match that event: the client
+asked for a property the event cannot prove.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SubscriptionFilter(BaseModel):
     max_price_ton: TonAmount | None = None
     min_change_pct: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     min_memorability: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    min_discount_pct: float | None = Field(default=None, ge=-1000, le=100, allow_inf_nan=False)
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
 
     @model_validator(mode="after")
@@ -69,6 +71,7 @@ class EventFilter:
     min_change_pct: float | None
     min_memorability: float | None
     tags: frozenset[str] | None
+    min_discount_pct: float | None = None
     everything: bool = False  # no key set: skip the checks (the common "all events" case)
 
     def matches(self, event: PriceEvent) -> bool:
@@ -98,6 +101,10 @@ class EventFilter:
             return False
         if self.min_memorability is not None and (
             event.memorability is None or event.memorability < self.min_memorability
+        ):
+            return False
+        if self.min_discount_pct is not None and (
+            event.valuation is None or event.valuation.discount_pct < self.min_discount_pct
         ):
             return False
         return self.tags is None or not self.tags.isdisjoint(event.tags)
@@ -132,5 +139,6 @@ def compile_filter(spec: SubscriptionFilter) -> EventFilter:
         min_change_pct=spec.min_change_pct,
         min_memorability=spec.min_memorability,
         tags=frozenset(spec.tags) if spec.tags is not None else None,
+        min_discount_pct=spec.min_discount_pct,
         everything=all(getattr(spec, key) is None for key in SubscriptionFilter.model_fields),
     )

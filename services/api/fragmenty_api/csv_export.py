@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from fragmenty_api.models import ListingPublic
 from fragmenty_api.snapshot import ListingRow
+from fragmenty_api.valuations import Valuations
 
 CSV_COLUMNS = (
     "id",
@@ -25,6 +26,8 @@ CSV_COLUMNS = (
     "changed_at",
     "delisted_at",
     "url",
+    "fair_value_ton",
+    "discount_pct",
 )
 _ROWS_PER_CHUNK = 500
 # A cell starting with one of these is run as a formula by spreadsheet programs.
@@ -36,8 +39,8 @@ def _spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
-def _cells(row: ListingRow) -> list[str]:
-    listing = ListingPublic.from_row(row)
+def _cells(row: ListingRow, valuations: Valuations) -> list[str]:
+    listing = ListingPublic.from_row(row, valuations.of_row(row))
     values = listing.model_dump(mode="json")
     cells = []
     for column in CSV_COLUMNS:
@@ -49,13 +52,13 @@ def _cells(row: ListingRow) -> list[str]:
     return cells
 
 
-def csv_chunks(rows: Iterable[ListingRow]) -> Iterator[str]:
+def csv_chunks(rows: Iterable[ListingRow], valuations: Valuations) -> Iterator[str]:
     """The header, then the rows, in chunks of a few hundred."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for count, row in enumerate(rows, start=1):
-        writer.writerow(_cells(row))
+        writer.writerow(_cells(row, valuations))
         if count % _ROWS_PER_CHUNK == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -14,6 +14,7 @@ from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot import MarketSnapshot
 from fragmenty_api.snapshot_store import SnapshotStore
 from fragmenty_api.stats import MarketStatsReader
+from fragmenty_api.valuations import Valuations
 from fragmenty_shared.event_log import EventLogReader
 from fragmenty_shared.listing_history import ListingHistoryReader
 
@@ -30,6 +31,7 @@ class ApiState:
     event_log: EventLogReader
     history: ListingHistoryReader
     stats: MarketStatsReader
+    valuations: Valuations
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
@@ -52,6 +54,14 @@ async def get_snapshot(request: Request) -> MarketSnapshot:
 
 
 Snapshot = Annotated[MarketSnapshot, Depends(get_snapshot)]
+
+
+async def get_valuations(request: Request) -> Valuations:
+    state: ApiState = request.app.state.api
+    return state.valuations
+
+
+Valuer = Annotated[Valuations, Depends(get_valuations)]
 
 
 async def limit_expensive(request: Request, state: State) -> None:

@@ -12,6 +12,7 @@ from fragmenty_api.models import HistoryPoint, ListingDetail, ListingPublic, tra
 from fragmenty_api.snapshot import HistoryRow, ListingRow
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.storage import event_from_document
+from fragmenty_shared.valuation.estimator import Valuation
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +21,14 @@ def _decimal_or_none(value: Any) -> Any:
     return value if isinstance(value, str | int) else None
 
 
-def build_listing_detail(row: ListingRow, stored_events: Iterable[dict[str, Any]]) -> ListingDetail:
+def build_listing_detail(
+    row: ListingRow, stored_events: Iterable[dict[str, Any]], valuation: Valuation | None = None
+) -> ListingDetail:
     """Everything about one listing: its current row and its stored events (its history)."""
     details = dict(row.details) if row.details else None
     events = valid_events(stored_events)
     return ListingDetail(
-        listing=ListingPublic.from_row(row),
+        listing=ListingPublic.from_row(row, valuation),
         highest_bid_ton=_decimal_or_none((details or {}).get("highest_bid_ton")),
         min_bid_ton=_decimal_or_none((details or {}).get("min_bid_ton")),
         owner=(details or {}).get("owner")

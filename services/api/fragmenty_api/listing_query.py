@@ -28,6 +28,13 @@ from fragmenty_shared.contracts import Asset, ListingStatus
 from fragmenty_shared.patterns import ListingPattern, PatternError, compile_pattern
 
 Predicate = Callable[[ListingRow], bool]
+DiscountOf = Callable[[ListingRow], float | None]
+"""A listing's discount against its fair value in percent, None when it has no fair value."""
+
+
+def no_discounts(_: ListingRow) -> float | None:
+    return None
+
 
 # Rows a scan examines between two returns to the event loop: a few milliseconds of work.
 SCAN_SLICE = 2_000
@@ -107,6 +114,7 @@ class ListingQuery:
     tags: tuple[str, ...] = ()
     ending_within: timedelta | None = None
     include_delisted: bool = False
+    min_discount_pct: float | None = None
     sort: SortOrder = SortOrder.PRICE_ASC
     _patterns: dict[str, ListingPattern] = field(default_factory=dict, repr=False)
     _min_units: int | None = None
@@ -126,6 +134,7 @@ class ListingQuery:
         tags: tuple[str, ...] = (),
         ending_within: str | None = None,
         include_delisted: bool = False,
+        min_discount_pct: float | None = None,
         sort: SortOrder = SortOrder.PRICE_ASC,
     ) -> ListingQuery:
         """Validate everything that a type alone cannot; raises :class:`QueryError`."""
@@ -144,6 +153,7 @@ class ListingQuery:
             tags=tags,
             ending_within=None if ending_within is None else parse_duration(ending_within),
             include_delisted=include_delisted,
+            min_discount_pct=min_discount_pct,
             sort=sort,
             _patterns=_compile_search(q, asset),
             _min_units=min_units,
@@ -163,6 +173,7 @@ class ListingQuery:
                 self.min_memorability,
                 self.tags,
                 self.include_delisted,
+                self.min_discount_pct,
                 self.sort,
             )
         )
@@ -285,6 +296,17 @@ def _compile_search(q: str | None, asset: Asset | None) -> dict[str, ListingPatt
     return compiled
 
 
+def discount_sort_key(row: ListingRow, discount: float | None) -> SortKey:
+    """Furthest under fair value first; listings without a fair value last."""
+    return (discount is None, -(discount or 0.0), row.id)
+
+
+def row_sort_key(query: ListingQuery, row: ListingRow, discount_of: DiscountOf) -> SortKey:
+    if query.sort is SortOrder.DISCOUNT:
+        return discount_sort_key(row, discount_of(row))
+    return sort_key(query.sort, row)
+
+
 async def matching_rows(
     snapshot: MarketSnapshot,
     query: ListingQuery,
@@ -293,9 +315,24 @@ async def matching_rows(
     after: SortKey | None = None,
     extra: Predicate | None = None,
     limit: int | None = None,
+    discount_of: DiscountOf = no_discounts,
 ) -> list[ListingRow]:
     """The matching listings (at most ``limit``) in the query's order, after the cursor key
-    ``after``, as one consistent picture of the market."""
+    ``after``, as one consistent picture of the market.
+
+    ``discount_of`` serves ``min_discount_pct`` and ``sort=discount``: fair values come from
+    the valuation model, not from the snapshot.
+    """
+    if query.min_discount_pct is not None:
+        floor, other = query.min_discount_pct, extra
+
+        def under_fair_value(row: ListingRow) -> bool:
+            discount = discount_of(row)
+            return discount is not None and discount >= floor and (other is None or other(row))
+
+        extra = under_fair_value
+    if query.sort is SortOrder.DISCOUNT:
+        return await _by_discount(snapshot, query, now, after, extra, limit, discount_of)
     if extra is None and query.ending_within is None:
         # The same search is usually asked again (next pages, other clients): its matches are
         # kept until the snapshot changes, so a page costs a bisect and a slice.
@@ -368,6 +405,29 @@ async def _indexes_matching(
     return picked
 
 
+async def _by_discount(
+    snapshot: MarketSnapshot,
+    query: ListingQuery,
+    now: datetime,
+    after: SortKey | None,
+    extra: Predicate | None,
+    limit: int | None,
+    discount_of: DiscountOf,
+) -> list[ListingRow]:
+    """Matches ordered by discount, sorted per request (discounts move with every refit)."""
+    rows = list(snapshot.sorted_listings[SortOrder.PRICE_ASC].rows)  # one consistent copy
+    matches = query.predicate(now)
+    if extra is not None:
+        test, more = matches, extra
+        matches = lambda row: test(row) and more(row)  # noqa: E731
+    keyed = sorted(
+        (discount_sort_key(rows[i], discount_of(rows[i])), rows[i])
+        for i in await _indexes_matching(rows, matches, None)
+    )
+    start = 0 if after is None else bisect.bisect_right(keyed, after, key=lambda pair: pair[0])
+    return [row for _, row in keyed[start : None if limit is None else start + limit]]
+
+
 async def page_of_rows(
     snapshot: MarketSnapshot,
     query: ListingQuery,
@@ -375,9 +435,12 @@ async def page_of_rows(
     *,
     after: SortKey | None,
     limit: int,
+    discount_of: DiscountOf = no_discounts,
 ) -> tuple[list[ListingRow], SortKey | None]:
     """One page and the key to continue after it (None when this page is the last)."""
-    rows = await matching_rows(snapshot, query, now, after=after, limit=limit + 1)
+    rows = await matching_rows(
+        snapshot, query, now, after=after, limit=limit + 1, discount_of=discount_of
+    )
     if len(rows) > limit:
-        return rows[:limit], sort_key(query.sort, rows[limit - 1])
+        return rows[:limit], row_sort_key(query, rows[limit - 1], discount_of)
     return rows, None

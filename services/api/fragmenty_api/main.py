@@ -25,6 +25,7 @@ from fragmenty_api.security import (
 from fragmenty_api.settings import ApiSettings
 from fragmenty_api.snapshot_store import SnapshotStore
 from fragmenty_api.stats import MarketStatsReader
+from fragmenty_api.valuations import Valuations
 from fragmenty_shared.api_docs import docs_routes
 from fragmenty_shared.event_log import EventLogReader
 from fragmenty_shared.listing_history import ListingHistoryReader
@@ -61,6 +62,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         event_log=EventLogReader(database),
         history=ListingHistoryReader(database),
         stats=MarketStatsReader(database),
+        valuations=Valuations(store, refit_seconds=settings.valuation_refit_seconds),
     )
 
     live_updates = LiveUpdates(settings, store, metrics) if settings.live_updates else None
@@ -71,12 +73,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
             # Consume first: events that arrive during the first full read are applied after it.
             live_updates.start()
         refresher = asyncio.create_task(store.run(), name="snapshot-refresh")
+        # Waits for the snapshot without blocking start-up; fits in a worker thread.
+        refitter = asyncio.create_task(state.valuations.run(), name="valuation-refit")
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (refitter, refresher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if live_updates is not None:
                 await live_updates.stop()
             await client.close()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fragmenty_api.snapshot import HistoryRow, ListingRow
 from fragmenty_shared.contracts import Asset, EventType, ListingStatus, PriceEvent
 from fragmenty_shared.money import from_nanoton
+from fragmenty_shared.valuation.estimator import Valuation
 
 FRAGMENT_URL = "https://fragment.com"
 
@@ -53,6 +54,8 @@ class ListingPublic(PublicModel):
                     "changed_at": "2026-11-27T08:00:00Z",
                     "delisted_at": None,
                     "url": "https://fragment.com/number/88800001234",
+                    "fair_value_ton": "1800",
+                    "discount_pct": 30.53,
                 }
             ]
         },
@@ -75,16 +78,28 @@ class ListingPublic(PublicModel):
     changed_at: datetime | None = Field(description="When its state last changed.")
     delisted_at: datetime | None = Field(description="When it left the market unsold, if it did.")
     url: str = Field(description="The listing's page on Fragment.")
+    fair_value_ton: Decimal | None = Field(
+        default=None,
+        description=(
+            "Estimated fair value in TON (the expected next sale price), null while its asset "
+            "has too few sales; band and comparables at /api/v1/valuation/{asset}/{slug}."
+        ),
+    )
+    discount_pct: float | None = Field(
+        default=None,
+        description="How far the price is under the fair value, in percent (negative: above).",
+    )
 
     @classmethod
-    def from_row(cls, row: ListingRow) -> ListingPublic:
+    def from_row(cls, row: ListingRow, valuation: Valuation | None = None) -> ListingPublic:
+        price_ton = from_nanoton(row.price_nanoton)
         return cls(
             id=row.id,
             asset=Asset(row.asset),
             slug=row.slug,
             title=row.title,
             status=ListingStatus(row.status),
-            price_ton=from_nanoton(row.price_nanoton),
+            price_ton=price_ton,
             price_usd=usd_from_cents(row.price_usd_cents),
             ends_at=row.ends_at,
             sold_at=row.sold_at,
@@ -94,6 +109,8 @@ class ListingPublic(PublicModel):
             changed_at=row.changed_at,
             delisted_at=row.delisted_at,
             url=fragment_url(row.asset, row.slug),
+            fair_value_ton=None if valuation is None else valuation.expected_ton,
+            discount_pct=None if valuation is None else valuation.discount_pct(price_ton),
         )
 
 
@@ -144,6 +161,89 @@ class ListingDetail(PublicModel):
     ownership_history: list[TradeEntry] = Field(
         description="Sales and transfers from the item page, newest first."
     )
+
+
+class ComparableSale(PublicModel):
+    slug: str = Field(description="The listing sold.")
+    price_ton: Decimal = Field(description="What it sold for.")
+    at: datetime = Field(description="When it sold.")
+    why: str = Field(description="'same listing', or 'similar: ' and the features it shares.")
+    weight: float = Field(description="Its share of the comparables' weight, 0..1.")
+
+
+class ValuationPublic(PublicModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "asset": "number",
+                    "slug": "88800001234",
+                    "listed": True,
+                    "price_ton": "1250",
+                    "expected_ton": "1800",
+                    "low_ton": "1210",
+                    "high_ton": "2680",
+                    "prior_ton": "1500",
+                    "discount_pct": 30.56,
+                    "confidence": 0.62,
+                    "comparables": [
+                        {
+                            "slug": "88800001234",
+                            "price_ton": "1700",
+                            "at": "2026-09-01T10:00:00Z",
+                            "why": "same listing",
+                            "weight": 0.41,
+                        }
+                    ],
+                    "fitted_at": "2026-11-27T08:00:00Z",
+                    "sales_in_model": 5762,
+                }
+            ]
+        },
+    )
+
+    asset: Asset
+    slug: str
+    listed: bool = Field(description="On the market now (on auction or for sale).")
+    price_ton: Decimal | None = Field(description="Its current price, when Fragmenty knows it.")
+    expected_ton: Decimal = Field(description="Fair value: the expected next sale price.")
+    low_ton: Decimal = Field(description="Bottom of the 80 % band (10th percentile).")
+    high_ton: Decimal = Field(description="Top of the 80 % band (90th percentile).")
+    prior_ton: Decimal = Field(description="What its features alone say, before comparables.")
+    discount_pct: float | None = Field(
+        description="How far the current price is under fair value, in percent."
+    )
+    confidence: float = Field(
+        description="0: the features alone; 1: comparables left only sale-to-sale noise."
+    )
+    comparables: list[ComparableSale] = Field(description="The sales it rests on, heaviest first.")
+    fitted_at: datetime = Field(description="When the model was last fitted.")
+    sales_in_model: int = Field(description="Sales of this asset the model learned from.")
+
+    @classmethod
+    def of(cls, valuation: Valuation, row: ListingRow | None) -> ValuationPublic:
+        price = None if row is None else from_nanoton(row.price_nanoton)
+        return cls(
+            asset=valuation.asset,
+            slug=valuation.slug,
+            listed=row is not None and row.is_listed,
+            price_ton=price,
+            expected_ton=valuation.expected_ton,
+            low_ton=valuation.low_ton,
+            high_ton=valuation.high_ton,
+            prior_ton=valuation.prior_ton,
+            discount_pct=None if price is None else valuation.discount_pct(price),
+            confidence=valuation.confidence,
+            comparables=[
+                ComparableSale(
+                    slug=c.slug, price_ton=c.price_ton, at=c.at, why=c.why, weight=c.weight
+                )
+                for c in valuation.comparables
+            ],
+            fitted_at=valuation.fitted_at,
+            sales_in_model=valuation.sales_in_model,
+        )
 
 
 class EventPage(PublicModel):

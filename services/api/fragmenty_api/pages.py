@@ -22,9 +22,9 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from fragmenty_api import listings_page, maps
-from fragmenty_api.deps import Snapshot, State
+from fragmenty_api.deps import Snapshot, State, Valuer
 from fragmenty_api.listing_detail import build_listing_detail
-from fragmenty_api.models import ListingDetail, fragment_url
+from fragmenty_api.models import ListingDetail, ValuationPublic, fragment_url
 from fragmenty_api.routes_api import SlugParam
 from fragmenty_api.templating import PACKAGE_DIR, page_config, templates
 from fragmenty_shared.contracts import Asset
@@ -64,12 +64,22 @@ async def plotly_js(request: Request) -> Response:
 
 @router.get("/listing/{asset}/{slug}", response_class=HTMLResponse)
 async def listing_page(
-    request: Request, asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
+    request: Request,
+    asset: Asset,
+    slug: SlugParam,
+    snapshot: Snapshot,
+    state: State,
+    valuations: Valuer,
 ) -> HTMLResponse:
     row = snapshot.listings.get(listing_id(asset, slug))
     if row is None:
         raise HTTPException(status_code=404, detail="no such listing")
-    detail: ListingDetail = build_listing_detail(row, await state.history.events(row.id))
+    model = valuations.model
+    estimate = None if model is None else model.estimate(asset, slug, explain=True)
+    valuation = None if estimate is None else ValuationPublic.of(estimate, row)
+    detail: ListingDetail = build_listing_detail(
+        row, await state.history.events(row.id), valuations.of_row(row)
+    )
     history = [point.model_dump(mode="json") for point in detail.history]
     config = page_config(
         state,
@@ -77,6 +87,7 @@ async def listing_page(
         slug=slug,
         history=history,
         listing=detail.listing.model_dump(mode="json"),
+        valuation=None if valuation is None else valuation.model_dump(mode="json"),
     )
     return templates.TemplateResponse(
         request,
@@ -84,6 +95,7 @@ async def listing_page(
         {
             "config": config,
             "detail": detail,
+            "valuation": valuation,
             "fragment_url": fragment_url(asset.value, slug),
         },
     )

@@ -67,7 +67,19 @@ class ListingFilters(BaseModel):
     include_delisted: bool = Field(
         default=False, description="Also listings that left the market unsold."
     )
-    sort: SortOrder = Field(default=SortOrder.PRICE_ASC, description="Order of the results.")
+    min_discount_pct: float | None = Field(
+        default=None,
+        ge=-1000,
+        le=100,
+        description=(
+            "Only listings priced at least this many percent under their fair value "
+            "(30: 'listed 30 % under fair value'); listings without a fair value never match."
+        ),
+    )
+    sort: SortOrder = Field(
+        default=SortOrder.PRICE_ASC,
+        description="Order of the results; `discount`: furthest under fair value first.",
+    )
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -86,5 +98,6 @@ async def listing_query(filters: Annotated[ListingFilters, Query()]) -> ListingQ
         tags=tuple(filters.tags or ()),
         ending_within=filters.ending_within,
         include_delisted=filters.include_delisted,
+        min_discount_pct=filters.min_discount_pct,
         sort=filters.sort,
     )

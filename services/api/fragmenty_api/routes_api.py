@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from fragmenty_api.csv_export import csv_chunks
 from fragmenty_api.cursor import CURSOR_PATTERN, CursorError, decode_cursor, encode_cursor
-from fragmenty_api.deps import ExpensiveRequest, Snapshot, State
+from fragmenty_api.deps import ExpensiveRequest, Snapshot, State, Valuer
 from fragmenty_api.listing_detail import build_listing_detail, valid_events
 from fragmenty_api.listing_json import listing_page_json
 from fragmenty_api.listing_query import ListingQuery, QueryError, matching_rows, page_of_rows
@@ -21,10 +21,12 @@ from fragmenty_api.models import (
     ListingPage,
     MarketDay,
     MarketStats,
+    ValuationPublic,
 )
 from fragmenty_api.query_params import listing_query
 from fragmenty_shared.contracts import Asset, EventType
 from fragmenty_shared.event_log import SinceError
+from fragmenty_shared.memorability import assess_number
 from fragmenty_shared.storage import listing_id
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ Query_ = Annotated[ListingQuery, Depends(listing_query)]
 async def list_listings(
     query: Query_,
     snapshot: Snapshot,
+    valuations: Valuer,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")] = 50,
     cursor: Annotated[
         str | None,
@@ -71,10 +74,17 @@ async def list_listings(
     except CursorError as error:
         raise QueryError("cursor", str(error)) from None
     rows, next_key = await page_of_rows(
-        snapshot, query, datetime.now(UTC), after=after, limit=limit
+        snapshot,
+        query,
+        datetime.now(UTC),
+        after=after,
+        limit=limit,
+        discount_of=valuations.discount_of,
     )
     next_cursor = None if next_key is None else encode_cursor(query.sort, next_key)
-    return Response(listing_page_json(snapshot, rows, next_cursor), media_type="application/json")
+    return Response(
+        listing_page_json(snapshot, rows, next_cursor, valuations), media_type="application/json"
+    )
 
 
 @router.get(
@@ -84,13 +94,43 @@ async def list_listings(
     responses={404: {"description": "No such listing."}},
 )
 async def get_listing(
-    asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State
+    asset: Asset, slug: SlugParam, snapshot: Snapshot, state: State, valuations: Valuer
 ) -> ListingDetail:
     """The current state, every observed change and every event, oldest first."""
     row = snapshot.listings.get(listing_id(asset, slug))
     if row is None:
         raise HTTPException(status_code=404, detail="no such listing")
-    return build_listing_detail(row, await state.history.events(row.id))
+    return build_listing_detail(row, await state.history.events(row.id), valuations.of_row(row))
+
+
+@router.get(
+    "/valuation/{asset}/{slug}",
+    summary="Fair value of any number or username",
+    response_model=ValuationPublic,
+    tags=["valuation"],
+    responses={
+        422: {"description": "The slug is not a number (888 and digits) or not a username."},
+        503: {"description": "Too few sales of this asset to value from yet."},
+    },
+)
+async def get_valuation(
+    asset: Asset, slug: SlugParam, snapshot: Snapshot, valuations: Valuer
+) -> ValuationPublic:
+    """What it is worth, listed or not: the expected next sale price with an 80 % band, a
+    confidence, and the comparable sales it rests on (docs/valuation.md)."""
+    if asset is Asset.NUMBER and assess_number(slug) is None:
+        raise QueryError("slug", "a number is 7 to 15 digits, e.g. 88800001234 or 8888080")
+    row = snapshot.listings.get(listing_id(asset, slug))
+    model = valuations.model
+    valuation = None if model is None else model.estimate(asset, slug, explain=True)
+    if valuation is None:
+        detail = (
+            "the valuation model is not fitted yet"
+            if model is None
+            else f"too few {asset.value} sales to value from yet"
+        )
+        raise HTTPException(status_code=503, detail=detail)
+    return ValuationPublic.of(valuation, row)
 
 
 @router.get(
@@ -223,15 +263,18 @@ async def market_stats(
 async def export_csv(
     query: Query_,
     snapshot: Snapshot,
+    valuations: Valuer,
     limit: Annotated[
         int, Query(ge=1, le=MAX_EXPORT_ROWS, description="Most rows.")
     ] = MAX_EXPORT_ROWS,
 ) -> StreamingResponse:
     """Every listing matching the same filters as `/listings`, in the same order, streamed."""
     # Taken now, in one go: live events may change the snapshot while the CSV streams out.
-    rows = await matching_rows(snapshot, query, datetime.now(UTC), limit=limit)
+    rows = await matching_rows(
+        snapshot, query, datetime.now(UTC), limit=limit, discount_of=valuations.discount_of
+    )
     return StreamingResponse(
-        csv_chunks(rows),
+        csv_chunks(rows, valuations),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="fragmenty-listings.csv"'},
     )

@@ -39,6 +39,15 @@ class ApiSettings(Settings):
         le=100_000,
         description="Per-client limit on export and stats requests (token bucket, per minute).",
     )
+    valuation_refit_seconds: float = Field(
+        default=300.0,
+        ge=0.5,
+        le=86_400,
+        description=(
+            "How often the valuation model is refitted from the snapshot's sales (in a worker "
+            "thread; docs/valuation.md)."
+        ),
+    )
     map_max_points: int = Field(
         default=5000,
         ge=10,

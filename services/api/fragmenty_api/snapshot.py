@@ -41,6 +41,7 @@ class SortOrder(StrEnum):
     ENDING = "ending"
     LISTED = "listed"
     MEMORABILITY = "memorability"
+    DISCOUNT = "discount"  # furthest under fair value first; not presorted (valuations change)
 
 
 def _timestamp_us(moment: datetime | None) -> int:
@@ -184,6 +185,7 @@ SORT_KEY_SHAPES: dict[SortOrder, tuple[type, ...]] = {
     SortOrder.ENDING: (bool, int, str),
     SortOrder.LISTED: (int, str),
     SortOrder.MEMORABILITY: (bool, float, str),
+    SortOrder.DISCOUNT: (bool, float, str),
 }
 
 
@@ -244,9 +246,9 @@ class MarketSnapshot:
     loaded_at: datetime
     listings: dict[str, ListingRow]
     sorted_listings: dict[SortOrder, SortedListings]
-    # listing id -> (the row it was made from, its JSON): rows are immutable, so an entry is valid
-    # while its row is still the current one.
-    row_json: dict[str, tuple[ListingRow, bytes]] = field(default_factory=dict)
+    # listing id -> (the row and the valuation it was made from, its JSON): rows and valuations
+    # are immutable, so an entry is valid while both are still the current ones.
+    row_json: dict[str, tuple[ListingRow, object, bytes]] = field(default_factory=dict)
     _version: int = 0
     _derived: dict[str, tuple[int, float, Any]] = field(default_factory=dict)
     _deriving: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
@@ -256,7 +258,7 @@ class MarketSnapshot:
         listing_rows = _load_rows(listings, ListingRow.from_document, "listing")
         by_id = {row.id: row for row in listing_rows}
         sorted_listings = {}
-        for order in SortOrder:
+        for order in _SORT_KEYS:
             rows = sorted(by_id.values(), key=_SORT_KEYS[order])
             keys = [_SORT_KEYS[order](row) for row in rows]
             sorted_listings[order] = SortedListings(order, rows, keys)

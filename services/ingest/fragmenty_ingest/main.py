@@ -17,6 +17,7 @@ from fragmenty_ingest.publisher import EventPublisher
 from fragmenty_ingest.retry import until_done
 from fragmenty_ingest.settings import IngestSettings
 from fragmenty_ingest.store import EventWindow, IngestStore
+from fragmenty_ingest.valuation import EventValuer
 from fragmenty_shared.broker import (
     declare_events_exchange,
     declare_listings_topology,
@@ -58,8 +59,19 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
     )
     broker = make_broker(settings, prefetch=settings.ingest_prefetch)
     publisher = EventPublisher(broker, topology)
+    valuer = None
+    if settings.ingest_valuation_refit_seconds > 0:
+        valuer = EventValuer(
+            mongo[settings.mongodb_database],
+            metrics,
+            refit_seconds=settings.ingest_valuation_refit_seconds,
+        )
     processor = IngestProcessor(
-        store, publisher, metrics, max_backoff_s=settings.ingest_retry_max_backoff_s
+        store,
+        publisher,
+        metrics,
+        max_backoff_s=settings.ingest_retry_max_backoff_s,
+        valuer=valuer,
     )
     collector: BatchCollector[Delivery] = BatchCollector(
         processor.process,
@@ -100,6 +112,8 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         await _connect_broker(broker, topology, settings.ingest_retry_max_backoff_s)
         await publisher.bind()
         await processor.recover()
+        if valuer is not None:  # in the background: events carry values once it has fitted
+            background.append(asyncio.create_task(valuer.run(), name="valuation"))
         background.append(asyncio.create_task(collector.run(), name="batches"))
         background.append(
             asyncio.create_task(

@@ -59,6 +59,11 @@ class IngestMetrics:
         self.relayed = Counter(
             "fragmenty_ingest_relayed_events", "Events republished from the outbox.", registry=r
         )
+        self.valuation_sales = Gauge(
+            "fragmenty_ingest_valuation_sales",
+            "Sales the valuation model on events was last fitted on (0: events carry no value).",
+            registry=r,
+        )
         self._last_message = time.monotonic()
         Gauge(
             "fragmenty_ingest_seconds_since_last_message",

@@ -39,6 +39,7 @@ from fragmenty_ingest.sightings import CrawlSightings
 from fragmenty_ingest.state import ListingState, observed_details
 from fragmenty_ingest.store import SEQ_RESERVATION, BatchDocuments, IngestStore
 from fragmenty_ingest.validation import ListingsMessage, Poison
+from fragmenty_ingest.valuation import EventValuer
 from fragmenty_shared.contracts import CensusCompleted, ListingObserved, PriceEvent
 from fragmenty_shared.storage import event_from_document, listing_id
 
@@ -71,8 +72,10 @@ class IngestProcessor:
         metrics: IngestMetrics,
         *,
         max_backoff_s: float,
+        valuer: EventValuer | None = None,
     ) -> None:
         self._store = store
+        self._valuer = valuer  # puts fair values on events; None: events carry none
         self._publisher = publisher
         self._metrics = metrics
         self._max_backoff_s = max_backoff_s
@@ -183,11 +186,14 @@ class IngestProcessor:
             if decision.state is not None:
                 scratch[key] = decision.state
             if decision.write and decision.state is not None:
+                events = decision.events
+                if self._valuer is not None:
+                    events = self._valuer.annotate(events)
                 plan.add_listing_write(
                     decision.state,
                     details=observed_details(observation),
                     is_new=previous is None,
-                    events=decision.events,
+                    events=events,
                 )
         for part in censuses:
             census = self._sightings.add_census(part)

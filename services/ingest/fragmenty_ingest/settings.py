@@ -23,6 +23,15 @@ class IngestSettings(Settings):
     ingest_relay_interval_s: float = Field(
         default=10.0, gt=0, description="How often leftover outbox entries are republished."
     )
+    ingest_valuation_refit_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "How often the fair-value model put on price events is refitted from the stored "
+            "sales (a pass over listings, fitted in a worker thread); 0: events carry no value."
+        ),
+    )
     ingest_retry_max_backoff_s: float = Field(
         default=5.0, gt=0, description="Longest wait between retries while the database is down."
     )

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fragmenty_shared.contracts import Asset, ListingStatus
+from fragmenty_simulator.hidden_value import scattered, true_value_ton
 
 _SYLLABLES = (
     "ka", "ro", "mi", "ta", "lu", "ne", "so", "vi", "da", "ze", "po", "ri", "an", "el", "ox",
@@ -42,6 +43,9 @@ class SimListing:
     sold_at: datetime | None
     owner: str
     resale: bool = False
+    # What the listing is truly worth (the hidden market model; never on a page or in
+    # /_simulator/market, so nothing that values listings can read it).
+    value_ton: float = 0.0
     bids: list[HistoryRecord] = field(default_factory=list)  # newest first
     sales: list[HistoryRecord] = field(default_factory=list)  # newest first
 
@@ -188,6 +192,9 @@ _FILTERS = {
     "": {ListingStatus.AUCTION, ListingStatus.SALE},  # search mode: "available"
 }
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+# Where a new listing's price starts against its value (log scale): auctions open low (the
+# minimum bid), fixed prices ask a little more than the value, a sale is a sale.
+_ASKING_BIAS = {ListingStatus.AUCTION: -0.5, ListingStatus.SALE: 0.1, ListingStatus.SOLD: 0.0}
 _SORT_KEYS: dict[str, Any] = {
     "price_desc": lambda x: (-x.price_ton, x.slug),
     "price": lambda x: (-x.price_ton, x.slug),
@@ -221,15 +228,17 @@ class _ListingFactory:
     def make(self, asset: Asset, status: ListingStatus) -> SimListing:
         rng, now = self.rng, self.now
         slug = self._slug(asset)
-        price = self._price(asset)
+        value = true_value_ton(asset, slug, rng)
+        price = _round_price(scattered(value, rng, bias=_ASKING_BIAS[status]))
         listed_at = now - timedelta(minutes=rng.randint(10, 60 * 24 * 60))
         owner = self.wallet()
         listing = SimListing(asset, slug, status, price, listed_at, None, None, owner)
-        listing.sales = self._history(rng.randint(0, 4), listed_at, allow_transfer=True)
+        listing.value_ton = value
+        listing.sales = self._history(rng.randint(0, 4), listed_at, value, allow_transfer=True)
         if status is ListingStatus.AUCTION:
             listing.ends_at = now + timedelta(minutes=rng.randint(5, 60 * 24 * 7))
             listing.resale = bool(listing.sales) and rng.random() < 0.5
-            bids = self._history(rng.randint(0, 12), listed_at, allow_transfer=False)
+            bids = self._history(rng.randint(0, 12), listed_at, value, allow_transfer=False)
             if bids:
                 top = _round_price(price * 100 / (100 + BID_STEP_PCT))
                 for depth, bid in enumerate(bids):
@@ -262,21 +271,14 @@ class _ListingFactory:
                 self.used.add(slug)
                 return slug
 
-    def _price(self, asset: Asset) -> Decimal:
-        magnitude = self.rng.choice((1, 2, 3, 3, 4, 4, 5, 6))
-        base = Decimal(self.rng.randint(10 ** (magnitude - 1), 10**magnitude))
-        if magnitude <= 2 and self.rng.random() < 0.5:
-            base += Decimal(self.rng.choice((5, 25, 5, 75, 1, 99))) / 100  # mini-frac prices
-        return base if asset is Asset.USERNAME else base + 8
-
     def _history(
-        self, count: int, before: datetime, *, allow_transfer: bool
+        self, count: int, before: datetime, value_ton: float, *, allow_transfer: bool
     ) -> list[HistoryRecord]:
         records: list[HistoryRecord] = []
         at = before
         for _ in range(count):
             at -= timedelta(minutes=self.rng.randint(5, 60 * 24 * 30))
-            price: Decimal | None = Decimal(self.rng.randint(5, 50_000))
+            price: Decimal | None = _round_price(scattered(value_ton, self.rng))
             if allow_transfer and self.rng.random() < 0.2:
                 price = None
             records.append(HistoryRecord(price, at, self.wallet()))

@@ -253,3 +253,26 @@ async def test_the_whole_view_answer_is_the_section_content_and_search_views_sho
     assert [(row.slug, row.status) for row in rows if row.slug == resale["slug"]] == [
         (resale["slug"], ListingStatus.AUCTION)
     ]
+
+
+def test_prices_scatter_around_a_hidden_value_that_no_page_shows() -> None:
+    import math
+    import statistics
+
+    market = Market.generate(400, 3, EPOCH)
+    sold = [listing for listing in market.listings.values() if listing.sales]
+    ratios = [
+        math.log(float(record.price_ton) / listing.value_ton)
+        for listing in sold
+        for record in listing.sales
+        if record.price_ton is not None
+    ]
+    assert abs(statistics.median(ratios)) < 0.1  # sales centre on the value...
+    assert 0.1 < statistics.pstdev(ratios) < 0.4  # ...and scatter around it
+    numbers = [x for x in market.listings.values() if x.asset is Asset.NUMBER]
+    repdigits = [x.value_ton for x in numbers if len(set(x.slug[3:])) <= 2]
+    ordinary = [x.value_ton for x in numbers if len(set(x.slug[3:])) >= 7]
+    if repdigits:  # the traits carry premiums
+        assert statistics.median(repdigits) > statistics.median(ordinary)
+    shown = Market.as_json(market, BASE)
+    assert all("value" not in key for row in shown["listings"] for key in row)

@@ -1,10 +1,12 @@
-/* One listing: its price as a step chart with events marked, in TON or USD, live. */
+/* One listing: its price as a step chart with events marked, in TON or USD, live, drawn over
+   the fair value's 80 % band (updated live when an event carries a new estimate). */
 (function () {
   "use strict";
 
   const F = window.Fragmenty;
   const chart = document.getElementById("chart");
   const history = F.config.history.slice();
+  let valuation = F.config.valuation;  // {expected_ton, low_ton, high_ton, ...} or null
   let currency = "ton";
   const MARKED = { listed: "Listed", sold: "Sold", status_changed: "Status", auction_extended: "Extended", delisted: "Delisted" };
 
@@ -13,11 +15,42 @@
     return value === null || value === undefined ? null : Number(value);
   }
 
+  /* USD per TON at the listing's last observed rate (the band is estimated in TON). */
+  function usdPerTon() {
+    const last = history.filter(function (p) { return p.price_ton && p.price_usd; }).pop();
+    return last ? Number(last.price_usd) / Number(last.price_ton) : null;
+  }
+
+  function bandTraces(start, unit) {
+    if (!valuation) return [];
+    const rate = currency === "ton" ? 1 : usdPerTon();
+    if (rate === null) return [];
+    const x = [start, new Date().toISOString()];
+    const at = function (value) { const v = Number(value) * rate; return [v, v]; };
+    return [
+      {
+        type: "scatter", mode: "lines", name: "80 % band", x: x, y: at(valuation.low_ton),
+        line: { width: 0 }, showlegend: false, hoverinfo: "skip",
+      },
+      {
+        type: "scatter", mode: "lines", name: "Fair value band (80 %)", x: x,
+        y: at(valuation.high_ton), fill: "tonexty", fillcolor: "rgba(52, 168, 83, 0.18)",
+        line: { width: 0 }, hoverinfo: "skip",
+      },
+      {
+        type: "scatter", mode: "lines", name: "Fair value", x: x, y: at(valuation.expected_ton),
+        line: { color: "#34a853", width: 1.5, dash: "dash" },
+        hovertemplate: "Fair value %{y:,.0f}" + unit + "<extra></extra>",
+      },
+    ];
+  }
+
   function traces() {
     const priced = history.filter(function (p) { return priceOf(p) !== null; });
     const marked = priced.filter(function (p) { return MARKED[p.type]; });
     const unit = currency === "ton" ? " TON" : " USD";
-    const result = [
+    const start = priced.length ? priced[0].at : new Date(Date.now() - 864e5).toISOString();
+    const result = bandTraces(start, unit).concat([
       {
         type: "scatter", mode: "lines+markers", name: "Price",
         x: priced.map(function (p) { return p.at; }),
@@ -35,7 +68,7 @@
         marker: { size: 12, symbol: "diamond", color: "#e8711a" },
         hovertemplate: "%{text}: %{y:,}" + unit + "<extra></extra>",
       },
-    ];
+    ]);
     if (priced.length) {
       // The last price holds until now: draw that final step without adding a data point.
       const last = priced[priced.length - 1];

@@ -1,0 +1,120 @@
+"""The api's current valuation model, refitted from the snapshot's sales off the event loop.
+
+The sales are those of the in-memory snapshot's listings (their sold state and item page
+ownership histories), so a refit costs no database read. Fitting and valuing every listing
+take a second or so for a large market: both run in a worker thread, and the result is swapped
+in at once. Requests never wait for a fit; before the first one they see no fair values.
+
+Between refits a listing that appears is valued on first use (one cheap estimate), and its
+valuation is kept until the next model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from fragmenty_api.snapshot import ListingRow, MarketSnapshot
+from fragmenty_api.snapshot_store import SnapshotStore, SnapshotUnavailable
+from fragmenty_shared.contracts import Asset
+from fragmenty_shared.money import from_nanoton
+from fragmenty_shared.valuation.estimator import Valuation, ValuationModel
+from fragmenty_shared.valuation.sales import Sale, sales_of_listing
+
+logger = logging.getLogger(__name__)
+
+
+def sales_of_rows(rows: Iterable[ListingRow]) -> list[Sale]:
+    sales: list[Sale] = []
+    for row in rows:
+        sales.extend(
+            sales_of_listing(
+                asset=row.asset,
+                slug=row.slug,
+                status=row.status,
+                price_nanoton=row.price_nanoton,
+                sold_at=row.sold_at,
+                details=row.details,
+            )
+        )
+    return sales
+
+
+@dataclass(frozen=True)
+class FittedValuations:
+    """One model and the valuation of every listing known when it was fitted."""
+
+    model: ValuationModel
+    by_listing: dict[str, Valuation | None]
+    sales: int
+    seconds: float
+
+
+def fit_valuations(rows: Sequence[ListingRow]) -> FittedValuations:
+    """Fit on the rows' sales and value every row (in batches per asset). Runs in a thread."""
+    started = time.perf_counter()
+    sales = sales_of_rows(rows)
+    model = ValuationModel.fit(sales)
+    by_listing: dict[str, Valuation | None] = {}
+    for asset in Asset:
+        of_asset = [row for row in rows if row.asset == asset.value]
+        estimates = model.estimate_many(asset, [row.slug for row in of_asset])
+        by_listing.update(zip((row.id for row in of_asset), estimates, strict=True))
+    return FittedValuations(model, by_listing, len(sales), time.perf_counter() - started)
+
+
+class Valuations:
+    """Holds the latest fit; :meth:`run` refits every ``refit_seconds`` (cancel to stop)."""
+
+    def __init__(self, store: SnapshotStore, *, refit_seconds: float) -> None:
+        self._store = store
+        self._refit_seconds = refit_seconds
+        self._fitted: FittedValuations | None = None
+        self.version = 0  # bumped by every fit, so caches of valuations can tell
+
+    @property
+    def model(self) -> ValuationModel | None:
+        return None if self._fitted is None else self._fitted.model
+
+    def of_row(self, row: ListingRow) -> Valuation | None:
+        """The listing's current valuation (None before the first fit or for too few sales)."""
+        fitted = self._fitted
+        if fitted is None:
+            return None
+        if row.id not in fitted.by_listing:
+            fitted.by_listing[row.id] = fitted.model.estimate(Asset(row.asset), row.slug)
+        return fitted.by_listing[row.id]
+
+    def discount_of(self, row: ListingRow) -> float | None:
+        valuation = self.of_row(row)
+        return (
+            None if valuation is None else valuation.discount_pct(from_nanoton(row.price_nanoton))
+        )
+
+    async def refit(self, snapshot: MarketSnapshot) -> FittedValuations:
+        rows = list(snapshot.listings.values())  # taken on the loop: the thread sees a copy
+        fitted = await asyncio.to_thread(fit_valuations, rows)
+        self._fitted = fitted
+        self.version += 1
+        logger.info(
+            "valuation refitted: %d sales, %d listings valued in %.2f s",
+            fitted.sales,
+            len(fitted.by_listing),
+            fitted.seconds,
+        )
+        return fitted
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refit(await self._store.current())
+            except SnapshotUnavailable:
+                pass  # the database has not answered yet; try again after the pause
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed fit keeps the previous model
+                logger.exception("valuation refit failed; keeping the previous model")
+            await asyncio.sleep(self._refit_seconds)

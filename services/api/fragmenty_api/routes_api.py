@@ -110,7 +110,7 @@ async def get_listing(
     tags=["valuation"],
     responses={
         422: {"description": "The slug is not a number (888 and digits) or not a username."},
-        503: {"description": "Too few sales of this asset to value from yet."},
+        404: {"description": "No fair value yet: too few sales of this asset, or no fit yet."},
     },
 )
 async def get_valuation(
@@ -125,11 +125,11 @@ async def get_valuation(
     valuation = None if model is None else model.estimate(asset, slug, explain=True)
     if valuation is None:
         detail = (
-            "the valuation model is not fitted yet"
+            "no fair value yet: the valuation model is not fitted yet"
             if model is None
-            else f"too few {asset.value} sales to value from yet"
+            else f"no fair value yet: too few {asset.value} sales to value from"
         )
-        raise HTTPException(status_code=503, detail=detail)
+        raise HTTPException(status_code=404, detail=detail)
     return ValuationPublic.of(valuation, row)
 
 

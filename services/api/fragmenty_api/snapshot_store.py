@@ -73,6 +73,15 @@ class SnapshotStore:
     def loaded(self) -> bool:
         return self._snapshot is not None
 
+    async def wait_loaded(self) -> MarketSnapshot:
+        """The snapshot, once the first full read has finished, however long that takes.
+
+        A plain wait on an event, so cancelling the waiter always cancels it (``wait_for``
+        may swallow a cancellation that races with its result, which left a task hanging)."""
+        await self._loaded.wait()
+        assert self._snapshot is not None
+        return self._snapshot
+
     async def current(self) -> MarketSnapshot:
         if self._snapshot is None:
             try:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fragmenty_api.snapshot import ListingRow, MarketSnapshot
-from fragmenty_api.snapshot_store import SnapshotStore, SnapshotUnavailable
+from fragmenty_api.snapshot_store import SnapshotStore
 from fragmenty_shared.contracts import Asset
 from fragmenty_shared.money import from_nanoton
 from fragmenty_shared.valuation.estimator import Valuation, ValuationModel
@@ -108,13 +108,14 @@ class Valuations:
         return fitted
 
     async def run(self) -> None:
+        """Fit once the first snapshot is in, then every ``refit_seconds``; cancel to stop.
+
+        Waiting for the snapshot is a plain event wait: an unreachable database at start-up
+        delays the first fit, never start-up or shutdown."""
         while True:
+            snapshot = await self._store.wait_loaded()
             try:
-                await self.refit(await self._store.current())
-            except SnapshotUnavailable:
-                pass  # the database has not answered yet; try again after the pause
-            except asyncio.CancelledError:
-                raise
+                await self.refit(snapshot)
             except Exception:  # a failed fit keeps the previous model
                 logger.exception("valuation refit failed; keeping the previous model")
             await asyncio.sleep(self._refit_seconds)

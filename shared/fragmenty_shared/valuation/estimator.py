@@ -225,15 +225,13 @@ class _AssetModel:
             Comparable(sale.slug, sale.price_ton, sale.at, "same listing", float(w) / total)
             for (_, _, sale), w in zip(own, own_weights, strict=True)
         ]
-        mine = self.standardised([slug])[0]
+        mine = feature_vector(self.asset, slug)
         names = FEATURE_NAMES[self.asset]
         for (index, _), weight in zip(picked, neighbour_weights, strict=True):
             sale = self.sales[index]
-            shared = [
-                name
-                for name, a, b in zip(names, mine, self.points[index], strict=True)
-                if abs(a - b) < 1e-9 and abs(a) > 1e-9
-            ]
+            theirs = feature_vector(self.asset, sale.slug)
+            # What they have in common that is there at all (both 7 digits, both a palindrome).
+            shared = [name for name, a, b in zip(names, mine, theirs, strict=True) if a == b and a]
             why = "similar: " + (", ".join(shared[:4]) if shared else "nearest features")
             listed.append(
                 Comparable(sale.slug, sale.price_ton, sale.at, why, float(weight) / total)

@@ -139,7 +139,7 @@ async def test_no_fair_values_before_the_first_fit(market: Market, settings: Set
             valuation = await client.get("/api/v1/valuation/number/88800000007")
             deals = await client.get("/api/v1/listings", params={"min_discount_pct": 0})
     assert listing["items"][0]["fair_value_ton"] is None
-    assert valuation.status_code == 503
+    assert valuation.status_code == 404
     assert "not fitted" in valuation.json()["detail"]
     assert deals.json()["items"] == []
 

@@ -97,3 +97,26 @@ def test_only_a_filter_without_keys_takes_the_shortcut() -> None:
     assert compile_filter(SubscriptionFilter()).everything
     assert compile_filter(SubscriptionFilter.model_validate({"assets": None})).everything
     assert not compile_filter(SubscriptionFilter(tags=["round"])).everything
+
+
+def test_min_discount_pct_asks_for_a_listing_under_its_fair_value() -> None:
+    from fragmenty_shared.contracts import EventValuation
+
+    def valued(discount: float):
+        valuation = EventValuation(
+            fair_value_ton=Decimal(500),
+            low_ton=Decimal(400),
+            high_ton=Decimal(650),
+            discount_pct=discount,
+            confidence=0.5,
+        )
+        return NUMBER.model_copy(update={"valuation": valuation})
+
+    assert matches({"min_discount_pct": 30}, valued(70.0))
+    assert matches({"min_discount_pct": 30}, valued(30.0))
+    assert not matches({"min_discount_pct": 30}, valued(29.9))
+    assert not matches({"min_discount_pct": 30}, valued(-50.0))
+    assert not matches({"min_discount_pct": 0}, NUMBER)  # no valuation: cannot prove a deal
+    assert matches({"min_discount_pct": -20}, valued(-10.0))  # "at most 20 % over"
+    with pytest.raises(ValidationError):
+        SubscriptionFilter.model_validate({"min_discount_pct": 101})

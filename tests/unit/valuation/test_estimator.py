@@ -213,3 +213,13 @@ def test_backtest_scores_only_sales_since_the_given_moment() -> None:
     recent = backtest(sales, since=NOW - timedelta(days=60))
     assert 0 < recent.sales_estimated < everything.sales_estimated
     assert backtest(sales, asset=Asset.USERNAME).sales_replayed == 0
+
+
+def test_comparables_say_which_features_they_share(run_model: ValuationModel) -> None:
+    valuation = run_model.estimate(Asset.NUMBER, "88855555123")
+    assert valuation is not None
+    similar = [c for c in valuation.comparables if c.why.startswith("similar")]
+    assert similar
+    for comparable in similar:
+        assert "short" not in comparable.why  # neither is a 7-digit number
+        assert comparable.why.startswith("similar: ")

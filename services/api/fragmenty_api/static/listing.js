@@ -21,36 +21,36 @@
     return last ? Number(last.price_usd) / Number(last.price_ton) : null;
   }
 
-  function bandTraces(start, unit) {
-    if (!valuation) return [];
+  /* The band as shapes below the traces (not traces: their indices stay the price's). */
+  function bandShapes() {
+    if (!valuation) return { shapes: [], annotations: [] };
     const rate = currency === "ton" ? 1 : usdPerTon();
-    if (rate === null) return [];
-    const x = [start, new Date().toISOString()];
-    const at = function (value) { const v = Number(value) * rate; return [v, v]; };
-    return [
-      {
-        type: "scatter", mode: "lines", name: "80 % band", x: x, y: at(valuation.low_ton),
-        line: { width: 0 }, showlegend: false, hoverinfo: "skip",
-      },
-      {
-        type: "scatter", mode: "lines", name: "Fair value band (80 %)", x: x,
-        y: at(valuation.high_ton), fill: "tonexty", fillcolor: "rgba(52, 168, 83, 0.18)",
-        line: { width: 0 }, hoverinfo: "skip",
-      },
-      {
-        type: "scatter", mode: "lines", name: "Fair value", x: x, y: at(valuation.expected_ton),
-        line: { color: "#34a853", width: 1.5, dash: "dash" },
-        hovertemplate: "Fair value %{y:,.0f}" + unit + "<extra></extra>",
-      },
-    ];
+    if (rate === null) return { shapes: [], annotations: [] };
+    const low = Number(valuation.low_ton) * rate;
+    const high = Number(valuation.high_ton) * rate;
+    const expected = Number(valuation.expected_ton) * rate;
+    const across = { xref: "paper", x0: 0, x1: 1, yref: "y", layer: "below" };
+    return {
+      shapes: [
+        Object.assign({ type: "rect", y0: low, y1: high, line: { width: 0 },
+          fillcolor: "rgba(52, 168, 83, 0.16)" }, across),
+        Object.assign({ type: "line", y0: expected, y1: expected,
+          line: { color: "#34a853", width: 1.5, dash: "dash" } }, across),
+      ],
+      annotations: [{
+        xref: "paper", x: 1, xanchor: "right", yref: "y", y: high, yanchor: "bottom",
+        showarrow: false, font: { size: 11, color: "#1e7e34" },
+        text: "fair value " + Math.round(expected).toLocaleString("en-US") +
+          (currency === "ton" ? " TON" : " USD") + " (80 % band)",
+      }],
+    };
   }
 
   function traces() {
     const priced = history.filter(function (p) { return priceOf(p) !== null; });
     const marked = priced.filter(function (p) { return MARKED[p.type]; });
     const unit = currency === "ton" ? " TON" : " USD";
-    const start = priced.length ? priced[0].at : new Date(Date.now() - 864e5).toISOString();
-    const result = bandTraces(start, unit).concat([
+    const result = [
       {
         type: "scatter", mode: "lines+markers", name: "Price",
         x: priced.map(function (p) { return p.at; }),
@@ -68,7 +68,7 @@
         marker: { size: 12, symbol: "diamond", color: "#e8711a" },
         hovertemplate: "%{text}: %{y:,}" + unit + "<extra></extra>",
       },
-    ]);
+    ];
     if (priced.length) {
       // The last price holds until now: draw that final step without adding a data point.
       const last = priced[priced.length - 1];
@@ -92,6 +92,7 @@
 
   function redraw() {
     layout.yaxis.title.text = currency === "ton" ? "Price (TON)" : "Price (USD)";
+    Object.assign(layout, bandShapes());
     return Plotly.react(chart, traces(), layout, options);
   }
 
@@ -139,12 +140,30 @@
       const status = document.getElementById("fact-status");
       status.textContent = state.status;
     }
+    if (event.valuation) {  // the event's own estimate: the band follows it live
+      valuation = Object.assign({}, valuation, {
+        expected_ton: event.valuation.fair_value_ton,
+        low_ton: event.valuation.low_ton,
+        high_ton: event.valuation.high_ton,
+      });
+      const fair = document.getElementById("fact-fair-value");
+      if (fair) {
+        fair.textContent = event.valuation.fair_value_ton + " TON (80 % band " +
+          event.valuation.low_ton + "–" + event.valuation.high_ton + ")";
+      }
+      const discount = document.getElementById("fact-discount");
+      if (discount) {
+        const pct = event.valuation.discount_pct;
+        discount.textContent = Math.abs(pct).toFixed(1) + (pct >= 0 ? " % under" : " % over");
+      }
+    }
     addChangeRow(event, state);
     redraw().then(function () {
       chart.dataset.liveEvents = String(Number(chart.dataset.liveEvents || 0) + 1);
     });
   }
 
+  Object.assign(layout, bandShapes());
   Plotly.newPlot(chart, traces(), layout, options).then(function () {
     chart.dataset.ready = "1";
   });

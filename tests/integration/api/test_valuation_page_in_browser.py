@@ -24,22 +24,14 @@ from fragmenty_shared.contracts import (
 )
 from fragmenty_shared.settings import Settings
 from fragmenty_simulator.market import Market, SimListing
+from tests.integration.api.browser import fits_the_viewport, open_page, wait_for_live_events
 from tests.integration.api.conftest import api_settings
 from tests.integration.api.live_servers import FakeNotifier, running_api
 from tests.integration.api.market_seed import seed_market
-from tests.integration.api.test_pages_in_browser import (  # the same browser set-up
-    browser,
-    chromium_path,
-    fits_the_viewport,
-    notifier,
-    open_page,
-    wait_for_live_events,
-)
 from tests.integration.api.test_valuation_routes import simulated_market
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser", "chromium_path", "notifier"]  # fixtures, used by name
 
 
 async def test_listing_page_draws_the_band_and_lists_the_comparables(

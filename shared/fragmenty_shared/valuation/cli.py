@@ -8,12 +8,14 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fragmenty_shared.contracts import Asset
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import make_mongo_client
-from fragmenty_shared.valuation.backtest import BacktestReport, backtest
-from fragmenty_shared.valuation.reader import read_stored_sales
+
+if TYPE_CHECKING:
+    from fragmenty_shared.valuation.backtest import BacktestReport
 
 
 def _moment(text: str) -> datetime:
@@ -53,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _stored_backtest(arguments: argparse.Namespace) -> BacktestReport:
+    # Imported here: scikit-learn takes a while to load, and --help or a typo need none of it.
+    from fragmenty_shared.valuation.backtest import backtest
+    from fragmenty_shared.valuation.reader import read_stored_sales
+
     settings = Settings()
     client = make_mongo_client(settings.mongodb_url)
     try:
@@ -77,3 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     print(report.as_text())
     print(json.dumps(report.as_json()))
+
+
+if __name__ == "__main__":
+    main()

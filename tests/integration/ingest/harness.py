@@ -52,6 +52,9 @@ def ingest_settings(settings: Settings, **overrides: Any) -> IngestSettings:
         "ingest_port": free_port(),
         "ingest_relay_interval_s": 1.0,
         "ingest_retry_max_backoff_s": 1.0,
+        # These tests compare every event with the pure decision's; fair values on events are
+        # proven by the unit tests and the deal e2e (a replay may value an event differently).
+        "ingest_valuation_refit_seconds": 0,
     }
     fields.update(overrides)
     return IngestSettings(**fields)

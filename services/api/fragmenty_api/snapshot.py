@@ -172,6 +172,8 @@ _SORT_KEYS: dict[SortOrder, Callable[[ListingRow], SortKey]] = {
         row.id,
     ),
 }
+PRESORTED_ORDERS: tuple[SortOrder, ...] = tuple(_SORT_KEYS)
+"""The orders the snapshot keeps sorted (``discount`` is sorted per request)."""
 
 
 def sort_key(order: SortOrder, row: ListingRow) -> SortKey:

@@ -27,16 +27,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.linear_model import HuberRegressor
-from sklearn.neighbors import KDTree
-from sklearn.preprocessing import StandardScaler
 
 from fragmenty_shared.contracts import Asset
 from fragmenty_shared.valuation.features import FEATURE_NAMES, feature_vector
 from fragmenty_shared.valuation.sales import Sale
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import KDTree
 
 Array = npt.NDArray[np.float64]
 
@@ -338,6 +339,12 @@ def _fit_asset(asset: Asset, sales: list[Sale]) -> _AssetModel:
     sales = sorted(sales, key=lambda sale: sale.at)
     raw = np.array([feature_vector(asset, sale.slug) for sale in sales], dtype=np.float64)
     log_prices = np.log(np.array([float(sale.price_ton) for sale in sales], dtype=np.float64))
+    # Imported on first fit: scikit-learn takes seconds to load, and a service that values
+    # listings must not take that long to start (or answer --help).
+    from sklearn.linear_model import HuberRegressor
+    from sklearn.neighbors import KDTree
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(raw)
     points: Array = scaler.transform(raw)
     prior = HuberRegressor(epsilon=1.35, alpha=1e-3, max_iter=500).fit(points, log_prices)

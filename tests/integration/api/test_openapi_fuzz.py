@@ -43,6 +43,8 @@ UNSTATEABLE: set[tuple[str, str | None]] = {
     ("max_price", "max_price is below min_price"),
     ("from", "`from` is after `to`"),
     ("from", "at most 366 days at a time"),
+    # /valuation/{asset}/{slug}: which slugs are numbers depends on the asset.
+    ("slug", "a number is 7 to 15 digits, e.g. 88800001234 or 8888080"),
 }
 
 

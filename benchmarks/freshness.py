@@ -157,7 +157,11 @@ async def watch_queue(url: str, topology: Topology, run: Run) -> None:
             async for message in incoming:
                 await message.ack()
                 now = time.monotonic()
-                parsed = listings_message_adapter.validate_json(message.body)
+                try:
+                    parsed = listings_message_adapter.validate_json(message.body)
+                except ValueError as error:  # not ours to judge here: say so and go on
+                    log(f"unreadable message on the queue: {error}")
+                    continue
                 if isinstance(parsed, ListingObserved):
                     _saw(run, parsed, now)
                 elif isinstance(parsed, CensusCompleted):
@@ -210,6 +214,14 @@ async def one_run(args: argparse.Namespace, scheduled: bool) -> dict[str, Any]:
         crawl = settings.model_copy(update={"fragment_url": site.base_url})
         runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=scheduled)
         watcher = asyncio.create_task(watch_queue(settings.rabbitmq_url, topology, run))
+        # A watcher that dies would make every change look missed: say so at once.
+        watcher.add_done_callback(
+            lambda task: (
+                None
+                if task.cancelled() or task.exception() is None
+                else log(f"queue watcher failed: {task.exception()!r}; figures are invalid")
+            )
+        )
         changer = MarketChanger(simulator, args.seed, 60.0 / args.changes_per_minute, run)
         changing: asyncio.Task[None] | None = None
         deadline = time.monotonic() + args.minutes * 60

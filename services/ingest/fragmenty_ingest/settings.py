@@ -36,7 +36,7 @@ class IngestSettings(Settings):
         default=5.0, gt=0, description="Longest wait between retries while the database is down."
     )
     ingest_event_window: int = Field(
-        default=10_000,
+        default=2_000,
         ge=100,
         le=1_000_000,
         description="Newest events kept in the event log's window (event_log); older ones move "

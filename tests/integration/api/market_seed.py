@@ -60,6 +60,8 @@ class SeedListing:
     changes: list[tuple[datetime, EventType, ListingStatus, Decimal]] = field(default_factory=list)
     memorability_override: float | None = None
     tags_override: list[str] | None = None
+    # A listing stored without any history (as if its events were never recorded): benchmarks.
+    without_history: bool = False
 
     @property
     def id(self) -> str:
@@ -98,6 +100,8 @@ class SeedListing:
 
     def timeline(self) -> list[tuple[datetime, EventType, ListingStatus, Decimal]]:
         """Every change: the ``changes`` given, or a single ``listed`` at first sight."""
+        if self.without_history:
+            return []
         if self.changes:
             return list(self.changes)
         return [(self.first_seen_at, EventType.LISTED, self.status, self.price_ton)]
@@ -142,7 +146,7 @@ async def seed_market(
     database: AsyncDatabase[dict[str, Any]],
     listings: Iterable[SeedListing],
     *,
-    window_events: int = 10_000,
+    window_events: int = 2_000,
 ) -> list[PriceEvent]:
     """Store the listings and what ingest stores for their events; returns the events with
     their positions (recorded in time order)."""

@@ -313,7 +313,7 @@ async def assert_database_matches(database: Any, expected: Expected) -> None:
             state.price_nanoton,
             state.changed_at,
             state.delisted_at,
-        ), key
+        ), f"{key}: stored {stored}, expected {state}"
     history = await stored_history(database)
     history_ids = [event["_id"] for events in history.values() for event in events]
     assert sorted(history_ids) == sorted(expected.events), "price history differs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -44,6 +45,8 @@ class Hub:
         self._max_per_client = max_per_client
         # Machine-wide when worker processes share the port (admission.py).
         self._counts = counts or LocalCounts()
+        # Admitted handshakes whose connection is not added yet, counted already (see admit).
+        self._admitted: Counter[str] = Counter()
         self._connections: set[ClientConnection] = set()
         self._subscribers: dict[ClientConnection, Subscriber] = {}  # insertion order kept
         self.windows = BatchWindows(self._deliver)
@@ -72,11 +75,39 @@ class Hub:
             return Refusal(429, "client_limit", "too many connections from this address")
         return None
 
+    def admit(self, client_host: str) -> Refusal | None:
+        """Like :meth:`refusal`, but an admitted connection is counted at once.
+
+        The handshake's answer goes out before the connection is added, and another worker may
+        take the client's next handshake in between: counting only in :meth:`add` would let
+        sequential connections pass the machine-wide limit. :meth:`add` then takes over the
+        count, or :meth:`release` gives it back when the connection never opens.
+        """
+        refusal = self.refusal(client_host)
+        if refusal is None:
+            self._counts.opened(client_host)
+            self._admitted[client_host] += 1
+        return refusal
+
+    def release(self, client_host: str) -> None:
+        """Give back the count of an admitted connection that was never added."""
+        if self._take_admission(client_host):
+            self._counts.closed(client_host)
+
+    def _take_admission(self, client_host: str) -> bool:
+        if self._admitted[client_host] <= 0:
+            return False
+        self._admitted[client_host] -= 1
+        if self._admitted[client_host] == 0:
+            del self._admitted[client_host]
+        return True
+
     def add(self, connection: ClientConnection) -> None:
         self._connections.add(connection)
         if connection.receives_events:
             self._subscribers[connection] = cast(Subscriber, connection)
-        self._counts.opened(connection.client_host)
+        if not self._take_admission(connection.client_host):
+            self._counts.opened(connection.client_host)
         self._metrics.connections.labels(connection.endpoint).inc()
 
     def remove(self, connection: ClientConnection) -> None:

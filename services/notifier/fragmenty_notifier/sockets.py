@@ -115,7 +115,7 @@ class SocketEndpoints:
             await self._deny(websocket, Refusal(403, "origin", "origin not allowed"))
             return None
         client_host = websocket.client.host if websocket.client else "unknown"
-        refusal = self._hub.refusal(client_host)
+        refusal = self._hub.admit(client_host)
         if refusal is not None:
             await self._deny(websocket, refusal)
             return None
@@ -134,7 +134,11 @@ class SocketEndpoints:
         on_open: Callable[[], Coroutine[None, None, None]] | None = None,
     ) -> None:
         websocket = connection.websocket
-        await websocket.accept(headers=self._accept_headers)
+        try:
+            await websocket.accept(headers=self._accept_headers)
+        except BaseException:
+            self._hub.release(connection.client_host)
+            raise
         connection.start()
         self._hub.add(connection)
         opener: asyncio.Task[None] | None = (

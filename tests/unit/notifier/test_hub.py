@@ -90,3 +90,23 @@ def test_events_that_arrive_together_go_out_together_without_repeats() -> None:
     fresh = hub.publish_batch([Envelope.wrap(e) for e in (old, new_one, new_two, new_one)])
     assert fresh == 2
     assert connection.batches == [[old.event_id], [new_one.event_id, new_two.event_id]]
+
+
+def test_an_admitted_handshake_counts_before_its_connection_is_added() -> None:
+    # The 101 answer goes out before the connection is added; the client's next handshake
+    # (maybe on another worker) must already see this one.
+    hub = make_hub(per_client=2, total=10)
+    assert hub.admit("a") is None
+    assert hub.admit("a") is None
+    refused = hub.admit("a")
+    assert refused is not None
+    assert refused.status_code == 429
+    hub.add(FakeConnection("a"))  # type: ignore[arg-type]  # takes over one admission's count
+    assert hub.admit("a") is not None
+    hub.release("a")  # the other handshake never opened
+    assert hub.admit("a") is None
+    hub.release("a")
+    hub.release("a")  # nothing left to give back: counts stay right
+    assert hub.refusal("a") is None
+    assert hub.admit("a") is None
+    assert hub.admit("a") is not None

@@ -20,6 +20,10 @@ from fragmenty_shared.memorability import assess_number
 from fragmenty_shared.money import from_nanoton, to_nanoton, usd_cents
 from fragmenty_shared.storage import listing_id
 
+# How many of a listing's last prices its document keeps (the /listings sparklines): a fixed
+# cap, so the listings collection stays bounded by the market however long a listing lives.
+RECENT_PRICES = 20
+
 
 @dataclass(frozen=True, slots=True)
 class ListingState:
@@ -40,6 +44,7 @@ class ListingState:
     changed_at: datetime
     observed_at: datetime
     delisted_at: datetime | None = None
+    recent_prices: tuple[int, ...] = ()  # nanoTON, oldest first, the current price last
 
     @property
     def listing_id(self) -> str:
@@ -107,12 +112,13 @@ def state_from_observation(
             previous.tags,
             previous.first_seen_at,
         )
+    price_nanoton = to_nanoton(observation.price_ton)
     return ListingState(
         asset=observation.asset,
         slug=observation.slug,
         title=observation.title,
         status=observation.status,
-        price_nanoton=to_nanoton(observation.price_ton),
+        price_nanoton=price_nanoton,
         price_usd_cents=observed_usd_cents(observation),
         ton_usd_rate=str(observation.ton_usd_rate),
         ends_at=optional_stored_time(observation.ends_at),
@@ -125,7 +131,15 @@ def state_from_observation(
         changed_at=to_stored_time(observation.observed_at),
         observed_at=to_stored_time(observation.observed_at),
         delisted_at=None,
+        recent_prices=with_price(previous.recent_prices if previous else (), price_nanoton),
     )
+
+
+def with_price(recent: tuple[int, ...], price_nanoton: int) -> tuple[int, ...]:
+    """``recent`` with ``price_nanoton`` as its newest entry (a repeat adds nothing), capped."""
+    if recent and recent[-1] == price_nanoton:
+        return recent
+    return (*recent, price_nanoton)[-RECENT_PRICES:]
 
 
 def listing_document_fields(state: ListingState) -> dict[str, Any]:
@@ -146,17 +160,21 @@ def listing_document_fields(state: ListingState) -> dict[str, Any]:
         "first_seen_at": state.first_seen_at,
         "changed_at": state.changed_at,
         "delisted_at": state.delisted_at,
+        "recent_prices": list(state.recent_prices),
     }
 
 
 def state_from_document(document: dict[str, Any]) -> ListingState:
     """The state of a stored listing, as ingest warms its memory at start."""
+    price_nanoton = int(document["price_nanoton"])
+    # Documents written before recent_prices existed start their list at the current price.
+    recent_prices = tuple(int(price) for price in document.get("recent_prices") or ())
     return ListingState(
         asset=Asset(document["asset"]),
         slug=document["slug"],
         title=document["title"],
         status=ListingStatus(document["status"]),
-        price_nanoton=int(document["price_nanoton"]),
+        price_nanoton=price_nanoton,
         price_usd_cents=document.get("price_usd_cents"),
         ton_usd_rate=str(document.get("ton_usd_rate", "0")),
         ends_at=document.get("ends_at"),
@@ -172,4 +190,5 @@ def state_from_document(document: dict[str, Any]) -> ListingState:
             document["changed_at"], document.get("delisted_at") or document["changed_at"]
         ),
         delisted_at=document.get("delisted_at"),
+        recent_prices=recent_prices or (price_nanoton,),
     )

@@ -255,10 +255,11 @@ class _ListingFactory:
     def _slug(self, asset: Asset) -> str:
         while True:
             if asset is Asset.NUMBER:
+                # Seven-digit numbers exist only as 8888xxx (shown "+888 8 xxx"); the rest are
+                # 888 and eight digits.
                 short = self.rng.random() < 0.08
-                slug = "888" + "".join(
-                    self.rng.choice("0123456789") for _ in range(4 if short else 8)
-                )
+                prefix, free_digits = ("8888", 3) if short else ("888", 8)
+                slug = prefix + "".join(self.rng.choice("0123456789") for _ in range(free_digits))
             else:
                 parts = [self.rng.choice(_SYLLABLES) for _ in range(self.rng.randint(2, 4))]
                 slug = "".join(parts)

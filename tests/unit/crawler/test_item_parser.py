@@ -35,13 +35,13 @@ def test_auction_page_reads_the_bid_box_countdown_and_bid_history() -> None:
         HistoryEntry(
             price_ton=Decimal(34900),
             at=datetime(2026, 4, 12, 10, tzinfo=UTC),
-            wallet="EQAbc123def456",
+            wallet="EQAbc123def456gNWTlJKlvs8qyYkum03Jo26dwhVl4xMeup",
             kind=HistoryKind.BID,
         ),
         HistoryEntry(
             price_ton=Decimal(33238),
             at=datetime(2026, 4, 11, 10, tzinfo=UTC),
-            wallet="UQZz987",
+            wallet="UQZz987Rj14mY6vAIyqBttYuGXpTCH5H9IFVs9wsM-7ixlFL",
             kind=HistoryKind.BID,
         ),
     ]
@@ -56,7 +56,7 @@ def test_sale_page_reads_the_buy_now_price_and_owner() -> None:
 
     assert (item.asset, item.slug, item.status) == (Asset.USERNAME, "boris", ListingStatus.SALE)
     assert item.price_ton == Decimal("77.75")
-    assert item.owner == "UQOwner000111222"
+    assert item.owner == "UQOwner000111222JoaAmbvF0XRvAmLystKMLBftwHstR_z8"
     assert item.min_bid_ton is None
     assert item.ownership_history[0].price_ton == Decimal(60)
     assert item.state_type == 1
@@ -67,10 +67,10 @@ def test_sold_page_reads_sale_price_owner_purchase_date_and_transfers() -> None:
 
     assert (item.slug, item.title, item.status) == ("8888080", "+888 8 080", ListingStatus.SOLD)
     assert item.price_ton == Decimal(130000)
-    assert item.owner == "EQNewOwner777"
+    assert item.owner == "EQNewOwner777e_w2ZDN6Asw0w4BqEbrAIKp3EBQ-EzTVVcY"
     assert item.sold_at == datetime(2026, 3, 8, 16, 20, tzinfo=UTC)
     assert [entry.price_ton for entry in item.ownership_history] == [Decimal(130000), None]
-    assert item.ownership_history[1].wallet == "EQOldOwner555"
+    assert item.ownership_history[1].wallet == "EQOldOwner555yvCz1SMzc_F4Du_w00C1nhUAaaSTi7N5uWZ"
     assert item.more_owners_offset == "2"
     assert item.owner_name == "eightoeight.ton"
     assert item.price == Amount(Decimal(130000), Decimal(158257))
@@ -164,6 +164,18 @@ def test_a_taken_username_has_no_price() -> None:
 
     assert (item.state, item.status, item.price) == (ItemState.TAKEN, None, None)
     assert item.title == "@telegram"
+
+
+def test_an_unavailable_item_has_no_price_like_its_listing_row() -> None:
+    # Listing rows already accepted "Unavailable" (tm-status-unavail); its item page must too.
+    page = fixture("item_username_taken.html").replace(
+        '<span class="tm-section-header-status tm-status-taken">Taken</span>',
+        '<span class="tm-section-header-status tm-status-unavail">Unavailable</span>',
+    )
+    assert "Unavailable" in page
+    item = parse_item_page(page, "u")
+
+    assert (item.state, item.status, item.price) == (ItemState.UNAVAILABLE, None, None)
 
 
 def test_an_owners_history_answer_keeps_transfers_and_its_cursor() -> None:

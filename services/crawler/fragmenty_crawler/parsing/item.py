@@ -62,6 +62,7 @@ class ItemState(StrEnum):
     SOLD = "sold"
     AVAILABLE = "available"  # not (yet) auctioned: a minimum bid, no end time
     TAKEN = "taken"  # in use on Telegram: no price ("Unknown")
+    UNAVAILABLE = "unavailable"  # not on the market (tm-status-unavail): no price
 
     @property
     def listing_status(self) -> ListingStatus | None:
@@ -80,6 +81,7 @@ _STATE_WORDS = {
     "sold": ItemState.SOLD,
     "available": ItemState.AVAILABLE,
     "taken": ItemState.TAKEN,
+    "unavailable": ItemState.UNAVAILABLE,
 }
 # ajInit state.type: which kind of item the page shows.
 _STATE_TYPES = {1: Asset.USERNAME, 3: Asset.NUMBER}
@@ -293,7 +295,7 @@ def _price(
     elif state is ItemState.SOLD:
         price = sale_price
     else:
-        return None  # taken: the page says "Unknown"
+        return None  # taken or unavailable: the page says "Unknown" or shows no price
     if price is None and state is not ItemState.AVAILABLE:
         wanted = {
             ItemState.AUCTION: "a Minimum Bid",

@@ -20,6 +20,7 @@ from lxml.html import HtmlElement  # type: ignore[import-untyped]
 from fragmenty_crawler.parsing import values
 from fragmenty_crawler.parsing.ajinit import PageInit, page_init
 from fragmenty_crawler.parsing.errors import ParseFailure
+from fragmenty_crawler.parsing.item import ItemState
 from fragmenty_shared.contracts import Asset, ListingStatus
 
 PAGE_SHAPE = "a listing page (section.js-search-results table.tm-table tbody.tm-high-cells, ajInit)"
@@ -42,8 +43,9 @@ _STATUS_WORDS = {
     "sold": ListingStatus.SOLD,
 }
 _RESALE = "resale"
-# Search views without a filter also list items that are not on the market.
-OFF_MARKET_WORDS = ("available", "taken", "unavailable")
+# Search views without a filter also list items that are not on the market: the same words as
+# the item pages' states that are not market statuses.
+OFF_MARKET_WORDS = tuple(state.value for state in ItemState if state.listing_status is None)
 
 
 @dataclass(frozen=True, slots=True)

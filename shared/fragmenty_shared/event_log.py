@@ -124,8 +124,12 @@ class EventLogReader:
                         return found
         return found
 
-    async def latest(self, limit: int) -> list[Document]:
-        """The newest ``limit`` events, oldest first."""
+    async def latest(self, limit: int, *, recent_only: bool = False) -> list[Document]:
+        """The newest ``limit`` events, oldest first.
+
+        ``recent_only``: never more than the recent window holds (the archive grows with all
+        history; a request path that may ask for more than the window must not read it).
+        """
         newest_first: list[Document] = []
         cursor = self._window.find({}).sort("_id", DESCENDING)
         async with cursor:
@@ -133,7 +137,7 @@ class EventLogReader:
                 newest_first += reversed(block_events(block))
                 if len(newest_first) >= limit:
                     break
-        if len(newest_first) < limit:  # a young window: the rest is in the archive
+        if len(newest_first) < limit and not recent_only:  # the rest is in the archive
             oldest = newest_first[-1]["seq"] if newest_first else None
             older = self._archive.find({} if oldest is None else {"first_seq": {"$lt": oldest}})
             async with older.sort("_id", DESCENDING) as cursor:
@@ -154,6 +158,8 @@ class EventLogReader:
                 "_id", ASCENDING
             )
         ]
+        if not window and await self._nothing_after(since):
+            return  # the common resume: the client is up to date; the archive is not read
         if not window or int(window[0].get("prev_seq", 0)) > since:
             # The window starts after ``since``: what lies between is in the archive (read after
             # the window, so a block moved meanwhile is found there).
@@ -166,6 +172,12 @@ class EventLogReader:
                     yield block
         for block in window:
             yield block
+
+    async def _nothing_after(self, since: int) -> bool:
+        """No stored event is newer than ``since`` (the archive only holds blocks older than the
+        window's, so the window's newest block tells; an empty window proves nothing)."""
+        newest = await self._window.find_one({}, {"last_seq": 1}, sort=[("_id", DESCENDING)])
+        return newest is not None and int(newest["last_seq"]) <= since
 
 
 def events_in_blocks(blocks: Iterable[Document]) -> list[Document]:

@@ -60,6 +60,24 @@ def archive_block_id(listing_id: str, rows: Sequence[Document]) -> str:
     return f"{listing_id}:{rows[0]['seq']}"
 
 
+def split_history(
+    rows: Sequence[Document], keep: int
+) -> tuple[list[Document], list[list[Document]]]:
+    """A listing's rows as (the rows its history document keeps, blocks for the archive).
+
+    The document never holds more than ``keep`` rows. When it would, it is cut down to its
+    newest ``keep - keep // 2``, so each archive block carries at least ``keep // 2`` rows: one
+    block per change would make the archive, and the document's list of blocks, grow with
+    every change. Ingest and migrate cut the same way.
+    """
+    if len(rows) <= keep:
+        return list(rows), []
+    kept_from = len(rows) - (keep - keep // 2)
+    moving = list(rows[:kept_from])
+    blocks = [moving[start : start + keep] for start in range(0, len(moving), keep)]
+    return list(rows[kept_from:]), blocks
+
+
 class ListingHistoryReader:
     """Reads one listing's stored events (api detail and page, valuation)."""
 

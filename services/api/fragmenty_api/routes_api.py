@@ -157,6 +157,7 @@ async def list_events(
 
     With filters, at most `MAX_EVENTS_LOOKED_AT` events are looked at per page: a page may
     hold fewer than `limit` matches, and `next_since` continues after the last one looked at.
+    Without `since`, the events looked at are the recent ones (the stored recent window).
     """
     filtered = type is not None or asset is not None
     batch = MAX_EVENTS_LOOKED_AT if filtered else limit
@@ -167,7 +168,7 @@ async def list_events(
         )
 
     if since is None:
-        looked_at = await state.event_log.latest(batch)
+        looked_at = await state.event_log.latest(batch, recent_only=True)
         documents = [doc for doc in looked_at if wanted(doc)][-limit:]
         next_since = looked_at[-1]["seq"] if looked_at else 0
     else:

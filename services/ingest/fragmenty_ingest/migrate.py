@@ -40,6 +40,7 @@ from fragmenty_shared.listing_history import (
     archive_block_id,
     encode_rows,
     history_document,
+    split_history,
 )
 from fragmenty_shared.logs import configure_logging
 from fragmenty_shared.money import to_nanoton
@@ -101,14 +102,14 @@ def stored_documents(
     for event in numbered:
         by_listing.setdefault(listing_id(event["asset"], event["slug"]), []).append(event)
     for key, rows in by_listing.items():
+        kept, blocks = split_history(rows, history_rows)
         archived: list[str] = []
-        while len(rows) > history_rows:
-            older, rows = rows[:history_rows], rows[history_rows:]
+        for older in blocks:
             block_id = archive_block_id(key, older)
             out.history_archive.append({"_id": block_id, "rows": encode_rows(older)})
             archived.append(block_id)
         out.history.setdefault(history_collection(key), []).append(
-            history_document(key, rows, archived)
+            history_document(key, kept, archived)
         )
     out.closes = list(closes_from_history(_changes_in_time_order(numbered)))
     return out

@@ -35,6 +35,7 @@ from fragmenty_shared.listing_history import (
     decode_rows,
     encode_rows,
     history_document,
+    split_history,
 )
 from fragmenty_shared.schema import (
     COLLECTIONS,
@@ -331,31 +332,34 @@ class IngestStore:
                 async for document in collection.find({"_id": {"$in": known}})
             }
             operations = []
+            archive_blocks: list[Document] = []
             for key in known:
-                document = await self._extended_history(key, stored.get(key), by_listing[key])
-                if document is not None:
+                extended = self._extended_history(key, stored.get(key), by_listing[key])
+                if extended is not None:
+                    document, blocks = extended
+                    archive_blocks += blocks
                     operations.append(ReplaceOne({"_id": key}, document, upsert=True))
+            if archive_blocks:  # archived before the documents stop holding their rows
+                self.writes += await insert_new(self.history_archive, archive_blocks)
             await self._bulk_update(collection, operations)
 
-    async def _extended_history(
+    def _extended_history(
         self, listing_id: str, stored: Document | None, events: Sequence[Document]
-    ) -> Document | None:
-        """The history document with ``events`` added; None when it holds them all already."""
+    ) -> tuple[Document, list[Document]] | None:
+        """The history document with ``events`` added and the archive blocks it cut off;
+        None when it holds them all already."""
         last_seq = 0 if stored is None else int(stored.get("last_seq", 0))
         added = [event for event in events if event["seq"] > last_seq]
         if not added:
             return None
         rows = ([] if stored is None else decode_rows(stored)) + added
         archived = [] if stored is None else list(stored.get("archived") or ())
-        overflow = len(rows) - self._history_rows
-        if overflow > 0:
-            old, rows = rows[:overflow], rows[overflow:]
-            block_id = archive_block_id(listing_id, old)
-            self.writes += await insert_new(
-                self.history_archive, [{"_id": block_id, "rows": encode_rows(old)}]
-            )
-            archived.append(block_id)
-        return history_document(listing_id, rows, archived)
+        kept, cut = split_history(rows, self._history_rows)
+        blocks = [
+            {"_id": archive_block_id(listing_id, old), "rows": encode_rows(old)} for old in cut
+        ]
+        archived += [block["_id"] for block in blocks]
+        return history_document(listing_id, kept, archived), blocks
 
     async def _set_listings(
         self, listing_sets: dict[str, Document], new_ids: Collection[str] = ()

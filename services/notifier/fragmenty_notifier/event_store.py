@@ -40,11 +40,12 @@ class EventStore:
         """
         sent = 0
         while sent < limit:
-            documents = await self._log.after(since, limit=min(REPLAY_BATCH, limit - sent))
-            if not documents:
-                return
+            asked = min(REPLAY_BATCH, limit - sent)
+            documents = await self._log.after(since, limit=asked)
             for document in documents:
                 yield event_from_document(document)
+            if len(documents) < asked:
+                return  # a short page is the end: no further read to learn there is nothing
             sent += len(documents)
             since = documents[-1]["seq"]
 

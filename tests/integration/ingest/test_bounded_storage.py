@@ -17,7 +17,7 @@ from fragmenty_ingest.plan import WritePlan
 from fragmenty_ingest.state import ListingState
 from fragmenty_ingest.store import BatchDocuments, EventWindow, IngestStore
 from fragmenty_shared.event_log import EventLogReader
-from fragmenty_shared.listing_history import ListingHistoryReader
+from fragmenty_shared.listing_history import ListingHistoryReader, decode_rows
 from fragmenty_shared.schema import Collections, history_collection
 from tests.unit.ingest.factory import T0, observed
 
@@ -91,6 +91,16 @@ async def test_a_long_history_keeps_the_newest_rows_and_archives_the_rest(
     assert document is not None
     assert document["count"] <= 3
     assert document["archived"], "no rows were archived"
+    # Rows move in blocks of at least half the cap, not one block per change: 8 rows at a cap
+    # of 3 are 2 kept and 3 blocks of 2 (1-2, 3-4, 5-6).
+    assert document["count"] == 2
+    blocks = [
+        b
+        async for b in mongo_db[Collections.HISTORY_ARCHIVE].find(
+            {"_id": {"$in": document["archived"]}}
+        )
+    ]
+    assert sorted(len(decode_rows(block)) for block in blocks) == [2, 2, 2]
     history = await ListingHistoryReader(mongo_db).events(key)
     expected = [event_id for event_id in written if ":88800000001:" in event_id]
     assert [e["_id"] for e in history] == expected  # 1 listed + 7 price changes, each once

@@ -93,7 +93,9 @@ def build_notifier(settings: NotifierSettings, place: WorkerPlace | None = None)
     )
     # With workers, a scrape of any of them answers for all (worker_metrics.py).
     shared_metrics = (
-        WorkerMetrics(metrics.registry, place.metrics_dir, place.index) if place else None
+        WorkerMetrics(metrics.registry, place.metrics_dir, place.index, place.peers, place.workers)
+        if place
+        else None
     )
 
     @contextlib.asynccontextmanager

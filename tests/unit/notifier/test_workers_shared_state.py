@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from prometheus_client import generate_latest
 
 from fragmenty_notifier.admission import SharedCounts, clear_row, shared_table
+from fragmenty_notifier.main import WorkerPlace, build_notifier
 from fragmenty_notifier.metrics import create_metrics
-from fragmenty_notifier.worker_metrics import WorkerMetrics, worker_file
+from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_notifier.worker_metrics import WorkerMetrics, peer_table, worker_file
 
 
 def test_counts_add_up_over_workers_and_a_dead_workers_row_is_cleared() -> None:
@@ -42,3 +45,20 @@ def test_metrics_of_every_worker_add_up(tmp_path: Path) -> None:
     bucket = {"origin": "published", "le": "0.0025"}
     assert sample("fragmenty_notifier_fanout_latency_seconds_bucket", bucket) == 1
     assert b'fragmenty_notifier_connections{endpoint="ws"} 7.0' in generate_latest(exposed)
+
+
+async def test_readiness_waits_for_every_worker_of_the_place(tmp_path: Path) -> None:
+    # The worker is built with its place: its /readyz must read the peers' table, or a client
+    # that waited for readiness can land on a worker that does not consume yet.
+    peers = peer_table(2)
+    place = WorkerPlace(0, 2, shared_table(2), peers, tmp_path)
+    notifier = build_notifier(NotifierSettings(), place)
+    # No lifespan: nothing connects; only the readiness checks run.
+    transport = httpx.ASGITransport(app=notifier.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+        peers[0] = 1
+        checks = (await client.get("/readyz")).json()["checks"]
+        assert checks["workers"] != "ok"
+        assert "[1]" in checks["workers"]
+        peers[1] = 1
+        assert (await client.get("/readyz")).json()["checks"]["workers"] == "ok"

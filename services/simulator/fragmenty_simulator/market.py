@@ -92,9 +92,12 @@ class Market:
         listings: list[SimListing] = []
         statuses = (ListingStatus.AUCTION, ListingStatus.SALE, ListingStatus.SOLD)
         for index in range(size):
-            asset = Asset.NUMBER if index % 5 < 3 else Asset.USERNAME
-            # The first six listings cover every asset/status view, so no view is ever empty.
-            status = statuses[index % 3] if index < 6 else rng.choice(statuses)
+            if index < 6:  # the first six cover every asset/status view: no view is ever empty
+                asset = Asset.NUMBER if index < 3 else Asset.USERNAME
+                status = statuses[index % 3]
+            else:
+                asset = Asset.NUMBER if index % 5 < 3 else Asset.USERNAME
+                status = rng.choice(statuses)
             listings.append(factory.make(asset, status))
         return cls(listings, rate, now)
 

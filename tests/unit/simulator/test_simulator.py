@@ -106,6 +106,17 @@ def test_the_market_has_every_view_both_number_lengths_fractions_and_resales() -
     assert any(x["resale"] for x in listings)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_even_a_tiny_market_has_a_listing_in_every_view(seed: int) -> None:
+    # An empty view makes a census incomplete (Fragment never serves one); tests use 24.
+    listings = Market.generate(6, seed, EPOCH).as_json(BASE)["listings"]
+    assert {(x["asset"], x["status"]) for x in listings} == {
+        (asset, status)
+        for asset in ("number", "username")
+        for status in ("auction", "sale", "sold")
+    }
+
+
 async def test_paging_through_every_view_yields_exactly_the_market(
     client: httpx.AsyncClient, simulator: Simulator
 ) -> None:

@@ -41,6 +41,7 @@ from fragmenty_shared.contracts import ListingObserved, ListingStatus
 from fragmenty_shared.topology import Topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support.broker_cleanup import delete_namespace_queues
 from tests.support.private_servers import free_port
 
 LISTINGS = int(os.environ.get("BENCH_LISTINGS", "20000"))
@@ -104,17 +105,6 @@ async def queue_depth(broker: object, topology: Topology) -> int:
         await channel.close()
 
 
-async def drop_namespace(broker: object, topology: Topology) -> None:
-    channel = await broker._connection.channel()  # type: ignore[attr-defined]
-    try:
-        for name in (topology.ingest_queue.name, topology.dead_letter_queue_name):
-            await channel.queue_delete(name, if_unused=False, if_empty=False)
-        for exchange in (topology.listings_exchange, topology.dead_letter_exchange):
-            await channel.exchange_delete(exchange.name)
-    finally:
-        await channel.close()
-
-
 async def purge(broker: object, topology: Topology) -> None:
     channel = await broker._connection.channel()  # type: ignore[attr-defined]
     try:
@@ -174,7 +164,7 @@ async def bench(base_url: str) -> dict[str, object]:
             )
             await purge(broker, topology)
     finally:
-        await drop_namespace(broker, topology)
+        await delete_namespace_queues(broker, topology)
         await broker.stop()
 
     census_rate, raw_rate = max(census_rates), max(raw_rates)

@@ -57,6 +57,7 @@ from fragmenty_simulator.market import HistoryRecord, SimListing, end_auction
 from fragmenty_simulator.server import build_simulator, running_simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support.broker_cleanup import delete_namespace_queues
 
 KINDS = ("new_listing", "price_ending_soon", "price_other", "sale", "delisting")
 
@@ -247,10 +248,7 @@ async def one_run(args: argparse.Namespace, scheduled: bool) -> dict[str, Any]:
                 changing.cancel()
             await asyncio.sleep(2)  # the last confirms reach the watcher
             watcher.cancel()
-            channel = await broker._connection.channel()  # type: ignore[union-attr]
-            for name in (topology.ingest_queue.name, topology.dead_letter_queue_name):
-                await channel.queue_delete(name, if_unused=False, if_empty=False)
-            await channel.close()
+            await delete_namespace_queues(broker, topology)
             await broker.stop()
     return summary(run, scheduled)
 

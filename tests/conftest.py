@@ -8,7 +8,7 @@ test gets its own topology namespace and database, so tests never see each other
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from fragmenty_shared.broker import make_broker
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import make_mongo_client
 from fragmenty_shared.topology import Topology
-from tests.support.broker_cleanup import delete_namespace_queues
+from tests.support.broker_cleanup import NamespaceSweeper
 
 TESTS_DIR = Path(__file__).parent
 ARTIFACTS_DIR = TESTS_DIR.parent / "artifacts"
@@ -65,15 +65,44 @@ async def mongo_db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, 
 
 
 @pytest.fixture
-async def broker(settings: Settings, topology: Topology) -> AsyncIterator[RabbitBroker]:
-    """A connected broker on the real RabbitMQ; this test's queues are deleted afterwards."""
+async def broker(settings: Settings) -> AsyncIterator[RabbitBroker]:
+    """A connected broker on the real RabbitMQ (this test's queues go afterwards, see below)."""
     rabbit = make_broker(settings)
     await rabbit.connect()
     try:
         yield rabbit
     finally:
-        await delete_namespace_queues(rabbit, topology)
         await rabbit.stop()
+
+
+@pytest.fixture(scope="session")
+def namespace_sweeper() -> Iterator[NamespaceSweeper]:
+    sweeper = NamespaceSweeper(Settings().rabbitmq_url)
+    try:
+        yield sweeper
+    finally:
+        sweeper.close()
+
+
+@pytest.fixture(autouse=True)
+def _namespace_deleted_afterwards(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every integration or e2e test's durable queues and exchanges are deleted after it.
+
+    Whatever declared them (the ``broker`` fixture, a service in the test's loop, a service in a
+    subprocess), they are named after the test's namespace. Being autouse, this is torn down
+    after the test's other fixtures, so the services are stopped by then. The sweep goes to the
+    shared RabbitMQ of the environment; a test's private server goes away with its queues.
+    """
+    if (
+        "settings" not in request.fixturenames
+        or request.node.get_closest_marker("integration") is None
+    ):
+        yield
+        return
+    namespace = request.getfixturevalue("settings").namespace
+    sweeper: NamespaceSweeper = request.getfixturevalue("namespace_sweeper")
+    yield
+    sweeper.sweep(Topology(namespace))
 
 
 @pytest.fixture

@@ -123,6 +123,25 @@ class Topology:
             routing_key=self.alerts_dead_letter_queue_name,
         )
 
+    def durable_queue_names(self) -> tuple[str, ...]:
+        """Every durable queue this namespace can have. Unlike the instances' own queues they
+        outlive every connection, so whoever drops a namespace (a test, a benchmark) deletes
+        these by name (AMQP cannot list queues)."""
+        return (
+            self.ingest_queue.name,
+            self.dead_letter_queue_name,
+            self.alerts_queue.name,
+            self.alerts_dead_letter_queue_name,
+        )
+
+    def exchange_names(self) -> tuple[str, ...]:
+        """Every exchange this namespace declares (all durable)."""
+        return (
+            self.listings_exchange.name,
+            self.dead_letter_exchange.name,
+            self.events_exchange.name,
+        )
+
     def subscriber_queue(self, role: str, instance_id: str | None = None) -> RabbitQueue:
         """A queue of one instance's own on the events exchange: every instance sees every event.
 

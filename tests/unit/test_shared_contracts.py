@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from faststream.rabbit import RabbitExchange, RabbitQueue
 from pydantic import ValidationError
 
 from fragmenty_shared.contracts import (
@@ -114,6 +115,18 @@ def test_topology_declares_a_bounded_dead_lettered_single_consumer_queue() -> No
     assert first.name != second.name
     assert first.exclusive
     assert first.auto_delete
+
+
+def test_every_durable_queue_and_exchange_is_listed_for_deletion() -> None:
+    """Tests and benchmarks delete a namespace by these lists; a durable queue missing from them
+    would be left behind on the shared broker by every test run."""
+    topology = Topology("t1")
+    declared = [getattr(topology, name) for name in dir(Topology) if not name.startswith("_")]
+    durable_queues = {q.name for q in declared if isinstance(q, RabbitQueue) and q.durable}
+    exchanges = {e.name for e in declared if isinstance(e, RabbitExchange)}
+    assert durable_queues == set(topology.durable_queue_names())
+    assert exchanges == set(topology.exchange_names())
+    assert all(name.startswith("t1.") for name in durable_queues | exchanges)
 
 
 def test_stored_events_read_back_without_the_writers_bookkeeping() -> None:

@@ -40,6 +40,7 @@ from fragmenty_shared.schema import Collections, history_collections
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import listing_id
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key
+from tests.support.broker_cleanup import own_queue_name
 from tests.support.private_servers import REPO_ROOT, free_port
 from tests.unit.ingest.factory import T0, observed
 
@@ -193,7 +194,7 @@ class EventTap:
 
     async def declare(self) -> None:
         await declare_events_exchange(self.broker, self.topology)
-        self.name = f"{self.topology.namespace}.test-tap"
+        self.name = own_queue_name(self.topology, "test-tap")
         channel = await self.broker._connection.channel()  # type: ignore[union-attr]
         try:
             queue = await channel.declare_queue(self.name, durable=True)

@@ -32,6 +32,7 @@ from tests.integration.ingest.harness import (
     stream,
     wait_until,
 )
+from tests.support.broker_cleanup import own_queue_name
 from tests.support.private_servers import free_port, private_ferretdb, private_rabbitmq
 from tests.unit.ingest.factory import census
 
@@ -81,7 +82,7 @@ async def test_rabbitmq_restarted_mid_stream(settings: Settings, topology: Topol
                 await publish(publisher, topology, rest)
                 await eventually_matches(database, expected, SETTLE_S)
             tap = EventTap(publisher, topology)
-            tap.name = f"{topology.namespace}.test-tap"
+            tap.name = own_queue_name(topology, "test-tap")
             assert_published_at_least_once(await tap.drain(), expected)
             await publisher.stop()
         finally:

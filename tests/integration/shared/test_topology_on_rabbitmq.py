@@ -3,10 +3,13 @@
 import asyncio
 
 import aio_pika
+import pytest
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_shared.broker import declare_listings_topology
+from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import DELIVERY_LIMIT, Topology, observed_routing_key
+from tests.support.broker_cleanup import NamespaceSweeper
 
 
 async def test_observations_reach_the_ingest_queue_and_redeliveries_end_in_the_dlq(
@@ -53,3 +56,31 @@ async def _get(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomi
             return message
         await asyncio.sleep(0.1)
     raise AssertionError(f"no message arrived on {queue.name}")
+
+
+async def test_a_namespace_sweep_deletes_every_durable_queue_and_exchange(
+    broker: RabbitBroker,
+    settings: Settings,
+    topology: Topology,
+    namespace_sweeper: NamespaceSweeper,
+) -> None:
+    """What the autouse fixture does after every integration test (tests/conftest.py)."""
+    await declare_listings_topology(broker, topology)
+    await broker.declare_exchange(topology.events_exchange)
+    await broker.declare_queue(topology.alerts_queue)
+    await broker.declare_queue(topology.alerts_dead_letter_queue)
+
+    await asyncio.to_thread(namespace_sweeper.sweep, topology)
+
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    try:
+        for name in topology.durable_queue_names():
+            channel = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+                await channel.declare_queue(name, passive=True)
+        for name in topology.exchange_names():
+            channel = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+                await channel.declare_exchange(name, passive=True)
+    finally:
+        await connection.close()

@@ -15,7 +15,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 
-from fragmenty_crawler.scheduler import BudgetScheduler, Work
+from fragmenty_crawler.scheduler import BudgetScheduler, Decision, Work
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,13 @@ class RequestGate:
         self._changed.set()
         await future
 
+    def cancel_head(self, feed: str) -> None:
+        """A head granted a slot will never be requested (its request could not be made): give
+        back its ticket and its slot, so no later request of that feed passes ungated."""
+        if self._head_tickets[feed] > 0:
+            self._head_tickets[feed] -= 1
+        self.done()
+
     def stop_heads(self) -> None:
         self.heads_enabled = False
         self._changed.set()
@@ -83,21 +90,26 @@ class RequestGate:
             if decision.work is None:
                 await self._wait_for_change(decision.wait_s)
                 continue
-            if decision.work is Work.HEAD and self.on_head is None:
-                await asyncio.sleep(0.05)  # the spider is not up yet: it sets on_head at start
-                continue
-            self.scheduler.granted(decision, now)
-            self.granted[decision.work] += 1
-            self._in_flight += 1
-            self._busy_since = now
-            next_slot = now + self._interval
             if decision.work is Work.HEAD:
+                if self.on_head is None:
+                    await asyncio.sleep(0.05)  # the spider is not up yet: it sets on_head at start
+                    continue
                 assert decision.feed is not None
+                self._grant(decision, now)
                 self._head_tickets[decision.feed] += 1
-                if self.on_head is not None:
-                    self.on_head(decision.feed)
+                self.on_head(decision.feed)
             else:
+                self._grant(decision, now)
                 self._waiting[decision.work].popleft().set_result(None)
+            next_slot = now + self._interval
+
+    def _grant(self, decision: Decision, now: float) -> None:
+        """Book the slot: the scheduler's share and due times, the request now in flight."""
+        assert decision.work is not None
+        self.scheduler.granted(decision, now)
+        self.granted[decision.work] += 1
+        self._in_flight += 1
+        self._busy_since = now
 
     async def _wait_for_change(self, at_most_s: float | None) -> None:
         self._changed.clear()

@@ -89,15 +89,14 @@ class BudgetScheduler:
             return Decision(Work.CENSUS)
         if items_waiting:
             return Decision(Work.ITEM)
-        if due:  # heads held back by their share while nothing else waits: go now
-            return Decision(Work.HEAD, min(due, key=lambda feed: feed.due_at).spec.key)
+        # Here nothing waits, so a due head was not held back by its share: none is due.
         next_due = min((feed.due_at for feed in feeds), default=None)
         return Decision(None, wait_s=float("inf") if next_due is None else next_due - now)
 
     def granted(self, decision: Decision, now: float) -> None:
-        """Book a slot given to ``decision``: a head is next due one period from now."""
-        if decision.work is None:
-            return
+        """Book a slot given to ``decision`` (work, not a wait): a head is next due one period
+        from now."""
+        assert decision.work is not None, "a wait is not a slot"
         self._recent.append(decision.work)
         if decision.work is Work.HEAD and decision.feed in self._feeds:
             feed = self._feeds[decision.feed]

@@ -91,9 +91,9 @@ class CensusSpider(scrapy.Spider):
         )
         try:
             self.crawler.engine.crawl(request)
-        except Exception:  # the crawl is closing: give the slot back
+        except Exception:  # the crawl is closing: give the slot and the head's ticket back
             assert self.context.gate is not None
-            self.context.gate.done()
+            self.context.gate.cancel_head(key)
 
     def parse_head(self, response: Response, key: str) -> Iterator[Any]:
         feed = self.context.heads[key]

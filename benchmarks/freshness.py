@@ -8,7 +8,7 @@ censuses back to back, the baseline), then with the scheduler (heads, rolling ce
 pages), on the same market history (same seed and change script).
 
 Detection is measured **at the crawler's output**: the time from the change in the simulator
-to the first ``ListingObserved`` on the ingest queue that carries it (for a delisting: to the
+to the first observation on the ingest queue that carries it (a row of a page message) (for a delisting: to the
 first complete ``CensusCompleted`` of its view after the change). Ingest and the notifier add
 their own latency on top (docs/ingest.md, docs/notifier.md); the WebSocket end-to-end figure
 the issue asks for is not measured here yet.
@@ -50,6 +50,7 @@ from fragmenty_shared.contracts import (
     ListingObserved,
     ListingStatus,
     listings_message_adapter,
+    observations_in,
 )
 from fragmenty_shared.topology import Topology
 from fragmenty_simulator.app import Simulator, SimulatorConfig
@@ -163,9 +164,9 @@ async def watch_queue(url: str, topology: Topology, run: Run) -> None:
                 except ValueError as error:  # not ours to judge here: say so and go on
                     log(f"unreadable message on the queue: {error}")
                     continue
-                if isinstance(parsed, ListingObserved):
-                    _saw(run, parsed, now)
-                elif isinstance(parsed, CensusCompleted):
+                for observation in observations_in(parsed):  # a page: each of its rows
+                    _saw(run, observation, now)
+                if isinstance(parsed, CensusCompleted):
                     for view in parsed.views:
                         if view.complete and view.status is ListingStatus.SALE:
                             started = parsed.started_at.timestamp()

@@ -1,6 +1,10 @@
 """Ingest throughput: the real service against the database's own limit and the seed's way.
 
-    uv run python benchmarks/ingest.py [--listings 20000] [--seed-sample 500]
+    uv run python benchmarks/ingest.py [--listings 20000] [--seed-sample 500] [--page-rows 500]
+    uv run python benchmarks/ingest.py --quick          # 2,000 listings: proves it works
+
+The crawl is published as the crawler sends it: one ``ListingsObserved`` message per page of
+``--page-rows`` rows (Fragment's pages hold 500), then its ``CensusCompleted``.
 
 Prints one JSON line:
 
@@ -51,7 +55,9 @@ from fragmenty_shared.contracts import (  # noqa: E402
     CensusCompleted,
     CensusView,
     ListingObserved,
+    ListingsObserved,
     ListingStatus,
+    pages_of,
 )
 from fragmenty_shared.settings import Settings  # noqa: E402
 from fragmenty_shared.storage import make_mongo_client  # noqa: E402
@@ -116,12 +122,17 @@ def log(message: str) -> None:
     print(f"bench ingest: {message}", file=sys.stderr, flush=True)
 
 
-def market(listings: int, crawl_id: str, at: datetime) -> list[ListingObserved | CensusCompleted]:
-    """A crawl of ``listings`` numbers on auction and its census."""
+Message = ListingsObserved | ListingObserved | CensusCompleted
+
+
+def market(
+    listings: int, crawl_id: str, at: datetime, page_rows: int
+) -> list[ListingObserved | CensusCompleted]:
+    """A crawl of ``listings`` numbers on auction and its census (a page's rows share a time)."""
     observations: list[ListingObserved | CensusCompleted] = [
         ListingObserved(
             crawl_id=crawl_id,
-            observed_at=at + timedelta(milliseconds=index),
+            observed_at=at + timedelta(milliseconds=index // page_rows),
             asset=Asset.NUMBER,
             slug=f"888{index:08d}",
             title=f"+888 {index:04d} {index % 10000:04d}",
@@ -144,7 +155,7 @@ def market(listings: int, crawl_id: str, at: datetime) -> list[ListingObserved |
                     asset=Asset.NUMBER,
                     status=ListingStatus.AUCTION,
                     rows=listings,
-                    pages=max(1, listings // 50),
+                    pages=max(1, -(-listings // page_rows)),
                     complete=True,
                 )
             ],
@@ -292,7 +303,14 @@ class IngestService:
             await asyncio.wait_for(self.process.wait(), 30)
 
 
-async def publish(settings: Settings, topology: Topology, messages: list[Any]) -> None:
+def on_the_wire(messages: list[Any], page_rows: int) -> list[Message]:
+    """The crawl as the crawler publishes it: its observations in pages, then its census."""
+    observations = [m for m in messages if isinstance(m, ListingObserved)]
+    censuses = [m for m in messages if isinstance(m, CensusCompleted)]
+    return [*pages_of(observations, max_rows=page_rows), *censuses]
+
+
+async def publish(settings: Settings, topology: Topology, messages: list[Message]) -> None:
     broker = make_broker(settings)
     await broker.connect()
     try:
@@ -329,7 +347,7 @@ async def until_census_durable(settings: Settings, crawl_id: str) -> None:
 
 
 async def timed_ingest(
-    settings: Settings, topology: Topology, messages: list[Any], crawl_id: str
+    settings: Settings, topology: Topology, messages: list[Message], crawl_id: str
 ) -> tuple[float, float]:
     """Seconds until every message is durable, and until the last one was published."""
     started = time.perf_counter()
@@ -352,10 +370,12 @@ async def cleanup(settings: Settings, topology: Topology) -> None:
     await client.close()
 
 
-async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[str, Any]:
+async def main(
+    listings: int, seed_sample: int, page_rows: int, profile: Path | None
+) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     base = Settings()
-    first_crawl = market(listings, "bench-1", START)
+    first_crawl = market(listings, "bench-1", START, page_rows)
     observations = [m for m in first_crawl if isinstance(m, ListingObserved)]
 
     log(f"raw bulk writes of {listings} listings")
@@ -385,7 +405,9 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
         await service.start()
         log("pipeline: publishing the first crawl")
         meter = CpuMeter(service.pid)
-        pipeline_s, published_s = await timed_ingest(settings, topology, first_crawl, "bench-1")
+        pipeline_s, published_s = await timed_ingest(
+            settings, topology, on_the_wire(first_crawl, page_rows), "bench-1"
+        )
         pipeline_cpu = meter.used()
         batches = await service.metric("fragmenty_ingest_batch_size_count")
         log(
@@ -396,9 +418,9 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
         # ingest restarts, so the figure is ingest's own work (consume, decide, acknowledge),
         # not the benchmark's publishing speed; warm-up from the database is excluded too.
         await service.stop()
-        second_crawl = market(listings, "bench-2", START + timedelta(hours=1))
+        second_crawl = market(listings, "bench-2", START + timedelta(hours=1), page_rows)
         log("steady state: queueing the same market again")
-        await publish(settings, topology, second_crawl)
+        await publish(settings, topology, on_the_wire(second_crawl, page_rows))
         steady_profile = profile.with_suffix(".steady" + profile.suffix) if profile else None
         service = IngestService(settings, steady_profile)
         await service.start()
@@ -418,6 +440,7 @@ async def main(listings: int, seed_sample: int, profile: Path | None) -> dict[st
     return {
         "bench": "ingest",
         "listings": listings,
+        "page_rows": page_rows,
         "pipeline_s": round(pipeline_s, 3),
         "pipeline_per_s": round(pipeline_per_s, 1),
         "pipeline_published_s": round(published_s, 3),
@@ -453,11 +476,21 @@ if __name__ == "__main__":
     parser.add_argument("--listings", type=int, default=20_000)
     parser.add_argument("--seed-sample", type=int, default=500)
     parser.add_argument(
+        "--page-rows", type=int, default=500, help="rows per page message (Fragment's: 500)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a small run (2,000 listings, 100 seed upserts)"
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="run ingest under cProfile: the first ingest's stats to this file, the steady "
         "state's next to it (NAME.steady.SUFFIX)",
     )
     arguments = parser.parse_args()
-    result = asyncio.run(main(arguments.listings, arguments.seed_sample, arguments.profile))
+    if arguments.quick:
+        arguments.listings, arguments.seed_sample = 2_000, 100
+    result = asyncio.run(
+        main(arguments.listings, arguments.seed_sample, arguments.page_rows, arguments.profile)
+    )
     print(json.dumps(result))

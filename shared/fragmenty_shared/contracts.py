@@ -1,15 +1,23 @@
 """The messages that cross the broker, in one place.
 
-``ListingObserved`` and ``CensusCompleted`` go from the crawler to ingest on the listings exchange;
-``PriceEvent`` goes from ingest to everyone on the events exchange. Each carries a
-``schema_version`` so a consumer can refuse what it does not understand, and every field has a
-description, which FastStream turns into the AsyncAPI document.
+``ListingsObserved`` (one message per fetched page) and ``CensusCompleted`` go from the crawler
+to ingest on the listings exchange; ``PriceEvent`` goes from ingest to everyone on the events
+exchange. Each carries a ``schema_version`` so a consumer can refuse what it does not
+understand, and every field has a description, which FastStream turns into the AsyncAPI
+document.
+
+Observations, schema version 2: the crawler sends a page's rows as one ``ListingsObserved``
+(what the page shares, crawl, asset, time and TON rate, said once; one ``ObservedRow`` per row).
+Version 1 was one ``ListingObserved`` per row; ingest still accepts it (messages queued during
+an upgrade), and :meth:`ListingsObserved.observations` turns a page back into that shape, which
+is what ingest decides on.
 
 TON amounts are exact decimals (JSON strings), never binary floats.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -18,6 +26,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION: Literal[1] = 1
+PAGE_SCHEMA_VERSION: Literal[2] = 2  # ListingsObserved: the observations of one page
+
+# Rows of one ListingsObserved: a Fragment page holds at most a few hundred; the limit keeps a
+# message well under ingest's size limit (a row is about 300 bytes without item page details).
+MAX_PAGE_ROWS = 1000
 
 # Fragment's most expensive sales are in the millions of TON; a billion is "absurd", not "rich".
 MAX_PRICE_TON = Decimal(1_000_000_000)
@@ -170,6 +183,141 @@ class ListingObserved(ContractModel):
     )
 
 
+class ObservedRow(ContractModel):
+    """One row of a page: a ``ListingObserved`` without what the whole page shares."""
+
+    slug: Slug
+    title: str = Field(
+        min_length=1, max_length=64, description="As Fragment shows it: '+888 0000 1234', '@boris'."
+    )
+    status: ListingStatus
+    price_ton: TonAmount = Field(
+        description="Minimum next bid (auction), fixed price (sale) or sale price (sold)."
+    )
+    price_usd: UsdAmount | None = Field(
+        default=None, description="USD price, when the page shows one."
+    )
+    ends_at: UtcDatetime | None = Field(
+        default=None, description="Auction end or sale expiry; null for sold listings."
+    )
+    sold_at: UtcDatetime | None = Field(default=None, description="Sale date of a sold listing.")
+    url: str = Field(min_length=1, max_length=512, description="The listing's page on Fragment.")
+    details: ItemDetails | None = Field(
+        default=None, description="Item page details, when the crawler fetched the item page."
+    )
+    observed_at: UtcDatetime | None = Field(
+        default=None,
+        description="When this row was read, if not when the page was (null: the page's time).",
+    )
+
+
+class ListingsObserved(ContractModel):
+    """The listings of one fetched page (schema version 2): one message per page, not per row.
+
+    A census or head page carries its rows in page order; an item page carries the one listing
+    it details (``details``, with the time its row was read). Ingest validates row by row: a bad
+    row is dead-lettered on its own and the rest of the page is ingested.
+    """
+
+    kind: Literal["listings_observed"] = "listings_observed"
+    schema_version: Literal[2] = Field(
+        default=PAGE_SCHEMA_VERSION, description="Contract version (2: a page of rows)."
+    )
+    crawl_id: CrawlId
+    asset: Asset = Field(description="What the page lists; also its routing key's first word.")
+    observed_at: UtcDatetime = Field(description="When the page was read (UTC).")
+    ton_usd_rate: Decimal = Field(
+        gt=0, le=1_000_000, allow_inf_nan=False, description="USD per TON on the page (tonRate)."
+    )
+    rows: list[ObservedRow] = Field(
+        min_length=1, max_length=MAX_PAGE_ROWS, description="The page's listings, in page order."
+    )
+
+    def observations(self) -> list[ListingObserved]:
+        """The rows as one-row observations (schema version 1), in page order.
+
+        Built without validating again: every value was validated as part of this page.
+        """
+        return [
+            ListingObserved.model_construct(
+                kind="listing_observed",
+                schema_version=SCHEMA_VERSION,
+                crawl_id=self.crawl_id,
+                asset=self.asset,
+                ton_usd_rate=self.ton_usd_rate,
+                observed_at=row.observed_at or self.observed_at,
+                slug=row.slug,
+                title=row.title,
+                status=row.status,
+                price_ton=row.price_ton,
+                price_usd=row.price_usd,
+                ends_at=row.ends_at,
+                sold_at=row.sold_at,
+                url=row.url,
+                details=row.details,
+            )
+            for row in self.rows
+        ]
+
+
+def pages_of(
+    observations: Sequence[ListingObserved], *, max_rows: int = MAX_PAGE_ROWS
+) -> list[ListingsObserved]:
+    """Observations as few page messages as they allow, in order.
+
+    A page holds consecutive observations of one crawl, asset and TON rate (a new page starts
+    where one of them changes, and after ``max_rows`` rows). Its time is its first row's; a row
+    read at another moment keeps its own ``observed_at``.
+    """
+    pages: list[ListingsObserved] = []
+    rows: list[ObservedRow] = []
+    head: ListingObserved | None = None
+
+    def close() -> None:
+        if head is not None and rows:
+            pages.append(
+                ListingsObserved(
+                    crawl_id=head.crawl_id,
+                    asset=head.asset,
+                    observed_at=head.observed_at,
+                    ton_usd_rate=head.ton_usd_rate,
+                    rows=list(rows),
+                )
+            )
+        rows.clear()
+
+    for observation in observations:
+        if head is None or len(rows) >= max_rows or not _same_page(head, observation):
+            close()
+            head = observation
+        rows.append(
+            ObservedRow(
+                slug=observation.slug,
+                title=observation.title,
+                status=observation.status,
+                price_ton=observation.price_ton,
+                price_usd=observation.price_usd,
+                ends_at=observation.ends_at,
+                sold_at=observation.sold_at,
+                url=observation.url,
+                details=observation.details,
+                observed_at=(
+                    None if observation.observed_at == head.observed_at else observation.observed_at
+                ),
+            )
+        )
+    close()
+    return pages
+
+
+def _same_page(first: ListingObserved, other: ListingObserved) -> bool:
+    return (first.crawl_id, first.asset, first.ton_usd_rate) == (
+        other.crawl_id,
+        other.asset,
+        other.ton_usd_rate,
+    )
+
+
 class CensusView(ContractModel):
     """What a crawl saw of one asset/status view."""
 
@@ -207,12 +355,32 @@ class CensusCompleted(ContractModel):
     )
 
 
-ListingsMessage = Annotated[ListingObserved | CensusCompleted, Field(discriminator="kind")]
+ListingsMessage = Annotated[
+    ListingsObserved | ListingObserved | CensusCompleted, Field(discriminator="kind")
+]
 """Everything that travels on the listings exchange, told apart by ``kind``."""
 
-listings_message_adapter: TypeAdapter[ListingObserved | CensusCompleted] = TypeAdapter(
-    ListingsMessage
+listings_message_adapter: TypeAdapter[ListingsObserved | ListingObserved | CensusCompleted] = (
+    TypeAdapter(ListingsMessage)
 )
+
+# The schema version each kind of listings message is at (what a consumer accepts of it).
+LISTINGS_SCHEMA_VERSIONS: dict[str, int] = {
+    "listings_observed": PAGE_SCHEMA_VERSION,
+    "listing_observed": SCHEMA_VERSION,
+    "census_completed": SCHEMA_VERSION,
+}
+
+
+def observations_in(
+    message: ListingsObserved | ListingObserved | CensusCompleted,
+) -> list[ListingObserved]:
+    """The observations a listings message carries (none for a census), as one-row messages."""
+    if isinstance(message, ListingsObserved):
+        return message.observations()
+    if isinstance(message, ListingObserved):
+        return [message]
+    return []
 
 
 class ListingSnapshot(ContractModel):

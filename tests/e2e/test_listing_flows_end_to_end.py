@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from fragmenty_shared.broker import declare_listings_topology
-from fragmenty_shared.contracts import ListingObserved, listings_message_adapter
+from fragmenty_shared.contracts import ListingObserved, listings_message_adapter, observations_in
 from fragmenty_shared.money import to_nanoton
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.storage import Collections, listing_id
@@ -220,8 +220,9 @@ async def observed_on_tap(tap: aio_pika.abc.AbstractQueue, slug: str) -> Listing
                 await asyncio.sleep(0.1)
                 continue
             parsed = listings_message_adapter.validate_json(message.body)
-            if isinstance(parsed, ListingObserved) and parsed.slug == slug:
-                latest = parsed
+            for observation in observations_in(parsed):
+                if observation.slug == slug:
+                    latest = observation
 
 
 async def stored_listing(

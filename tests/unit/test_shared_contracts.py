@@ -6,15 +6,19 @@ from faststream.rabbit import RabbitExchange, RabbitQueue
 from pydantic import ValidationError
 
 from fragmenty_shared.contracts import (
+    MAX_PAGE_ROWS,
     Asset,
     CensusCompleted,
     EventType,
     ListingObserved,
     ListingSnapshot,
+    ListingsObserved,
     ListingStatus,
     PriceEvent,
     listings_message_adapter,
     make_event_id,
+    observations_in,
+    pages_of,
 )
 from fragmenty_shared.money import from_nanoton, to_nanoton, usd_cents
 from fragmenty_shared.storage import event_from_document, event_to_document
@@ -145,3 +149,39 @@ def test_stored_events_read_back_without_the_writers_bookkeeping() -> None:
     assert document["_id"] == event.event_id
     assert document["new"]["price_ton"] == "12.5"
     assert event_from_document({**document, "rollup_key": "2026-04-16:username:sale"}) == event
+
+
+def test_observations_travel_as_pages_and_come_back_the_same() -> None:
+    base = ListingObserved.model_validate(observation())
+    later = base.observed_at + timedelta(seconds=3)
+    rows = [
+        base,
+        base.model_copy(update={"slug": "88800001235"}),
+        base.model_copy(update={"slug": "88800001236", "observed_at": later}),
+        base.model_copy(update={"slug": "88800001237", "crawl_id": "c2"}),  # another crawl
+        base.model_copy(update={"slug": "88800001238", "crawl_id": "c2"}),
+    ]
+    pages = pages_of(rows, max_rows=4)
+    assert [len(page.rows) for page in pages] == [3, 2]
+    # What the page shares is said once; only a row read at another moment has its own time.
+    assert [row.observed_at for row in pages[0].rows] == [None, None, later]
+    back = [
+        o
+        for page in pages
+        for o in observations_in(listings_message_adapter.validate_json(page.model_dump_json()))
+    ]
+    assert back == rows
+    assert pages_of(rows, max_rows=2)[0].rows[-1].slug == "88800001235"
+    assert isinstance(
+        listings_message_adapter.validate_json(pages[0].model_dump_json()), ListingsObserved
+    )
+    assert pages[0].schema_version == 2
+
+
+def test_a_page_refuses_no_rows_and_more_than_its_limit() -> None:
+    [page] = pages_of([ListingObserved.model_validate(observation())])
+    document = page.model_dump(mode="json")
+    too_many: list[object] = document["rows"] * (MAX_PAGE_ROWS + 1)
+    for rows in ([], too_many):
+        with pytest.raises(ValidationError):
+            ListingsObserved.model_validate(document | {"rows": rows})

@@ -1,4 +1,4 @@
-"""Publishing to the listings exchange: persistent, confirmed, many messages in flight at once."""
+"""Publishing to the listings exchange: one persistent, confirmed message per page."""
 
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ from collections.abc import Sequence
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_shared.broker import declare_listings_topology
-from fragmenty_shared.contracts import CensusCompleted, ListingObserved
+from fragmenty_shared.contracts import CensusCompleted, ListingObserved, pages_of
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology, observed_routing_key
 
-# Batches (a page's observations) published at the same time: two keep the broker busy while
-# the confirms of one batch come back, and bound the tasks alive to two pages' worth.
+# Pages published at the same time: two keep the broker busy while the confirm of one comes
+# back, and bound what waits in memory to two pages' worth.
 BATCHES_IN_FLIGHT = 2
 
 
 class ListingsPublisher:
-    """Sends observations and census messages; each call returns once RabbitMQ confirmed all.
+    """Sends pages of observations and census messages; each call returns once RabbitMQ
+    confirmed all.
 
-    ``make_broker`` turns publisher confirms on, so every ``broker.publish`` awaits its confirm;
-    gathering many of them keeps up to ``MAX_IN_FLIGHT`` unconfirmed at once instead of one.
+    A page's observations go out as one ``ListingsObserved`` message (schema version 2), not
+    one message per row: RabbitMQ's and ingest's cost is per message. ``make_broker`` turns
+    publisher confirms on, so every ``broker.publish`` awaits its confirm.
     """
 
     def __init__(self, broker: RabbitBroker, topology: Topology) -> None:
@@ -35,27 +37,34 @@ class ListingsPublisher:
         await declare_listings_topology(self._broker, self._topology)
 
     async def publish_observations(self, observations: Sequence[ListingObserved]) -> None:
-        """Publish all; raises (after the others finished) if any was not confirmed."""
+        """Publish a page's observations (one message, more only past ``MAX_PAGE_ROWS`` or where
+        crawl, asset or rate change); raises if any was not confirmed, naming the rows lost."""
+        pages = pages_of(observations)
         async with self._batches:
             results = await asyncio.gather(
-                *(self._publish_one(observation) for observation in observations),
+                *(
+                    self._broker.publish(
+                        page,
+                        exchange=self._exchange,
+                        routing_key=observed_routing_key(page.asset.value),
+                        persist=True,
+                    )
+                    for page in pages
+                ),
                 return_exceptions=True,
             )
-        errors = [result for result in results if isinstance(result, BaseException)]
+        errors = [
+            (page, result)
+            for page, result in zip(pages, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
         if errors:
-            raise PublishError(len(errors), len(observations)) from errors[0]
+            lost = sum(len(page.rows) for page, _ in errors)
+            raise PublishError(lost, len(observations)) from errors[0][1]
 
     async def publish_census(self, census: CensusCompleted) -> None:
         await self._broker.publish(
             census, exchange=self._exchange, routing_key=CENSUS_ROUTING_KEY, persist=True
-        )
-
-    async def _publish_one(self, observation: ListingObserved) -> None:
-        await self._broker.publish(
-            observation,
-            exchange=self._exchange,
-            routing_key=observed_routing_key(observation.asset.value),
-            persist=True,
         )
 
 

@@ -117,9 +117,10 @@ class CensusSpider(scrapy.Spider):
         last.clear()
         last.update((row.slug, _head_state(row)) for row in page.rows)
         observations: list[ListingObserved] = []
+        read_at = datetime.now(UTC)
         for row in fresh:
             try:
-                observations.append(self._observation(row, page.init.ton_usd_rate))
+                observations.append(self._observation(row, page.init.ton_usd_rate, read_at))
             except ValidationError:
                 continue  # the census reads the same row and reports it
         if observations:
@@ -187,6 +188,7 @@ class CensusSpider(scrapy.Spider):
             self._record(view, failure)
         ready: list[ListingObserved] = []
         item_requests: list[Request] = []
+        read_at = datetime.now(UTC)  # one time for the page: its rows go out as one message
         for row in outcome.rows:
             if row.slug in progress.seen_slugs:
                 # The order moved under the cursor between two pages (a price or listing changed
@@ -195,7 +197,7 @@ class CensusSpider(scrapy.Spider):
                 context.metrics.duplicate_rows.labels(view.asset.value, view.status.value).inc()
                 continue
             progress.seen_slugs.add(row.slug)
-            observation = self._observe(view, row, rate)
+            observation = self._observe(view, row, rate, read_at)
             if observation is None:
                 continue
             if context.selector.wants(row.asset, row.slug, row.status, row.price_ton):
@@ -249,10 +251,10 @@ class CensusSpider(scrapy.Spider):
         )
         return sold.caught_up(progress.known_run)
 
-    def _observation(self, row: ListingRow, rate: Decimal) -> ListingObserved:
+    def _observation(self, row: ListingRow, rate: Decimal, read_at: datetime) -> ListingObserved:
         return ListingObserved(
             crawl_id=self.context.crawl_id,
-            observed_at=datetime.now(UTC),
+            observed_at=read_at,
             asset=row.asset,
             slug=row.slug,
             title=row.title,
@@ -265,9 +267,11 @@ class CensusSpider(scrapy.Spider):
             url=row.url,
         )
 
-    def _observe(self, view: View, row: ListingRow, rate: Decimal) -> ListingObserved | None:
+    def _observe(
+        self, view: View, row: ListingRow, rate: Decimal, read_at: datetime
+    ) -> ListingObserved | None:
         try:
-            return self._observation(row, rate)
+            return self._observation(row, rate, read_at)
         except ValidationError as exc:
             fields = ",".join(str(error["loc"][0]) for error in exc.errors() if error["loc"])
             self._record(view, ParseFailure("invalid_row", f"{row.url}: invalid {fields}"))

@@ -1,4 +1,4 @@
-"""Consuming ``ingest.listings``: validate each message and hand it, poison or not, to batching.
+"""Consuming ``ingest.listings``: read each message (a page's rows, poison or not) and batch it.
 
 The queue is declared through the FastStream broker (its robust channel, prefetch and
 publisher confirms), but deliveries are taken with a plain ``basic_consume`` on that channel's
@@ -28,7 +28,7 @@ from faststream.rabbit import RabbitBroker
 from fragmenty_ingest.batcher import BatchCollector
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.processor import Delivery
-from fragmenty_ingest.validation import Poison, parse_listings_message
+from fragmenty_ingest.validation import read_listings_message
 from fragmenty_shared.topology import Topology
 
 logger = logging.getLogger(__name__)
@@ -133,18 +133,18 @@ class ListingsConsumer:
 
     async def _on_delivery(self, message: aiormq.abc.DeliveredMessage) -> None:
         # Every delivery reaches the collector, whatever its body: one that did not would be
-        # acknowledged unprocessed by its batch's ack (parse_listings_message never raises).
+        # acknowledged unprocessed by its batch's ack (read_listings_message never raises).
         self._metrics.message_arrived()
-        parsed = parse_listings_message(message.body)
-        poison = isinstance(parsed, Poison)
+        read = read_listings_message(message.body)
         self._collector.put(
             Delivery(
-                parsed,
+                read.kind,
+                read.messages,
+                read.poison,
                 message.channel,
                 message.delivery_tag or 0,  # always set for a consumed delivery
                 time.monotonic(),
-                # Poison goes to the dead-letter queue as it came; nothing else needs its body.
-                body=message.body if poison else b"",
-                routing_key=(message.routing_key or "") if poison else "",
+                # Dead letters keep where the message was going; nothing else needs it.
+                routing_key=(message.routing_key or "") if read.poison else "",
             )
         )

@@ -77,6 +77,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         processor.process,
         max_size=settings.ingest_batch_size,
         linger_s=settings.ingest_batch_linger_ms / 1000,
+        weigh=lambda delivery: delivery.rows,  # a page fills a batch by its rows
     )
     consumer = ListingsConsumer(broker, topology, collector, metrics)
 

@@ -17,8 +17,13 @@ class IngestMetrics:
         r = self.registry
         self.consumed = Counter(
             "fragmenty_ingest_messages_consumed",
-            "Messages received, by kind.",
+            "Valid messages received, by kind (listings_observed: a page of rows).",
             ["kind"],
+            registry=r,
+        )
+        self.observations = Counter(
+            "fragmenty_ingest_observations_consumed",
+            "Valid observations received (the rows of pages and one-row messages).",
             registry=r,
         )
         self.changes = Counter(
@@ -26,7 +31,7 @@ class IngestMetrics:
         )
         self.dead_lettered = Counter(
             "fragmenty_ingest_dead_lettered",
-            "Poison messages sent to the dead-letter queue, by reason.",
+            "Poison messages (and bad rows of pages) sent to the dead-letter queue, by reason.",
             ["reason"],
             registry=r,
         )
@@ -35,7 +40,7 @@ class IngestMetrics:
         )
         self.batch_size = Histogram(
             "fragmenty_ingest_batch_size",
-            "Messages per batch.",
+            "Observations (a census counts one) per batch.",
             buckets=BATCH_SIZE_BUCKETS,
             registry=r,
         )

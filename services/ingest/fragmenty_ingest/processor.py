@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,7 @@ from fragmenty_ingest.retry import until_done
 from fragmenty_ingest.sightings import CrawlSightings
 from fragmenty_ingest.state import ListingState, observed_details
 from fragmenty_ingest.store import SEQ_RESERVATION, BatchDocuments, IngestStore
-from fragmenty_ingest.validation import ListingsMessage, Poison
+from fragmenty_ingest.validation import IngestMessage, Poison
 from fragmenty_ingest.valuation import EventValuer
 from fragmenty_shared.contracts import CensusCompleted, ListingObserved, PriceEvent
 from fragmenty_shared.storage import event_from_document, listing_id
@@ -54,14 +55,21 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A message as it arrived: parsed (or why it is poison), and where to acknowledge it."""
+    """A message as it arrived: what it holds (a page's rows, one observation or a census),
+    what of it is poison, and where to acknowledge it."""
 
-    message: ListingsMessage | Poison
+    kind: str  # the message's kind, or "poison" (see ReadMessage.kind)
+    messages: tuple[IngestMessage, ...]
+    poison: tuple[Poison, ...]
     channel: aiormq.abc.AbstractChannel  # the AMQP channel it came on, to acknowledge it
     delivery_tag: int
     arrived_at: float  # time.monotonic()
-    body: bytes = b""  # poison only: what goes to the dead-letter queue
-    routing_key: str = ""  # poison only
+    routing_key: str = ""  # kept only when some of it is poison (its dead letters say it)
+
+    @property
+    def rows(self) -> int:
+        """How much of a batch this delivery fills: its observations (a census counts one)."""
+        return len(self.messages) or 1
 
 
 class IngestProcessor:
@@ -119,7 +127,7 @@ class IngestProcessor:
         finish waits for the previous one.
         """
         started = min(delivery.arrived_at for delivery in deliveries)
-        self._metrics.batch_size.observe(len(deliveries))
+        self._metrics.batch_size.observe(sum(delivery.rows for delivery in deliveries))
         async with self._lock:
             plan, scratch = self._decide(deliveries)
             outbox_ids: list[str] = []
@@ -154,8 +162,7 @@ class IngestProcessor:
                 logger.exception("publishing the batch's events failed; the outbox keeps them")
         handed_back: set[int] = set()
         for delivery in deliveries:
-            poison = delivery.message
-            if isinstance(poison, Poison) and not await self._dead_letter(delivery, poison):
+            if delivery.poison and not await self._dead_letter(delivery):
                 handed_back.add(id(delivery))
         await self._acknowledge([d for d in deliveries if id(d) not in handed_back])
         self._metrics.batch_latency.observe(time.monotonic() - started)
@@ -169,15 +176,16 @@ class IngestProcessor:
     def _decide(self, deliveries: Sequence[Delivery]) -> tuple[WritePlan, dict[str, ListingState]]:
         plan = WritePlan()
         scratch: dict[str, ListingState] = {}
-        observations = [d.message for d in deliveries if isinstance(d.message, ListingObserved)]
+        messages = [message for delivery in deliveries for message in delivery.messages]
+        observations = [m for m in messages if isinstance(m, ListingObserved)]
         # A census is judged after every observation of its batch: observations of its own crawl
         # must count as seen, and later crawls' observations are newer than its start anyway.
-        censuses = [d.message for d in deliveries if isinstance(d.message, CensusCompleted)]
+        censuses = [m for m in messages if isinstance(m, CensusCompleted)]
         # Counted once per batch: a labelled metric lookup per message is measurable.
+        for kind, count in Counter(d.kind for d in deliveries if d.kind != "poison").items():
+            self._metrics.consumed.labels(kind=kind).inc(count)
         if observations:
-            self._metrics.consumed.labels(kind="listing_observed").inc(len(observations))
-        if censuses:
-            self._metrics.consumed.labels(kind="census_completed").inc(len(censuses))
+            self._metrics.observations.inc(len(observations))
         for observation in observations:
             self._sightings.see(observation)
             key = listing_id(observation.asset, observation.slug)
@@ -268,22 +276,25 @@ class IngestProcessor:
         # Beside the next batch's writes: a delete by _id is one small command.
         await self._db(lambda: self._store.delete_outbox(outbox_ids), "clearing the outbox")
 
-    async def _dead_letter(self, delivery: Delivery, poison: Poison) -> bool:
-        """Dead-letter a poison message; False when it was handed back to the queue instead."""
-        logger.warning("dead-lettering a poison message: %s", poison.reason)
-        try:
-            await self._publisher.dead_letter(
-                delivery.body, poison.reason, {"x-original-routing-key": delivery.routing_key}
-            )
-        except Exception:
-            # Not confirmed: back to the queue (before the batch's ack, which then leaves it
-            # out); a redelivery tries again, and the queue's delivery limit dead-letters it
-            # in the end if the broker keeps refusing.
-            logger.exception("dead-lettering failed; the message goes back to the queue")
-            with contextlib.suppress(Exception):
-                await delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
-            return False
-        self._metrics.dead_lettered.labels(reason=poison.kind).inc()
+    async def _dead_letter(self, delivery: Delivery) -> bool:
+        """Dead-letter a delivery's poison (the whole message, or each bad row of a page);
+        False when the delivery was handed back to the queue instead."""
+        for poison in delivery.poison:
+            logger.warning("dead-lettering a poison message: %s", poison.reason)
+            try:
+                await self._publisher.dead_letter(
+                    poison.body, poison.reason, {"x-original-routing-key": delivery.routing_key}
+                )
+            except Exception:
+                # Not confirmed: back to the queue (before the batch's ack, which then leaves it
+                # out); a redelivery tries again (its good rows are then no change, and a bad
+                # row dead-lettered before this one may be dead-lettered twice), and the
+                # queue's delivery limit dead-letters it in the end if the broker keeps refusing.
+                logger.exception("dead-lettering failed; the message goes back to the queue")
+                with contextlib.suppress(Exception):
+                    await delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
+                return False
+            self._metrics.dead_lettered.labels(reason=poison.kind).inc()
         return True
 
     async def _acknowledge(self, deliveries: Sequence[Delivery]) -> None:

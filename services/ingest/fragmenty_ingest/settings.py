@@ -9,7 +9,10 @@ from fragmenty_shared.settings import Settings
 
 class IngestSettings(Settings):
     ingest_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Most messages written in one batch."
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Rows after which a batch closes (a page message is never split).",
     )
     ingest_batch_linger_ms: int = Field(
         default=50,

@@ -14,7 +14,12 @@ from fragmenty_crawler.census import CensusReport
 from fragmenty_crawler.main import build_runner
 from fragmenty_crawler.metrics import CrawlerMetrics
 from fragmenty_crawler.settings import CrawlerSettings
-from fragmenty_shared.contracts import CensusCompleted, ListingObserved, listings_message_adapter
+from fragmenty_shared.contracts import (
+    CensusCompleted,
+    ListingObserved,
+    listings_message_adapter,
+    observations_in,
+)
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
 
@@ -44,7 +49,8 @@ async def run_census(
 async def drain(
     broker: RabbitBroker, topology: Topology, censuses: int, wait_s: float = 30.0
 ) -> list[Message]:
-    """Every message on the ingest queue up to the ``censuses``-th CensusCompleted, in order."""
+    """Every message on the ingest queue up to the ``censuses``-th CensusCompleted, in order
+    (a page message as its rows, one observation each)."""
     channel = await broker._connection.channel()  # type: ignore[union-attr]
     received: list[Message] = []
     try:
@@ -54,7 +60,7 @@ async def drain(
             async for message in incoming:
                 parsed = listings_message_adapter.validate_json(message.body)
                 await message.ack()
-                received.append(parsed)
+                received.extend(observations_in(parsed) or [parsed])  # type: ignore[list-item]
                 if isinstance(parsed, CensusCompleted):
                     seen += 1
                     if seen == censuses:

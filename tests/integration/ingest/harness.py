@@ -31,8 +31,10 @@ from fragmenty_shared.broker import declare_events_exchange, declare_listings_to
 from fragmenty_shared.contracts import (
     CensusCompleted,
     ListingObserved,
+    ListingsObserved,
     ListingStatus,
     PriceEvent,
+    pages_of,
 )
 from fragmenty_shared.event_log import events_in_blocks
 from fragmenty_shared.listing_history import ListingHistoryReader
@@ -45,6 +47,7 @@ from tests.support.private_servers import REPO_ROOT, free_port
 from tests.unit.ingest.factory import T0, observed
 
 Message = ListingObserved | CensusCompleted
+WireMessage = ListingsObserved | ListingObserved | CensusCompleted
 
 
 def ingest_settings(settings: Settings, **overrides: Any) -> IngestSettings:
@@ -160,10 +163,27 @@ class IngestProcess:
         self.process = None
 
 
-async def publish(broker: RabbitBroker, topology: Topology, messages: Sequence[Message]) -> None:
-    """Publish as the crawler does: persistent, with confirms, in order (small concurrent runs)."""
+# Rows per page message the tests publish: small pages, so a crash lands between batches.
+PAGE_ROWS = 20
+
+
+async def publish(
+    broker: RabbitBroker,
+    topology: Topology,
+    messages: Sequence[Message],
+    *,
+    as_pages: bool = True,
+    page_rows: int = PAGE_ROWS,
+) -> None:
+    """Publish as the crawler does: persistent, with confirms, in order (small concurrent runs).
+
+    Runs of observations go out as page messages (``ListingsObserved``, up to ``page_rows``
+    rows, each row keeping its own time); ``as_pages=False`` sends one message per observation,
+    as crawlers before schema version 2 did.
+    """
     await declare_listings_topology(broker, topology)
-    for start in range(0, len(messages), 200):
+    wire = _as_pages(messages, page_rows) if as_pages else list(messages)
+    for start in range(0, len(wire), 200):
         await asyncio.gather(
             *(
                 broker.publish(
@@ -173,12 +193,25 @@ async def publish(broker: RabbitBroker, topology: Topology, messages: Sequence[M
                     persist=True,
                     content_type="application/json",
                 )
-                for message in messages[start : start + 200]
+                for message in wire[start : start + 200]
             )
         )
 
 
-def _routing_key(message: Message) -> str:
+def _as_pages(messages: Sequence[Message], page_rows: int) -> list[WireMessage]:
+    wire: list[WireMessage] = []
+    run: list[ListingObserved] = []
+    for message in messages:
+        if isinstance(message, ListingObserved):
+            run.append(message)
+            continue
+        wire += pages_of(run, max_rows=page_rows)
+        run = []
+        wire.append(message)
+    return wire + pages_of(run, max_rows=page_rows)
+
+
+def _routing_key(message: WireMessage) -> str:
     if isinstance(message, CensusCompleted):
         return CENSUS_ROUTING_KEY
     return observed_routing_key(message.asset.value)

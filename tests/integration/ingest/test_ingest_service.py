@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import httpx
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_shared.contracts import EventType
+from fragmenty_shared.contracts import EventType, pages_of
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, Topology, observed_routing_key
 from tests.integration.ingest.harness import (
@@ -52,10 +53,11 @@ async def test_the_same_census_twice_lists_once_and_writes_nothing_the_second_ti
                 lambda: _has(mongo_db, "census", 1), timeout_s=30, what="the first census"
             )
             assert await metric(config.ingest_port, "fragmenty_ingest_listing_writes_total") == 40
-        # A fresh instance: its memory is warmed from the database, not left over.
+        # A fresh instance: its memory is warmed from the database, not left over. The second
+        # crawl comes as one message per observation, as crawlers before pages sent them.
         config = config.model_copy(update={"ingest_port": free_port()})
         async with running_ingest(config):
-            await publish(broker, topology, [*second, census("c2", rows=40)])
+            await publish(broker, topology, [*second, census("c2", rows=40)], as_pages=False)
             await wait_until(
                 lambda: _has(mongo_db, "census", 2), timeout_s=30, what="the second census"
             )
@@ -167,6 +169,41 @@ async def test_poison_is_dead_lettered_with_its_reason_and_the_stream_goes_on(
     assert reasons[1].startswith("invalid")
     assert "price_ton" in reasons[1]
     assert len(dead) == 2  # each once: dead-lettered at once, not retried
+
+
+async def test_a_bad_row_of_a_page_is_dead_lettered_alone_and_the_rest_is_stored(
+    settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
+) -> None:
+    config = ingest_settings(settings)
+    rows = [observed(f"8880000000{index}", crawl_id="c1") for index in range(5)]
+    [page] = pages_of(rows)
+    document = page.model_dump(mode="json")
+    document["rows"][2]["price_ton"] = "NaN"
+    async with running_ingest(config):
+        await broker.publish(
+            httpx.Response(200, json=document).content,
+            exchange=topology.listings_exchange,
+            routing_key=observed_routing_key("number"),
+            persist=True,
+        )
+        await publish(broker, topology, [census("c1", rows=4)])
+        await wait_until(lambda: _has(mongo_db, "census", 1), timeout_s=30, what="the census")
+        await wait_until(
+            lambda: _metric_at_least(config.ingest_port, "fragmenty_ingest_dead_lettered_total", 1),
+            timeout_s=10,
+            what="the dead-letter metric",
+        )
+        dead_metric = await metric(config.ingest_port, "fragmenty_ingest_dead_lettered_total")
+    stored = sorted([d["slug"] async for d in mongo_db.listings.find({})])
+    assert stored == ["88800000000", "88800000001", "88800000003", "88800000004"]
+    [dead] = await dead_letters(broker, topology)
+    reason = str(dead.headers[DEAD_LETTER_REASON_HEADER])
+    assert reason.startswith("invalid_row: row 2 (88800000002): price_ton:")
+    assert dead.headers["x-original-routing-key"] == "number.observed"
+    assert [row["slug"] for row in json.loads(dead.body)["rows"]] == ["88800000002"]
+    assert dead_metric == 1
+    good = [row for index, row in enumerate(rows) if index != 2]
+    await assert_database_matches(mongo_db, Expected.of([*good, census("c1", rows=4)]))
 
 
 async def _metric_at_least(port: int, name: str, value: float) -> bool:

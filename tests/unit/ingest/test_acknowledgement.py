@@ -7,14 +7,15 @@ tests/integration/ingest: poison to the dead-letter queue, and the crash tests.)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
 from fragmenty_ingest.processor import Delivery, IngestProcessor
 from fragmenty_ingest.store import BatchDocuments
-from fragmenty_ingest.validation import Poison, parse_listings_message
-from fragmenty_shared.contracts import PriceEvent
+from fragmenty_ingest.validation import read_listings_message
+from fragmenty_shared.contracts import PriceEvent, pages_of
 
 from .factory import observed
 
@@ -78,15 +79,32 @@ def processor(publisher: FakePublisher) -> IngestProcessor:
     )
 
 
+def delivery(channel: RecordingChannel, tag: int, body: bytes) -> Delivery:
+    read = read_listings_message(body)
+    return Delivery(
+        read.kind,
+        read.messages,
+        read.poison,
+        channel,  # type: ignore[arg-type]
+        tag,
+        0.0,
+        routing_key="number.observed",
+    )
+
+
 def good(channel: RecordingChannel, tag: int, slug: str) -> Delivery:
-    return Delivery(observed(slug), channel, tag, 0.0)  # type: ignore[arg-type]
+    return delivery(channel, tag, observed(slug).model_dump_json().encode())
 
 
 def poison(channel: RecordingChannel, tag: int) -> Delivery:
-    body = b"{not json"
-    parsed = parse_listings_message(body)
-    assert isinstance(parsed, Poison)
-    return Delivery(parsed, channel, tag, 0.0, body=body, routing_key="number.observed")  # type: ignore[arg-type]
+    return delivery(channel, tag, b"{not json")
+
+
+def page_with_a_bad_row(channel: RecordingChannel, tag: int, *slugs: str) -> Delivery:
+    [page] = pages_of([observed(slug) for slug in slugs])
+    document = json.loads(page.model_dump_json())
+    document["rows"][1]["price_ton"] = "-1"
+    return delivery(channel, tag, json.dumps(document).encode())
 
 
 async def run_batches(ingest: IngestProcessor, *batches: list[Delivery]) -> None:
@@ -143,3 +161,27 @@ async def test_each_channel_gets_its_own_ack() -> None:
     )
     assert old.frames == [("ack", 42, True)]
     assert new.frames == [("ack", 1, True)]
+
+
+async def test_a_page_with_a_bad_row_is_ingested_and_acknowledged_after_its_row_is_dead_lettered() -> (
+    None
+):
+    channel, publisher = RecordingChannel(), FakePublisher()
+    await run_batches(
+        processor(publisher),
+        [page_with_a_bad_row(channel, 1, "88800000001", "88800000002", "88800000003")],
+    )
+    assert channel.frames == [("ack", 1, True)]
+    [dead] = publisher.dead_lettered
+    assert [row["slug"] for row in json.loads(dead)["rows"]] == ["88800000002"]
+    assert sorted(event.slug for event in publisher.published) == ["88800000001", "88800000003"]
+
+
+async def test_a_page_whose_bad_row_cannot_be_dead_lettered_goes_back_whole() -> None:
+    channel = RecordingChannel()
+    await run_batches(
+        processor(FakePublisher(dead_letter_fails=True)),
+        [good(channel, 1, "88800000001"), page_with_a_bad_row(channel, 2, "88800000002", "bad1")],
+    )
+    # Its good rows are durable already: the redelivery finds them unchanged.
+    assert channel.frames == [("nack", 2, True), ("ack", 1, True)]

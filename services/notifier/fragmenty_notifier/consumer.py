@@ -148,12 +148,14 @@ class EventConsumer:
             return
         recovered = 0
         try:
-            async for event in self._store.events_after(since, limit=RECOVERY_LIMIT):
-                if self._hub.knows(event.event_id):
-                    continue
-                if self._hub.publish(Envelope.wrap(event), source="recovery"):
-                    recovered += 1
-                    self._metrics.replayed_events.inc()
+            async for page in self._store.event_pages_after(since, limit=RECOVERY_LIMIT):
+                # One fan-out per page read: each client gets one write for the page's events.
+                missed = [
+                    Envelope.wrap(event) for event in page if not self._hub.knows(event.event_id)
+                ]
+                fresh = self._hub.publish_batch(missed, source="recovery")
+                recovered += fresh
+                self._metrics.replayed_events.inc(fresh)
         except Exception:
             logger.exception("recovering events after a broker reconnect failed")
             return

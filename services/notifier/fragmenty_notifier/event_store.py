@@ -33,7 +33,13 @@ class EventStore:
         await self._log.check_since(since)
 
     async def events_after(self, since: int, *, limit: int) -> AsyncIterator[PriceEvent]:
-        """Up to ``limit`` stored events with a position above ``since``, in position order.
+        """Up to ``limit`` stored events with a position above ``since``, in position order."""
+        async for page in self.event_pages_after(since, limit=limit):
+            for event in page:
+                yield event
+
+    async def event_pages_after(self, since: int, *, limit: int) -> AsyncIterator[list[PriceEvent]]:
+        """``events_after``, a read of up to ``REPLAY_BATCH`` events at a time.
 
         Reads the event log's recent window (bounded), and its archive only for a cursor older
         than the window.
@@ -42,8 +48,8 @@ class EventStore:
         while sent < limit:
             asked = min(REPLAY_BATCH, limit - sent)
             documents = await self._log.after(since, limit=asked)
-            for document in documents:
-                yield event_from_document(document)
+            if documents:
+                yield [event_from_document(document) for document in documents]
             if len(documents) < asked:
                 return  # a short page is the end: no further read to learn there is nothing
             sent += len(documents)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from fragmenty_notifier.consumer import EventConsumer
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import create_metrics
+from fragmenty_notifier.settings import NotifierSettings
+from fragmenty_shared.contracts import PriceEvent
 
 from .factories import make_event
 
@@ -110,3 +115,34 @@ def test_an_admitted_handshake_counts_before_its_connection_is_added() -> None:
     assert hub.refusal("a") is None
     assert hub.admit("a") is None
     assert hub.admit("a") is not None
+
+
+class PagedStore:
+    """Stored events in the pages ``EventStore.event_pages_after`` reads them in."""
+
+    def __init__(self, pages: list[list[PriceEvent]]) -> None:
+        self.pages = pages
+
+    async def event_pages_after(self, since: int, *, limit: int) -> AsyncIterator[list[PriceEvent]]:
+        for page in self.pages:
+            yield page
+
+
+async def test_recovery_fans_out_each_page_of_missed_events_in_one_batch() -> None:
+    metrics = create_metrics()
+    hub = Hub(metrics, max_connections=3, max_per_client=2)
+    connection = FakeConnection("a")
+    hub.add(connection)  # type: ignore[arg-type]
+    events = [make_event(f"8880000020{n}") for n in range(5)]
+    hub.publish(Envelope.wrap(events[1]))  # arrived live before the outage
+    store = PagedStore([events[:3], events[3:]])
+    consumer = EventConsumer(NotifierSettings(), hub, store, metrics)  # type: ignore[arg-type]
+
+    await consumer._recover(since=0)
+
+    assert connection.batches == [
+        [events[1].event_id],
+        [events[0].event_id, events[2].event_id],
+        [events[3].event_id, events[4].event_id],
+    ]
+    assert metrics.registry.get_sample_value("fragmenty_notifier_recovered_events_total") == 4

@@ -15,13 +15,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from fragmenty_api.snapshot import ListingRow, MarketSnapshot
 from fragmenty_api.snapshot_store import SnapshotStore
 from fragmenty_shared.contracts import Asset
 from fragmenty_shared.money import from_nanoton
 from fragmenty_shared.valuation.estimator import Valuation, ValuationModel
+from fragmenty_shared.valuation.market import ValuedMarket
 from fragmenty_shared.valuation.sales import Sale, sales_of_listing
 
 logger = logging.getLogger(__name__)
@@ -43,27 +43,9 @@ def sales_of_rows(rows: Iterable[ListingRow]) -> list[Sale]:
     return sales
 
 
-@dataclass(frozen=True)
-class FittedValuations:
-    """One model and the valuation of every listing known when it was fitted."""
-
-    model: ValuationModel
-    by_listing: dict[str, Valuation | None]
-    sales: int
-    seconds: float
-
-
-def fit_valuations(rows: Sequence[ListingRow]) -> FittedValuations:
-    """Fit on the rows' sales and value every row (in batches per asset). Runs in a thread."""
-    started = time.perf_counter()
-    sales = sales_of_rows(rows)
-    model = ValuationModel.fit(sales)
-    by_listing: dict[str, Valuation | None] = {}
-    for asset in Asset:
-        of_asset = [row for row in rows if row.asset == asset.value]
-        estimates = model.estimate_many(asset, [row.slug for row in of_asset])
-        by_listing.update(zip((row.id for row in of_asset), estimates, strict=True))
-    return FittedValuations(model, by_listing, len(sales), time.perf_counter() - started)
+def fit_valuations(rows: Sequence[ListingRow]) -> ValuedMarket:
+    """Fit on the rows' sales and value every row. Runs in a thread."""
+    return ValuedMarket.fit(sales_of_rows(rows), ((Asset(row.asset), row.slug) for row in rows))
 
 
 class Valuations:
@@ -72,7 +54,7 @@ class Valuations:
     def __init__(self, store: SnapshotStore, *, refit_seconds: float) -> None:
         self._store = store
         self._refit_seconds = refit_seconds
-        self._fitted: FittedValuations | None = None
+        self._fitted: ValuedMarket | None = None
         self.version = 0  # bumped by every fit, so caches of valuations can tell
 
     @property
@@ -82,11 +64,7 @@ class Valuations:
     def of_row(self, row: ListingRow) -> Valuation | None:
         """The listing's current valuation (None before the first fit or for too few sales)."""
         fitted = self._fitted
-        if fitted is None:
-            return None
-        if row.id not in fitted.by_listing:
-            fitted.by_listing[row.id] = fitted.model.estimate(Asset(row.asset), row.slug)
-        return fitted.by_listing[row.id]
+        return None if fitted is None else fitted.of(Asset(row.asset), row.slug)
 
     def discount_of(self, row: ListingRow) -> float | None:
         valuation = self.of_row(row)
@@ -94,16 +72,17 @@ class Valuations:
             None if valuation is None else valuation.discount_pct(from_nanoton(row.price_nanoton))
         )
 
-    async def refit(self, snapshot: MarketSnapshot) -> FittedValuations:
+    async def refit(self, snapshot: MarketSnapshot) -> ValuedMarket:
         rows = list(snapshot.listings.values())  # taken on the loop: the thread sees a copy
+        started = time.perf_counter()
         fitted = await asyncio.to_thread(fit_valuations, rows)
         self._fitted = fitted
         self.version += 1
         logger.info(
             "valuation refitted: %d sales, %d listings valued in %.2f s",
             fitted.sales,
-            len(fitted.by_listing),
-            fitted.seconds,
+            fitted.listings_valued,
+            time.perf_counter() - started,
         )
         return fitted
 

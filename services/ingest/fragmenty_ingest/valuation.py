@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -20,28 +19,22 @@ from pymongo.asynchronous.database import AsyncDatabase
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_shared.contracts import Asset, EventValuation, PriceEvent
 from fragmenty_shared.storage import Collections
-from fragmenty_shared.valuation.estimator import Valuation, ValuationModel
+from fragmenty_shared.valuation.estimator import Valuation
+from fragmenty_shared.valuation.market import ValuedMarket
 from fragmenty_shared.valuation.sales import LISTING_FIELDS_FOR_SALES, sales_of_listing_documents
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class _Fitted:
-    model: ValuationModel
-    by_slug: dict[tuple[Asset, str], Valuation | None]
-
-
-def _fit(documents: Sequence[dict[str, Any]]) -> _Fitted:
+def _fit(documents: Sequence[dict[str, Any]]) -> ValuedMarket:
     """Fit on the documents' sales and value every listing among them (in a worker thread)."""
-    model = ValuationModel.fit(sales_of_listing_documents(documents))
-    by_slug: dict[tuple[Asset, str], Valuation | None] = {}
-    for asset in Asset:
-        slugs = sorted({str(d.get("slug")) for d in documents if d.get("asset") == asset.value})
-        by_slug.update(
-            zip(((asset, slug) for slug in slugs), model.estimate_many(asset, slugs), strict=True)
-        )
-    return _Fitted(model, by_slug)
+    assets = {asset.value: asset for asset in Asset}
+    listings = (
+        (assets[str(d.get("asset"))], str(d.get("slug")))
+        for d in documents
+        if d.get("asset") in assets
+    )
+    return ValuedMarket.fit(list(sales_of_listing_documents(documents)), listings)
 
 
 def event_valuation(valuation: Valuation, event: PriceEvent) -> EventValuation | None:
@@ -67,7 +60,7 @@ class EventValuer:
         self._database = database
         self._metrics = metrics
         self._refit_seconds = refit_seconds
-        self._fitted: _Fitted | None = None
+        self._fitted: ValuedMarket | None = None
         self.fits = 0
 
     @property
@@ -84,10 +77,7 @@ class EventValuer:
             return events
         annotated = []
         for event in events:
-            key = (event.asset, event.slug)
-            if key not in fitted.by_slug:
-                fitted.by_slug[key] = fitted.model.estimate(event.asset, event.slug, explain=False)
-            valuation = fitted.by_slug[key]
+            valuation = fitted.of(event.asset, event.slug)
             found = None if valuation is None else event_valuation(valuation, event)
             annotated.append(
                 event if found is None else event.model_copy(update={"valuation": found})

@@ -11,6 +11,7 @@ from fragmenty_shared.contracts import Asset
 from fragmenty_shared.valuation.backtest import backtest
 from fragmenty_shared.valuation.estimator import MIN_SALES_TO_FIT, ValuationModel
 from fragmenty_shared.valuation.features import longest_run
+from fragmenty_shared.valuation.market import ValuedMarket
 from fragmenty_shared.valuation.sales import Sale, sales_of_listing
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -223,3 +224,19 @@ def test_comparables_say_which_features_they_share(run_model: ValuationModel) ->
     for comparable in similar:
         assert "short" not in comparable.why  # neither is a 7-digit number
         assert comparable.why.startswith("similar: ")
+
+
+def test_a_valued_market_values_the_listings_named_at_fit_and_others_on_first_use() -> None:
+    sales = _run_market()
+    listed = sales[0].slug
+    market = ValuedMarket.fit(sales, [(Asset.NUMBER, listed), (Asset.USERNAME, "boris")])
+
+    assert market.sales == len(sales)
+    assert market.listings_valued == 2
+    assert market.of(Asset.NUMBER, listed) == market.model.estimate(
+        Asset.NUMBER, listed, explain=False
+    )
+    assert market.of(Asset.USERNAME, "boris") is None  # no username sales to value from
+    unseen = _number(random.Random(5), 4)
+    assert market.of(Asset.NUMBER, unseen) is not None
+    assert market.listings_valued == 3  # kept until the next fit

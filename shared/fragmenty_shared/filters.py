@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fragmenty_shared.contracts import Asset, EventType, PriceEvent, Slug, TonAmount
-from fragmenty_shared.patterns import ListingPattern, PatternError, compile_pattern
+from fragmenty_shared.patterns import ListingPattern, compile_for_assets
 
 MAX_SLUGS = 500
 MAX_TAGS = 32
@@ -114,21 +114,14 @@ def compile_filter(spec: SubscriptionFilter) -> EventFilter:
     """Compile a client's filter, or raise :class:`PatternError` for a pattern it cannot use.
 
     The pattern syntax depends on the asset (digits for numbers, a name for usernames), so the
-    pattern is compiled for every asset the filter allows and kept where it compiles: ``888*``
-    applies to numbers only, ``boris`` to usernames only.
+    pattern is compiled for every asset the filter allows and kept where it compiles
+    (:func:`~fragmenty_shared.patterns.compile_for_assets`).
     """
-    patterns: dict[Asset, ListingPattern] | None = None
-    if spec.pattern is not None:
-        assets = spec.assets or list(Asset)
-        patterns = {}
-        errors = []
-        for asset in assets:
-            try:
-                patterns[asset] = compile_pattern(spec.pattern, asset)
-            except PatternError as error:
-                errors.append(f"{asset.value}: {error}")
-        if not patterns:
-            raise PatternError("; ".join(errors))
+    patterns = (
+        None
+        if spec.pattern is None
+        else compile_for_assets(spec.pattern, spec.assets or list(Asset))
+    )
     return EventFilter(
         assets=frozenset(spec.assets) if spec.assets is not None else None,
         types=frozenset(spec.types) if spec.types is not None else None,

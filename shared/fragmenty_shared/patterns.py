@@ -19,7 +19,7 @@ O(len(number) * len(pattern)) steps, whatever the pattern.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fragmenty_shared.contracts import Asset
@@ -122,3 +122,19 @@ def compile_pattern(text: str, asset: Asset) -> ListingPattern:
         raise PatternError("usernames contain only letters, digits and '_'")
     lines = re.compile(f"^[^\n]*?{re.escape(name)}[^\n]*$", re.MULTILINE)
     return ListingPattern(asset, name, re.escape(name), _username_matcher(name), lines)
+
+
+def compile_for_assets(text: str, assets: Sequence[Asset]) -> dict[Asset, ListingPattern]:
+    """``text`` compiled for each of ``assets`` whose syntax it fits: ``888*`` applies to numbers
+    only, ``boris`` to usernames only. Raises :class:`PatternError` when it fits none, with each
+    asset's reason when several were tried."""
+    compiled: dict[Asset, ListingPattern] = {}
+    errors: list[str] = []
+    for asset in assets:
+        try:
+            compiled[asset] = compile_pattern(text, asset)
+        except PatternError as error:
+            errors.append(f"{asset.value}: {error}" if len(assets) > 1 else str(error))
+    if not compiled:
+        raise PatternError("; ".join(errors))
+    return compiled

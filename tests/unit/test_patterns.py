@@ -19,6 +19,7 @@ from fragmenty_shared.patterns import (
     MAX_PATTERN_LENGTH,
     PATTERN_SYNTAX,
     PatternError,
+    compile_for_assets,
     compile_pattern,
 )
 
@@ -111,6 +112,16 @@ def test_username_patterns_are_substrings() -> None:
 def test_bad_patterns_say_why(text: str, asset: Asset, message: str) -> None:
     with pytest.raises(PatternError, match=message):
         compile_pattern(text, asset)
+
+
+def test_a_pattern_applies_to_the_assets_whose_syntax_it_fits() -> None:
+    assert compile_for_assets("888*", list(Asset)).keys() == {Asset.NUMBER}
+    assert compile_for_assets("@boris", list(Asset)).keys() == {Asset.USERNAME}
+    assert compile_for_assets("1234", list(Asset)).keys() == {Asset.NUMBER, Asset.USERNAME}
+    with pytest.raises(PatternError, match=r"^number: .*digits.*; username: .*letters"):
+        compile_for_assets("!!", list(Asset))
+    with pytest.raises(PatternError, match=r"^number patterns may contain only digits"):
+        compile_for_assets("bo", [Asset.NUMBER])  # one asset asked for: no need to name it
 
 
 def compiles_for_some_asset(text: str) -> bool:

@@ -25,7 +25,7 @@ from fragmenty_api.snapshot import (
     sort_key,
 )
 from fragmenty_shared.contracts import Asset, ListingStatus
-from fragmenty_shared.patterns import ListingPattern, PatternError, compile_pattern
+from fragmenty_shared.patterns import ListingPattern, PatternError, compile_for_assets
 
 Predicate = Callable[[ListingRow], bool]
 DiscountOf = Callable[[ListingRow], float | None]
@@ -283,17 +283,11 @@ def _compile_search(q: str | None, asset: Asset | None) -> dict[str, ListingPatt
     """The search pattern per asset it applies to; without an asset, every asset it fits."""
     if q is None:
         return {}
-    assets = [asset] if asset is not None else list(Asset)
-    compiled: dict[str, ListingPattern] = {}
-    errors: list[str] = []
-    for candidate in assets:
-        try:
-            compiled[candidate.value] = compile_pattern(q, candidate)
-        except PatternError as error:
-            errors.append(str(error))
-    if not compiled:
-        raise QueryError("q", "; ".join(errors))
-    return compiled
+    try:
+        compiled = compile_for_assets(q, [asset] if asset is not None else list(Asset))
+    except PatternError as error:
+        raise QueryError("q", str(error)) from error
+    return {candidate.value: pattern for candidate, pattern in compiled.items()}
 
 
 def discount_sort_key(row: ListingRow, discount: float | None) -> SortKey:

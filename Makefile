@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Evaluated when used, so a uv installed by `make install` is found in the same run.
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help install infra up demo test test-unit lint format bench down status
+.PHONY: help install infra up demo test test-unit lint format bench docs down status
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ lint: install ## ruff (lint + format check) and mypy
 format: install ## apply ruff's fixes and formatting
 	@$(UV) run ruff check --fix .
 	@$(UV) run ruff format .
+
+docs: install ## write the AsyncAPI document of every message (docs/asyncapi/asyncapi.json)
+	@$(UV) run fragmenty-asyncapi --out docs/asyncapi
 
 bench: infra ## run every benchmark in benchmarks/ (one JSON line each)
 	@scripts/bench.sh

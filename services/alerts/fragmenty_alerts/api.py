@@ -384,6 +384,19 @@ def build_api(
         await directory.changed()
         return Response(status_code=204)
 
+    @router.post("/alerts/telegram/link", status_code=201, tags=["channels"])
+    async def telegram_link(account_id: Account) -> dict[str, Any]:
+        """A one-time code: send ``/start <code>`` to the bot to link that chat to this account."""
+        code = secrets.token_urlsafe(12)
+        await store.meta.insert_one(
+            {
+                "_id": f"telegram-link|{code}",
+                "account_id": account_id,
+                "created_at": datetime.now(UTC),
+            }
+        )
+        return {"code": code, "send_to_bot": f"/start {code}"}
+
     # -- deliveries -------------------------------------------------------------------------
 
     @router.get("/alerts/deliveries", response_model=DeliveryPage, tags=["deliveries"])

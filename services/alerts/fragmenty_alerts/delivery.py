@@ -136,11 +136,24 @@ class Deliveries:
             if document["not_before"] <= now_utc():
                 self._start(document)
 
-    def _start(self, document: Document) -> None:
+    async def enqueue_and_send(self, documents: list[Document]) -> None:
+        """Deliveries of an event seen for the first time: sending starts while they are being
+        stored (a crash before the store is done leaves the event unacknowledged, and its
+        redelivery sends again, with the same webhook-id), so the database's latency is not
+        added to the alert's."""
+        stored = asyncio.ensure_future(self.enqueue(documents))
+        for document in documents:
+            if document["not_before"] <= now_utc():
+                self._start(document, stored=stored)
+        await stored
+
+    def _start(self, document: Document, stored: asyncio.Future[Any] | None = None) -> None:
         if document["_id"] in self._in_flight:
             return
         self._in_flight.add(document["_id"])
-        task = asyncio.create_task(self._attempt(document), name=f"deliver {document['_id']}")
+        task = asyncio.create_task(
+            self._attempt(document, stored), name=f"deliver {document['_id']}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -154,16 +167,16 @@ class Deliveries:
             )
         return limit
 
-    async def _attempt(self, document: Document) -> None:
+    async def _attempt(self, document: Document, stored: asyncio.Future[Any] | None) -> None:
         try:
-            await self._attempt_once(document)
+            await self._attempt_once(document, stored)
         except Exception:
             # The outbox entry stays; its lease runs out and a poll tries again.
             logger.exception("delivery %s: attempt failed unexpectedly", document["_id"])
         finally:
             self._in_flight.discard(document["_id"])
 
-    async def _attempt_once(self, document: Document) -> None:
+    async def _attempt_once(self, document: Document, stored: asyncio.Future[Any] | None) -> None:
         attempt = int(document["attempts"]) + 1
         log_id = f"{document['_id']}~{attempt}"
         started = now_utc()
@@ -181,11 +194,19 @@ class Deliveries:
             "at": started,
             "status": "sending",
         }
-        if not await self._log.insert(entry):
-            await self._after_taken_attempt(document, log_id)
-            return
+        if stored is None:
+            if not await self._log.insert(entry):
+                await self._after_taken_attempt(document, log_id)
+                return
+            claimed: asyncio.Future[Any] | None = None
+        else:
+            # A fresh delivery of this instance's own: nobody else may take it before its
+            # lease runs out, so the claim is written while it is being sent.
+            claimed = asyncio.ensure_future(self._log.insert(entry))
         channel = self._directory.channels.get(document["channel_id"])
         if channel is None or not channel.enabled:
+            if stored is not None and claimed is not None:
+                await asyncio.gather(stored, claimed)
             reason = (
                 "channel deleted"
                 if channel is None
@@ -203,6 +224,9 @@ class Deliveries:
             )
         async with self._limit(channel.endpoint):
             result = await self._senders[channel.kind].send(channel, outgoing_of(document))
+        if stored is not None and claimed is not None:
+            # Outcome updates go after the documents they update.
+            await asyncio.gather(stored, claimed)
         await self._record(document, attempt, log_id, channel, result)
 
     async def _after_taken_attempt(self, document: Document, log_id: str) -> None:

@@ -14,13 +14,17 @@ without conditional updates:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import UpdateOne
+
+from fragmenty_alerts.batcher import WriteBatcher
 from fragmenty_alerts.rules import Rule
-from fragmenty_alerts.store import AlertsStore, Document, claim
+from fragmenty_alerts.store import AlertsStore, Document
 from fragmenty_shared.contracts import PriceEvent
 from fragmenty_shared.filters import event_price
 from fragmenty_shared.storage import listing_id
@@ -101,6 +105,9 @@ class Chains:
 
     def __init__(self, store: AlertsStore) -> None:
         self._store = store
+        self._links = WriteBatcher(store.links)
+        self._heads = WriteBatcher(store.heads)
+        self._head_writes: set[asyncio.Task[None]] = set()
         self._known: dict[str, ChainState] = {}
         # Pairs whose threshold fired and has not re-armed: events for these listings are
         # checked for a re-arm even when the rule does not match them (the price moved away).
@@ -151,11 +158,18 @@ class Chains:
         self, key: str, rule: Rule, state: ChainState, wanted: ChainState
     ) -> tuple[bool, ChainState]:
         now = wanted.last_fire_at or datetime.now().astimezone()
-        if await claim(self._store.links, _link_document(key, rule, wanted, now)):
+        if await self._links.insert(_link_document(key, rule, wanted, now)):
             self._remember(key, rule, wanted)
-            await self._store.heads.update_one(
-                {"_id": key}, {"$set": self._head_fields(rule, key, wanted)}, upsert=True
+            # The head is a hint (the links are the truth): it need not hold the alert up.
+            write = asyncio.create_task(
+                self._heads.apply(
+                    UpdateOne(
+                        {"_id": key}, {"$set": self._head_fields(rule, key, wanted)}, upsert=True
+                    )
+                )
             )
+            self._head_writes.add(write)
+            write.add_done_callback(self._head_writes.discard)
             return True, wanted
         taken = await self._store.links.find_one({"_id": f"{key}|{wanted.seq}"})
         newer = _state_of(taken) if taken else replace(state, seq=wanted.seq)
@@ -235,6 +249,7 @@ class Slots:
 
     def __init__(self, store: AlertsStore) -> None:
         self._store = store
+        self._claims = WriteBatcher(store.slots)
         self._next: dict[str, int] = {}
 
     async def take(self, prefix: str, limit: int, *, event_id: str, at: datetime) -> bool:
@@ -246,7 +261,7 @@ class Slots:
         while number < limit:
             document = {"_id": f"{prefix}|{number}", "event_id": event_id, "at": at}
             number += 1
-            if await claim(self._store.slots, document):
+            if await self._claims.insert(document):
                 self._next[prefix] = number
                 return True
         self._next[prefix] = limit

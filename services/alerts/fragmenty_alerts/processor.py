@@ -99,7 +99,9 @@ class EventProcessor:
         fired = [Fired(rule, event) for rule, ok in zip(matched, decisions, strict=True) if ok]
         if not fired:
             return 0
-        await asyncio.gather(*(self._store_fired(item, published_at) for item in fired))
+        await asyncio.gather(
+            *(self._store_fired(item, published_at, redelivered) for item in fired)
+        )
         return len(fired)
 
     async def _rearm(self, event: PriceEvent, matched: set[str]) -> None:
@@ -126,7 +128,9 @@ class EventProcessor:
         self._metrics.matched.labels(rule.spec.mode.value).inc()
         return True
 
-    async def _store_fired(self, fired: Fired, published_at: float | None) -> None:
+    async def _store_fired(
+        self, fired: Fired, published_at: float | None, redelivered: bool
+    ) -> None:
         rule, event = fired.rule, fired.event
         now = datetime.now(UTC)
         feed_entry = {
@@ -149,11 +153,23 @@ class EventProcessor:
         message = message_for(rule, [event], event.event_id, self._settings.alerts_public_url)
         await asyncio.gather(
             self._feed.insert(feed_entry),
-            self.deliver(rule, message, event_id=event.event_id, published_at=published_at),
+            self.deliver(
+                rule,
+                message,
+                event_id=event.event_id,
+                published_at=published_at,
+                redelivered=redelivered,
+            ),
         )
 
     async def deliver(
-        self, rule: Rule, message: AlertMessage, *, event_id: str | None, published_at: float | None
+        self,
+        rule: Rule,
+        message: AlertMessage,
+        *,
+        event_id: str | None,
+        published_at: float | None,
+        redelivered: bool = True,
     ) -> None:
         """Put one message for each of the rule's channels in the outbox, and start sending."""
         channels = self._directory.targets(rule)
@@ -174,7 +190,11 @@ class EventProcessor:
             )
             for channel in channels
         ]
-        self._deliveries.send_soon(await self._deliveries.enqueue(documents))
+        if redelivered:
+            # An earlier attempt may have stored (and be sending) some: send only the new.
+            self._deliveries.send_soon(await self._deliveries.enqueue(documents))
+        else:
+            await self._deliveries.enqueue_and_send(documents)
 
     async def _allowed_from(self, account_id: str, occasion: str) -> datetime:
         """The account's per-minute limit: the first minute with room for one more message."""

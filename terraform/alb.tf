@@ -87,6 +87,23 @@ resource "aws_lb_listener_rule" "websockets" {
   }
 }
 
+# The alerts API (accounts, rules, channels, deliveries, feeds) goes to the alerts service.
+resource "aws_lb_listener_rule" "alerts" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 20
+
+  condition {
+    path_pattern {
+      values = ["/api/v1/accounts", "/api/v1/accounts/*", "/api/v1/alerts/*"]
+    }
+  }
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.service["alerts"].arn
+  }
+}
+
 # Operational endpoints stay inside the VPC.
 resource "aws_lb_listener_rule" "hide_ops_endpoints" {
   listener_arn = aws_lb_listener.https.arn

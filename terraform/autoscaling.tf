@@ -5,6 +5,7 @@ locals {
   autoscaled = {
     api      = var.api_scaling
     notifier = var.notifier_scaling
+    alerts   = var.alerts_scaling
   }
 }
 

@@ -1,4 +1,4 @@
-# The ECS cluster: Fargate services for api, notifier and ingest, and the crawler's task
+# The ECS cluster: Fargate services for api, notifier, ingest and alerts, and the crawler's task
 # definition (EventBridge Scheduler runs it, see scheduler.tf).
 
 resource "aws_ecs_cluster" "main" {
@@ -43,7 +43,7 @@ locals {
         user                   = "10001:10001" # the images' unprivileged user
         readonlyRootFilesystem = true
         environment            = concat(local.common_environment, lookup(local.service_environment, name, []))
-        secrets                = local.common_secrets
+        secrets                = concat(local.common_secrets, lookup(local.service_secrets, name, []))
         # The root filesystem is read-only; /tmp is a small scratch volume.
         mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
         logConfiguration = {
@@ -114,7 +114,8 @@ resource "aws_ecs_task_definition" "crawler" {
   }
 }
 
-# api and notifier: behind the load balancer, their task count owned by autoscaling.
+# api, notifier and alerts: behind the load balancer, their task count owned by autoscaling.
+# Alerts tasks compete for one durable queue and keep shared state in MongoDB (docs/alerts.md).
 resource "aws_ecs_service" "public" {
   for_each = local.public_ports
 

@@ -1,4 +1,4 @@
-# Roles: ECS pulls images, reads the two secrets and writes logs (execution role); the containers
+# Roles: ECS pulls images, reads the secrets and writes logs (execution role); the containers
 # themselves call no AWS API (task role, ECS Exec only); the scheduler starts crawler tasks.
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -50,6 +50,7 @@ data "aws_iam_policy_document" "execution" {
     resources = [
       aws_secretsmanager_secret.rabbitmq_url.arn,
       aws_secretsmanager_secret.mongodb_url.arn,
+      aws_secretsmanager_secret.telegram_bot_token.arn,
     ]
   }
 

@@ -27,19 +27,21 @@ locals {
   azs        = data.aws_availability_zones.selected.names
 
   # Every image built from this repository; each gets an ECR repository and a log group.
-  services = toset(["api", "notifier", "ingest", "crawler"])
+  services = toset(["api", "notifier", "ingest", "crawler", "alerts"])
 
   # The long-running ones: a Fargate service each. The crawler runs as a scheduled task instead.
   long_running = {
     api      = { port = 8000 }
     notifier = { port = 8001 }
     ingest   = { port = 8002 }
+    alerts   = { port = 8004 }
   }
 
   # The ones users reach through the load balancer.
   public_ports = {
     api      = local.long_running.api.port
     notifier = local.long_running.notifier.port
+    alerts   = local.long_running.alerts.port
   }
 
   # Atlas names AWS regions its own way (eu-west-1 -> EU_WEST_1).
@@ -64,6 +66,15 @@ locals {
       { name = "FRAGMENTY_NOTIFIER_PUBLIC_URL", value = "wss://${var.domain_name}/ws" },
     ]
     notifier = [{ name = "FRAGMENTY_NOTIFIER_FORWARDED_ALLOW_IPS", value = var.vpc_cidr }]
+    # Links in alert messages point at the public pages.
+    alerts = [{ name = "FRAGMENTY_ALERTS_PUBLIC_URL", value = "https://${var.domain_name}" }]
+  }
+
+  # Secrets of one service, on top of the connection strings.
+  service_secrets = {
+    alerts = [
+      { name = "FRAGMENTY_ALERTS_TELEGRAM_TOKEN", valueFrom = aws_secretsmanager_secret.telegram_bot_token.arn },
+    ]
   }
 
   # Connection strings carry credentials, so they come from Secrets Manager, not the environment.

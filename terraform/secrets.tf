@@ -33,3 +33,19 @@ resource "aws_secretsmanager_secret_version" "mongodb_url" {
     }
   }
 }
+
+# The alerts service's Telegram bot token; ECS injects it as FRAGMENTY_ALERTS_TELEGRAM_TOKEN.
+# Empty (the default) leaves the bot off; set var.telegram_bot_token, or the secret's value.
+resource "aws_secretsmanager_secret" "telegram_bot_token" {
+  #checkov:skip=CKV2_AWS_57:A bot token is rotated by @BotFather, not by AWS; set the new one with terraform apply
+  name                    = "${local.name}/telegram-bot-token"
+  description             = "Telegram bot token of the alerts service (empty: bot off)"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "telegram_bot_token" {
+  secret_id = aws_secretsmanager_secret.telegram_bot_token.id
+  # A secret value cannot be empty; one space is read as "no token" (the service strips it).
+  secret_string = var.telegram_bot_token != "" ? var.telegram_bot_token : " "
+}

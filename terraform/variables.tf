@@ -111,6 +111,22 @@ variable "notifier_scaling" {
   default = { min = 2, max = 10 }
 }
 
+variable "alerts_scaling" {
+  description = "Task count range of the alerts service (its tasks compete for one durable queue; scaled on CPU)."
+  type = object({
+    min = number
+    max = number
+  })
+  default = { min = 2, max = 6 }
+}
+
+variable "telegram_bot_token" {
+  description = "Token of the alerts service's Telegram bot (from @BotFather); empty leaves the bot off. Stored in Secrets Manager."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "ingest_count" {
   description = "Ingest tasks. The ingest queue has a single active consumer, so one task works and the others stand by to take over at once."
   type        = number
@@ -128,6 +144,7 @@ variable "task_size" {
     notifier = { cpu = 512, memory = 1024 }
     ingest   = { cpu = 512, memory = 1024 }
     crawler  = { cpu = 512, memory = 1024 }
+    alerts   = { cpu = 512, memory = 1024 }
   }
 }
 

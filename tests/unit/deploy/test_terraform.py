@@ -65,13 +65,13 @@ def test_vpc_with_public_and_private_subnets(tf):
 def test_ecr_repository_for_every_image(tf):
     repositories = tf.of_type("aws_ecr_repository")["service"]
     assert repositories["for_each"] == "${local.services}"
-    assert 'toset(["api", "notifier", "ingest", "crawler"])' in tf.locals["services"]
+    assert 'toset(["api", "notifier", "ingest", "crawler", "alerts"])' in tf.locals["services"]
     assert repositories["image_tag_mutability"] == "IMMUTABLE"
 
 
-def test_fargate_services_for_api_notifier_ingest(tf):
-    assert set(tf.locals["long_running"]) == {"api", "notifier", "ingest"}
-    assert set(tf.locals["public_ports"]) == {"api", "notifier"}
+def test_fargate_services_for_api_notifier_ingest_alerts(tf):
+    assert set(tf.locals["long_running"]) == {"api", "notifier", "ingest", "alerts"}
+    assert set(tf.locals["public_ports"]) == {"api", "notifier", "alerts"}
     services = tf.of_type("aws_ecs_service")
     assert services["public"]["for_each"] == "${local.public_ports}"
     assert services["ingest"]["desired_count"] == "${var.ingest_count}"
@@ -84,8 +84,8 @@ def test_fargate_services_for_api_notifier_ingest(tf):
     assert tf.of_type("aws_ecs_cluster")
 
 
-def test_api_and_notifier_autoscale(tf):
-    assert set(tf.locals["autoscaled"]) == {"api", "notifier"}
+def test_api_notifier_and_alerts_autoscale(tf):
+    assert set(tf.locals["autoscaled"]) == {"api", "notifier", "alerts"}
     assert tf.of_type("aws_appautoscaling_target")["service"]["for_each"] == "${local.autoscaled}"
     assert tf.of_type("aws_appautoscaling_policy")
 
@@ -262,3 +262,11 @@ def test_the_services_behind_the_load_balancer_trust_its_forwarded_for(tf):
 def test_the_pages_subscribe_to_the_notifier_behind_the_same_name(tf):
     api = {e["name"]: e["value"] for e in tf.locals["service_environment"]["api"]}
     assert api["FRAGMENTY_NOTIFIER_PUBLIC_URL"] == "wss://${var.domain_name}/ws"
+
+
+def test_the_alerts_bot_token_is_a_secret_and_the_alerts_api_is_routed(tf):
+    secrets = tf.locals["service_secrets"]
+    assert "aws_secretsmanager_secret.telegram_bot_token.arn" in str(secrets)
+    assert tf.of_type("aws_secretsmanager_secret")["telegram_bot_token"]
+    rule = tf.of_type("aws_lb_listener_rule")["alerts"]
+    assert "/api/v1/alerts/*" in str(rule)

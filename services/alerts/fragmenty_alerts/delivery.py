@@ -321,14 +321,22 @@ class Deliveries:
 
     async def disable(self, channel: Channel, reason: str) -> None:
         """Disable a channel and tell its owner on the account's other channels."""
-        if not self._directory.channels.get(channel.channel_id, channel).enabled:
+        current = self._directory.channels.get(channel.channel_id, channel)
+        if not current.enabled:
             return
+        at = now_utc()
+        fields = {"enabled": False, "disabled_reason": reason, "disabled_at": at}
+        # Marked disabled here before anything is awaited, so that this instance's other
+        # attempts failing at the same time stop here; the conditional update decides between
+        # instances. Either way the owner is told once.
+        self._directory.put_channel(Channel.of({**_channel_fields(current), **fields}))
+        changed = await self._store.channels.update_one(
+            {"_id": channel.channel_id, "enabled": True}, {"$set": fields}
+        )
+        if changed.modified_count == 0:
+            return  # disabled meanwhile by another instance (which told the owner) or a user
         logger.warning("channel %s disabled: %s", channel.channel_id, reason)
         self._metrics.disabled_endpoints.inc()
-        at = now_utc()
-        await self._set_channel(
-            channel, {"enabled": False, "disabled_reason": reason, "disabled_at": at}
-        )
         await self._directory.changed()
         notice = Outgoing(
             webhook_id=f"msg_disabled_{channel.channel_id}_{int(at.timestamp())}",

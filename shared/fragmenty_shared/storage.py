@@ -27,9 +27,12 @@ the PriceEvent's JSON-mode fields with ``_id`` = its event id and ``seq`` = its 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from fragmenty_shared.contracts import Asset, PriceEvent
 from fragmenty_shared.schema import Collections as Collections
@@ -67,3 +70,42 @@ def make_mongo_client(settings_url: str, **options: Any) -> AsyncMongoClient[dic
     options.setdefault("connectTimeoutMS", 5_000)
     options.setdefault("tz_aware", True)
     return AsyncMongoClient(settings_url, **options)
+
+
+DUPLICATE_KEY = 11000  # the server's code for an insert whose _id (or unique key) is taken
+WRITE_CHUNK = 1000  # documents per insert: large enough to amortise, small enough to retry
+
+
+def duplicate_positions(error: BulkWriteError) -> set[int] | None:
+    """The positions, in an unordered ``insert_many``, of the documents that were not inserted
+    because their key was taken; None when any other write error happened too."""
+    errors: list[dict[str, Any]] = error.details.get("writeErrors", [])
+    if any(item.get("code") != DUPLICATE_KEY for item in errors):
+        return None
+    return {int(item["index"]) for item in errors}
+
+
+async def insert_returning_duplicates(
+    collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]
+) -> list[str]:
+    """Insert documents whose ``_id`` may already exist (a replay, an earlier attempt of the
+    same work); those are left as they are. Returns the ids that already existed; any error
+    other than a duplicate key is raised."""
+    duplicates: list[str] = []
+    for start in range(0, len(documents), WRITE_CHUNK):
+        chunk = documents[start : start + WRITE_CHUNK]
+        try:
+            await collection.insert_many(list(chunk), ordered=False)
+        except BulkWriteError as error:
+            taken = duplicate_positions(error)
+            if taken is None:
+                raise
+            duplicates += [chunk[index]["_id"] for index in sorted(taken)]
+    return duplicates
+
+
+async def insert_new(
+    collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]
+) -> int:
+    """Insert documents, skipping those whose ``_id`` exists; returns how many were new."""
+    return len(documents) - len(await insert_returning_duplicates(collection, documents))

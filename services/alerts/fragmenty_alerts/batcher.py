@@ -15,7 +15,8 @@ from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
-from fragmenty_alerts.store import DUPLICATE_KEY, Document
+from fragmenty_alerts.store import Document
+from fragmenty_shared.storage import duplicate_positions
 
 MAX_BATCH = 1000
 Operation = UpdateOne | DeleteOne
@@ -76,12 +77,11 @@ class WriteBatcher:
         try:
             await self._collection.insert_many([document for document, _ in batch], ordered=False)
         except BulkWriteError as error:
-            errors: list[dict[str, Any]] = error.details.get("writeErrors", [])
-            other = [item for item in errors if item.get("code") != DUPLICATE_KEY]
-            if other:
+            duplicates = duplicate_positions(error)
+            if duplicates is None:
                 _fail(batch, error)
                 return
-            taken = {int(item["index"]) for item in errors}
+            taken = duplicates
         except Exception as error:
             _fail(batch, error)
             return

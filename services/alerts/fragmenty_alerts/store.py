@@ -32,16 +32,15 @@ Collections (``_id`` in brackets; growth class after the dash):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
-DUPLICATE_KEY = 11000
 
 
 class AlertCollections:
@@ -111,27 +110,6 @@ async def claim(collection: AsyncCollection[Document], document: Document) -> bo
     except DuplicateKeyError:
         return False
     return True
-
-
-async def insert_new(
-    collection: AsyncCollection[Document], documents: Sequence[Document]
-) -> set[str]:
-    """Insert what is not there yet; returns the ids this call inserted.
-
-    Documents whose ``_id`` exists are left as they are (an earlier attempt of the same work);
-    any other write error is raised.
-    """
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(list(documents), ordered=False)
-    except BulkWriteError as error:
-        errors = error.details.get("writeErrors", [])
-        if any(item.get("code") != DUPLICATE_KEY for item in errors):
-            raise
-        taken = {documents[item["index"]]["_id"] for item in errors}
-        return {document["_id"] for document in documents} - taken
-    return {document["_id"] for document in documents}
 
 
 async def delete_ids(collection: AsyncCollection[Document], ids: Iterable[str]) -> None:

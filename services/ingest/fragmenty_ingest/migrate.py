@@ -34,7 +34,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_ingest.closes import HistoryChange, closes_from_history
 from fragmenty_ingest.settings import IngestSettings
-from fragmenty_ingest.store import DEFAULT_HISTORY_ROWS, insert_new
+from fragmenty_ingest.store import DEFAULT_HISTORY_ROWS
 from fragmenty_shared.event_log import block_document
 from fragmenty_shared.listing_history import (
     archive_block_id,
@@ -52,7 +52,7 @@ from fragmenty_shared.schema import (
     Collections,
     history_collection,
 )
-from fragmenty_shared.storage import event_from_document, listing_id, make_mongo_client
+from fragmenty_shared.storage import event_from_document, insert_new, listing_id, make_mongo_client
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from bson import Binary
 from pymongo import ASCENDING, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from fragmenty_ingest.plan import WritePlan
 from fragmenty_ingest.rollups import RollupDelta, key_fields
@@ -43,10 +42,12 @@ from fragmenty_shared.schema import (
     Collections,
     history_collection,
 )
-from fragmenty_shared.storage import event_from_document
+from fragmenty_shared.storage import (
+    event_from_document,
+    insert_new,
+    insert_returning_duplicates,
+)
 
-DUPLICATE_KEY = 11000
-WRITE_CHUNK = 1000  # documents per insert: large enough to amortise, small enough to retry
 UPDATE_CHUNK = 50  # statements per update command (see _bulk_update)
 # Largest blob of entries in one outbox document: half MongoDB's 16 MiB document limit. An
 # entry is 1-2 KB, but one from an item page carries its bid and ownership histories (up to
@@ -71,33 +72,9 @@ class EventWindow:
     archive_block_events: int = 1_000
 
 
-def _chunks(items: Sequence[Any], size: int = WRITE_CHUNK) -> Iterable[Sequence[Any]]:
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-async def insert_returning_duplicates(
-    collection: AsyncCollection[Document], documents: Sequence[Document]
-) -> list[str]:
-    """Insert documents whose ``_id`` may already exist (a replay); those are skipped.
-
-    Returns the ids that already existed. Any error other than a duplicate key is raised.
-    """
-    duplicates: list[str] = []
-    for chunk in _chunks(documents):
-        try:
-            await collection.insert_many(list(chunk), ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(item.get("code") != DUPLICATE_KEY for item in errors):
-                raise
-            duplicates += [chunk[item["index"]]["_id"] for item in errors]
-    return duplicates
-
-
-async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> int:
-    """Insert documents, skipping those whose ``_id`` exists; returns how many were new."""
-    return len(documents) - len(await insert_returning_duplicates(collection, documents))
 
 
 def outbox_groups(entries: Sequence[Document]) -> list[list[Document]]:

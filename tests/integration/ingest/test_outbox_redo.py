@@ -7,8 +7,9 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_ingest.store import BatchDocuments, IngestStore, insert_new
+from fragmenty_ingest.store import BatchDocuments, IngestStore
 from fragmenty_shared.settings import Settings
+from fragmenty_shared.storage import insert_new
 from fragmenty_shared.topology import Topology
 from tests.integration.ingest.harness import (
     EventTap,

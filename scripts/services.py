@@ -39,6 +39,7 @@ PORTS = {
     "crawler": ("FRAGMENTY_CRAWLER_PORT", 8003),
     "alerts": ("FRAGMENTY_ALERTS_PORT", 8004),
     "simulator": ("FRAGMENTY_SIMULATOR_PORT", 8080),
+    "webhook-receiver": ("FRAGMENTY_DEMO_RECEIVER_PORT", 8099),
 }
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 

@@ -32,6 +32,7 @@ PORT_VARIABLES = (
     "FRAGMENTY_CRAWLER_PORT",
     "FRAGMENTY_ALERTS_PORT",
     "FRAGMENTY_SIMULATOR_PORT",
+    "FRAGMENTY_DEMO_RECEIVER_PORT",
 )
 
 
@@ -138,10 +139,11 @@ async def test_make_down_stops_every_service_of_make_demo(
         "api",
         "notifier",
         "alerts",
+        "webhook-receiver",
         "crawler",
     }
     ours = pids_carrying(token)
-    assert len(ours) >= 6  # each service, and uv's python under it
+    assert len(ours) >= 7  # each service, and uv's python under it
 
     # A second run says at once which port is taken, and by what, and starts nothing.
     second = await asyncio.to_thread(make, "demo", demo_env)

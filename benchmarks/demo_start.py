@@ -65,6 +65,7 @@ def demo_environment(listings: int, data_dir: Path) -> dict[str, str]:
     )
     for name in (*SERVICES_WITH_HEALTH, "SIMULATOR"):
         env[f"FRAGMENTY_{name}_PORT"] = str(free_port())
+    env["FRAGMENTY_DEMO_RECEIVER_PORT"] = str(free_port())
     env["FRAGMENTY_NOTIFIER_PUBLIC_URL"] = f"ws://127.0.0.1:{env['FRAGMENTY_NOTIFIER_PORT']}/ws"
     return env
 

@@ -19,7 +19,12 @@ from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
 
 from fragmenty_alerts.consumer import build_router
-from fragmenty_shared.contracts import CensusCompleted, ListingObserved, PriceEvent
+from fragmenty_shared.contracts import (
+    CensusCompleted,
+    ListingObserved,
+    ListingsObserved,
+    PriceEvent,
+)
 from fragmenty_shared.topology import CENSUS_ROUTING_KEY, Topology
 
 DEFAULT_OUT = Path("docs/asyncapi")
@@ -30,9 +35,17 @@ def document_broker(topology: Topology) -> RabbitBroker:
     broker.publisher(
         exchange=topology.listings_exchange,
         routing_key="<asset>.observed",
+        schema=ListingsObserved,
+        title="crawler:ListingsObserved",
+        description="The listings of one fetched page (schema version 2): one message per page.",
+    )
+    broker.publisher(
+        exchange=topology.listings_exchange,
+        routing_key="<asset>.observed",
         schema=ListingObserved,
         title="crawler:ListingObserved",
-        description="One listing as one row of one Fragment view showed it.",
+        description="One listing per message (schema version 1), as crawlers before pages sent "
+        "it; ingest still accepts it.",
     )
     broker.publisher(
         exchange=topology.listings_exchange,
@@ -48,7 +61,9 @@ def document_broker(topology: Topology) -> RabbitBroker:
         title="ingest.listings:consume",
         description="Ingest: dedupe, history, rollups, outbox (single active consumer).",
     )
-    async def ingest_listings(message: ListingObserved | CensusCompleted) -> None:
+    async def ingest_listings(
+        message: ListingsObserved | ListingObserved | CensusCompleted,
+    ) -> None:
         """Documentation only; ingest consumes with aio-pika (see fragmenty_ingest.consumer)."""
 
     broker.publisher(

@@ -4,10 +4,17 @@ Prints one JSON line:
 
 - ``census_rows_per_s``: rows per second of the census, from its first request to the last
   view's confirmed ``CensusCompleted`` (so it includes every publisher confirm);
-- ``raw_publish_per_s``: the same ``ListingObserved`` messages published again, in the same run,
-  by the same publisher with nothing else to do: the limit a crawl can approach;
-- ``ratio`` = census / raw (target >= 0.6), from the best of ``BENCH_ROUNDS`` (3) alternating
-  rounds of each, with every round's figures alongside;
+- ``unpublished_census_rows_per_s``: the same census with a publisher that confirms at once
+  (fetching and parsing only): the limit a crawl can approach;
+- ``census_vs_unpublished`` = census / unpublished census (target >= 0.6: publishing may cost a
+  census at most 40 % of its speed);
+- ``raw_publish_per_s``: the same observations published again, in pages, by the same
+  publisher with nothing else to do, and ``ratio`` = census / raw. This was the target before
+  pages (schema version 2): with one message per row, publishing was what bounded a census.
+  With one message per page, raw publishing is about twenty times faster than a census, so
+  the ratio now says only how much headroom the broker leaves;
+- every figure is the best of ``BENCH_ROUNDS`` (3) alternating rounds, with every round's
+  figures alongside;
 - ``parse_rows_per_s``: parsing alone, of one 500-row listing page.
 
 The simulator runs as a separate process (as Fragment is a separate site); assumes
@@ -24,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import httpx
@@ -37,7 +44,7 @@ from fragmenty_crawler.runner import CensusRunner
 from fragmenty_crawler.settings import CrawlerSettings
 from fragmenty_crawler.views import ALL_VIEWS
 from fragmenty_shared.broker import make_broker
-from fragmenty_shared.contracts import ListingObserved, ListingStatus
+from fragmenty_shared.contracts import CensusCompleted, ListingObserved, ListingStatus
 from fragmenty_shared.topology import Topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
@@ -114,6 +121,19 @@ async def purge(broker: object, topology: Topology) -> None:
         await channel.close()
 
 
+class ConfirmsAtOnce:
+    """A publisher the broker never slows: what a census costs without publishing."""
+
+    async def declare(self) -> None:
+        pass
+
+    async def publish_observations(self, observations: Sequence[ListingObserved]) -> None:
+        pass
+
+    async def publish_census(self, census: CensusCompleted) -> None:
+        pass
+
+
 async def bench(base_url: str) -> dict[str, object]:
     """``ROUNDS`` rounds of (census, raw publish of that census's messages), alternating, so a
     burst of load from other processes on this shared machine hits both sides alike; the best
@@ -136,6 +156,7 @@ async def bench(base_url: str) -> dict[str, object]:
             published.extend(observations)
 
     census_rates: list[float] = []
+    unpublished_rates: list[float] = []
     raw_rates: list[float] = []
     depths: list[int] = []
     complete = True
@@ -154,6 +175,16 @@ async def bench(base_url: str) -> dict[str, object]:
             )
             await purge(broker, topology)
 
+            unpublished = CensusRunner(
+                settings,
+                ConfirmsAtOnce(),  # type: ignore[arg-type]
+                CrawlerMetrics(),
+                MemoryPriorState(),
+            )
+            alone = await unpublished.run()
+            unpublished_rates.append(alone.rows / alone.duration_s)
+            log(f"round {round_number}: unpublished census in {alone.duration_s:.2f}s")
+
             started = time.perf_counter()
             for start in range(0, len(published), PAGE_ROWS):
                 await publisher.publish_observations(published[start : start + PAGE_ROWS])
@@ -168,10 +199,14 @@ async def bench(base_url: str) -> dict[str, object]:
         await broker.stop()
 
     census_rate, raw_rate = max(census_rates), max(raw_rates)
+    unpublished_rate = max(unpublished_rates)
     return {
         "complete": complete,
         "census_rows": LISTINGS,
         "census_rows_per_s": round(census_rate, 1),
+        "unpublished_census_rows_per_s": round(unpublished_rate, 1),
+        "census_vs_unpublished": round(census_rate / unpublished_rate, 3),
+        "unpublished_census_rows_per_s_by_round": [round(rate, 1) for rate in unpublished_rates],
         "queued_after_census": depths,
         "raw_publish_per_s": round(raw_rate, 1),
         "ratio": round(census_rate / raw_rate, 3),
@@ -198,7 +233,8 @@ def main() -> None:
         "listings": LISTINGS,
         **figures,
         "target_ratio": TARGET_RATIO,
-        "meets_target": bool(figures["complete"]) and float(str(figures["ratio"])) >= TARGET_RATIO,
+        "meets_target": bool(figures["complete"])
+        and float(str(figures["census_vs_unpublished"])) >= TARGET_RATIO,
         "parse_page_rows": PAGE_ROWS,
         "parse_rows_per_s": round(parse_rows_per_s, 1),
     }

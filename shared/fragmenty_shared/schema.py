@@ -1,7 +1,7 @@
 """The database schema as code: every collection, what its documents hold, its indexes, its growth.
 
-One declaration for the writer (ingest) and every reader (api, notifier, alerts, valuation,
-crawler). docs/storage.md explains the choices; this module is what they are.
+One declaration for the writers (ingest; the alerts service for its own ``alert_*``
+collections) and every reader (api, notifier, alerts, valuation, crawler). docs/storage.md explains the choices; this module is what they are.
 
 The rule the design follows: **no hot query touches a collection or document whose size grows
 with all the history ever recorded.** FerretDB 1.x scans the whole collection for every query,
@@ -13,7 +13,8 @@ with all the history ever recorded.** FerretDB 1.x scans the whole collection fo
 - ``ARCHIVE``: grows without bound, but holds history in bulk documents that only cold reads
   (old cursors, listings with very long histories) touch, by key;
 - ``FIXED``: a handful of documents (counters);
-- ``TRANSIENT``: drained in normal operation (the outbox).
+- ``TRANSIENT``: drained in normal operation (the outbox);
+- ``ACCOUNTS``: bounded by the alerts service's accounts and their limits (rules, channels).
 
 Every document has a deterministic ``_id``, so every write is idempotent or guarded.
 """
@@ -34,6 +35,7 @@ class Growth(StrEnum):
     ARCHIVE = "unbounded, in bulk documents; cold reads by key only"
     FIXED = "a handful of documents"
     TRANSIENT = "drained in normal operation"
+    ACCOUNTS = "bounded by the accounts and their limits"
 
 
 class Collections:
@@ -51,6 +53,23 @@ class Collections:
     # Before schema 2 (``fragmenty-ingest migrate`` moves them into the collections above).
     LEGACY_EVENTS = "events"
     LEGACY_PRICE_HISTORY = "price_history"
+
+
+class AlertCollections:
+    """The alerts service's collections (it alone writes them; see ALERT_COLLECTIONS)."""
+
+    ACCOUNTS = "alert_accounts"
+    API_KEYS = "alert_api_keys"
+    RULES = "alert_rules"
+    CHANNELS = "alert_channels"
+    META = "alert_meta"
+    LINKS = "alert_links"
+    HEADS = "alert_heads"
+    SLOTS = "alert_slots"
+    OUTBOX = "alert_outbox"
+    DELIVERIES = "alert_deliveries"
+    DIGEST_ITEMS = "alert_digest_items"
+    FEED = "alert_feed"
 
 
 # A listing's history lives in one of these partitions, in one document per listing: a
@@ -158,8 +177,88 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
 )
 
 
+# The alerts service's collections. Shared state between its instances is kept by unique-key
+# inserts (claims), so most of these are keyed by what they claim.
+ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
+    CollectionSpec(AlertCollections.ACCOUNTS, Growth.ACCOUNTS, "acc_...", "account"),
+    CollectionSpec(
+        AlertCollections.API_KEYS, Growth.ACCOUNTS, "SHA-256 of the key (hex)", "key: account_id"
+    ),
+    CollectionSpec(
+        AlertCollections.RULES,
+        Growth.ACCOUNTS,
+        "rl_...",
+        "rule: account_id, spec, feed_token (at most the rule limit per account)",
+        (_index(("account_id", ASCENDING)),),
+    ),
+    CollectionSpec(
+        AlertCollections.CHANNELS,
+        Growth.ACCOUNTS,
+        "ch_...",
+        "channel: account_id, kind, url or chat, enabled (at most the channel limit per account)",
+        # An account's channels; the Telegram bot's lookup of a chat's channel.
+        (_index(("account_id", ASCENDING)), _index(("kind", ASCENDING), ("chat_id", ASCENDING))),
+    ),
+    CollectionSpec(
+        AlertCollections.META,
+        Growth.FIXED,
+        '"config", "telegram-link|<code>"',
+        "the configuration version (reload signal); a Telegram link code",
+    ),
+    CollectionSpec(
+        AlertCollections.LINKS,
+        Growth.WINDOW,
+        "<rule>|<listing>|<n>",
+        "state change of a (rule, listing) chain: armed, last fire; pruned after two days",
+        (_index(("at", ASCENDING)),),
+    ),
+    CollectionSpec(
+        AlertCollections.HEADS,
+        Growth.ACCOUNTS,
+        "<rule>|<listing>",
+        "(rule, listing) pair that fired: the newest link known (a hint)",
+        (_index(("armed", ASCENDING)),),
+    ),
+    CollectionSpec(
+        AlertCollections.SLOTS,
+        Growth.WINDOW,
+        "cap|<rule>|<day>|<n>, rate|<account>|<minute>|<n>",
+        "claimed slot of a daily cap or per-minute limit; pruned after two days",
+        (_index(("at", ASCENDING)),),
+    ),
+    CollectionSpec(
+        AlertCollections.OUTBOX,
+        Growth.TRANSIENT,
+        "delivery id (rule, event, channel)",
+        "delivery not yet done: what to send, where, when to try next",
+        (_index(("next_attempt_at", ASCENDING)),),
+    ),
+    CollectionSpec(
+        AlertCollections.DELIVERIES,
+        Growth.WINDOW,
+        "<delivery id>~<attempt>",
+        "delivery attempt (the delivery log); pruned after the retention setting",
+        (_index(("account_id", ASCENDING), ("_id", ASCENDING)), _index(("at", ASCENDING))),
+    ),
+    CollectionSpec(
+        AlertCollections.DIGEST_ITEMS,
+        Growth.TRANSIENT,
+        "<rule>|<period>|<event>",
+        "event waiting for its rule's digest; deleted when the period is sent",
+        (_index(("period_end", ASCENDING)),),
+    ),
+    CollectionSpec(
+        AlertCollections.FEED,
+        Growth.WINDOW,
+        "<rule>|<event>",
+        "Atom feed entry of a rule; pruned after the retention setting",
+        (_index(("rule_id", ASCENDING), ("at", ASCENDING)),),
+    ),
+)
+
+
 def spec(name: str) -> CollectionSpec:
-    for candidate in COLLECTIONS:
+    for candidate in COLLECTIONS + ALERT_COLLECTIONS:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
@@ -257,5 +356,79 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         Collections.LISTINGS,
         {"asset": "number", "delisted_at": None},
         index="asset, status",
+    ),
+    HotQuery(
+        "alerts api: the account of an API key",
+        AlertCollections.API_KEYS,
+        {"_id": "0" * 64},
+        bounded_by=Growth.ACCOUNTS,
+    ),
+    HotQuery(
+        "alerts api and bot: an account's rules",
+        AlertCollections.RULES,
+        {"account_id": "acc_1"},
+        index="account_id",
+        bounded_by=Growth.ACCOUNTS,
+    ),
+    HotQuery(
+        "alerts api: an account's channels",
+        AlertCollections.CHANNELS,
+        {"account_id": "acc_1"},
+        index="account_id",
+        bounded_by=Growth.ACCOUNTS,
+    ),
+    HotQuery(
+        "alerts bot: a chat's channel",
+        AlertCollections.CHANNELS,
+        {"kind": "telegram", "chat_id": 1},
+        index="kind, chat_id",
+        bounded_by=Growth.ACCOUNTS,
+    ),
+    HotQuery(
+        "alerts match: a (rule, listing) chain's head and links",
+        AlertCollections.LINKS,
+        {"_id": "rl_1|number:1|1"},
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts re-arm: pairs not armed",
+        AlertCollections.HEADS,
+        {"armed": False},
+        index="armed",
+        bounded_by=Growth.ACCOUNTS,
+    ),
+    HotQuery(
+        "alerts delivery: the deliveries due",
+        AlertCollections.OUTBOX,
+        {"next_attempt_at": {"$lte": 0}},
+        index="next_attempt_at",
+        bounded_by=Growth.TRANSIENT,
+    ),
+    HotQuery(
+        "alerts delivery: an attempt's log entry",
+        AlertCollections.DELIVERIES,
+        {"_id": "d1~1"},
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts api: an account's delivery log",
+        AlertCollections.DELIVERIES,
+        {"account_id": "acc_1"},
+        index="account_id, _id",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts digest: the periods that ended",
+        AlertCollections.DIGEST_ITEMS,
+        {"period_end": {"$lte": 0}},
+        index="period_end",
+        bounded_by=Growth.TRANSIENT,
+    ),
+    HotQuery(
+        "alerts api: a rule's Atom feed",
+        AlertCollections.FEED,
+        {"rule_id": "rl_1"},
+        index="rule_id, at",
+        bounded_by=Growth.WINDOW,
     ),
 )

@@ -27,15 +27,17 @@ the PriceEvent's JSON-mode fields with ``_id`` = its event id and ``seq`` = its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from fragmenty_shared.contracts import Asset, PriceEvent
 from fragmenty_shared.schema import Collections as Collections
+from fragmenty_shared.schema import CollectionSpec
 
 
 def listing_id(asset: Asset | str, slug: str) -> str:
@@ -109,3 +111,17 @@ async def insert_new(
 ) -> int:
     """Insert documents, skipping those whose ``_id`` exists; returns how many were new."""
     return len(documents) - len(await insert_returning_duplicates(collection, documents))
+
+
+async def ensure_indexes(
+    database: AsyncDatabase[dict[str, Any]], collections: Iterable[CollectionSpec]
+) -> None:
+    """Create the schema's indexes of ``collections``; a second call is a no-op (same names,
+    same keys).
+
+    One index per call: FerretDB 1.24 drops the connection (a server panic) when a single
+    createIndexes command names several indexes that already exist.
+    """
+    for spec in collections:
+        for index in spec.indexes:
+            await database[spec.name].create_indexes([index])

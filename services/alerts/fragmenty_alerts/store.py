@@ -6,28 +6,8 @@ holds on MongoDB and on FerretDB 1.x alike (whose conditional updates are not at
 concurrency: two instances may both "win" a ``find_one_and_update``). Nothing here relies on a
 conditional update.
 
-Collections (``_id`` in brackets; growth class after the dash):
-
-``alert_accounts`` [acc_...] -- bounded by accounts: created_at, name
-``alert_api_keys`` [sha256 of the key, hex] -- bounded by accounts: account_id
-``alert_rules`` [rl_...] -- bounded by accounts x rule limit: account_id, spec (RuleSpec JSON),
-    feed_token, created_at, updated_at
-``alert_channels`` [ch_...] -- bounded by accounts x channel limit: account_id, kind, url, secrets,
-    chat_id, enabled, disabled_reason, disabled_at, failing_since, last_success_at
-``alert_meta`` ["config"] -- one document: version (a fresh token on every rule/channel change,
-    so instances know to reload)
-``alert_links`` ["<rule>|<listing>|<seq>"] -- recent window (pruned after two days): one link per
-    state change of a (rule, listing) chain: armed, last_fire_at, event_id, fired
-``alert_heads`` ["<rule>|<listing>"] -- bounded by pairs that fired recently: the newest link
-    known (a hint; the links are the truth)
-``alert_slots`` ["cap|<rule>|<day>|<n>", "rate|<account>|<minute>|<n>"] -- recent window (pruned
-    after two days): counted claims for daily caps and per-minute limits
-``alert_outbox`` [delivery id] -- bounded by deliveries not yet done: what to send, where, and
-    when to try next
-``alert_deliveries`` ["<delivery id>~<attempt>"] -- recent window (retention setting): one
-    document per attempt: the delivery log
-``alert_digest_items`` ["<rule>|<period>|<event>"] -- bounded by open digest periods
-``alert_feed`` ["<rule>|<event>"] -- bounded by rules x feed length (older entries pruned)
+The collections, their keys, growth classes and indexes are declared with the others in
+:mod:`fragmenty_shared.schema` (``ALERT_COLLECTIONS``); docs/storage.md lists them.
 """
 
 from __future__ import annotations
@@ -35,44 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from fragmenty_shared.schema import ALERT_COLLECTIONS, AlertCollections
+from fragmenty_shared.storage import ensure_indexes
+
 Document = dict[str, Any]
-
-
-class AlertCollections:
-    ACCOUNTS = "alert_accounts"
-    API_KEYS = "alert_api_keys"
-    RULES = "alert_rules"
-    CHANNELS = "alert_channels"
-    META = "alert_meta"
-    LINKS = "alert_links"
-    HEADS = "alert_heads"
-    SLOTS = "alert_slots"
-    OUTBOX = "alert_outbox"
-    DELIVERIES = "alert_deliveries"
-    DIGEST_ITEMS = "alert_digest_items"
-    FEED = "alert_feed"
-
-
-# What MongoDB serves each hot query with (FerretDB accepts and ignores them; see docs/storage.md).
-INDEXES: dict[str, list[list[tuple[str, int]]]] = {
-    AlertCollections.RULES: [[("account_id", ASCENDING)]],
-    AlertCollections.CHANNELS: [[("account_id", ASCENDING)]],
-    AlertCollections.OUTBOX: [[("next_attempt_at", ASCENDING)]],
-    AlertCollections.DELIVERIES: [
-        [("account_id", ASCENDING), ("_id", ASCENDING)],
-        [("at", ASCENDING)],
-    ],
-    AlertCollections.DIGEST_ITEMS: [[("period_end", ASCENDING)]],
-    AlertCollections.FEED: [[("rule_id", ASCENDING), ("at", ASCENDING)]],
-    AlertCollections.LINKS: [[("at", ASCENDING)]],
-    AlertCollections.SLOTS: [[("at", ASCENDING)]],
-    AlertCollections.HEADS: [[("armed", ASCENDING)]],
-}
 
 
 class AlertsStore:
@@ -95,9 +45,7 @@ class AlertsStore:
         self.feed = database[names.FEED]
 
     async def ensure_indexes(self) -> None:
-        for name, indexes in INDEXES.items():
-            for keys in indexes:
-                await self.database[name].create_index(keys)
+        await ensure_indexes(self.database, ALERT_COLLECTIONS)
 
     async def ping(self) -> None:
         await self.database.command("ping")

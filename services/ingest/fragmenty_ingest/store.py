@@ -43,6 +43,7 @@ from fragmenty_shared.schema import (
     history_collection,
 )
 from fragmenty_shared.storage import (
+    ensure_indexes,
     event_from_document,
     insert_new,
     insert_returning_duplicates,
@@ -145,14 +146,8 @@ class IngestStore:
         await self._db.command("ping")
 
     async def ensure_indexes(self) -> None:
-        """Create the schema's indexes; a second call is a no-op (same names, same keys).
-
-        One index per call: FerretDB 1.24 drops the connection (a server panic) when a single
-        createIndexes command names several indexes that already exist.
-        """
-        for spec in COLLECTIONS:
-            for index in spec.indexes:
-                await self._db[spec.name].create_indexes([index])
+        """Create the indexes of the collections ingest writes (idempotent)."""
+        await ensure_indexes(self._db, COLLECTIONS)
 
     async def load_states(self) -> dict[str, ListingState]:
         """Every stored listing's state, to warm ingest's memory at start."""

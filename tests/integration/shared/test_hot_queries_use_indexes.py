@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_ingest.store import IngestStore
-from fragmenty_shared.schema import HOT_QUERIES, HotQuery
+from fragmenty_shared.schema import ALERT_COLLECTIONS, COLLECTIONS, HOT_QUERIES, HotQuery
+from fragmenty_shared.storage import ensure_indexes
 
 
 def plan_stages(plan: dict[str, Any]) -> list[str]:
@@ -32,7 +32,7 @@ async def test_hot_queries_use_an_index(mongo_db: AsyncDatabase[dict[str, Any]])
     info = await mongo_db.client.admin.command("buildInfo")
     if "ferretdbVersion" in info:
         pytest.skip("FerretDB ignores indexes; its hot collections are bounded instead")
-    await IngestStore(mongo_db).ensure_indexes()
+    await ensure_indexes(mongo_db, COLLECTIONS + ALERT_COLLECTIONS)
     for query in HOT_QUERIES:
         await mongo_db[query.collection].insert_one({"_id": "placeholder"})
     for query in HOT_QUERIES:

@@ -281,7 +281,11 @@ class HotQuery:
 
 
 HOT_QUERIES: tuple[HotQuery, ...] = (
-    HotQuery("api: a listing changed (live event)", Collections.LISTINGS, {"_id": "number:1"}),
+    HotQuery(
+        "api: the listings of live events that arrived together",
+        Collections.LISTINGS,
+        {"_id": {"$in": ["number:1"]}},
+    ),
     HotQuery(
         "api: listing detail and page, valuation: the history",
         f"{HISTORY_PREFIX}00",

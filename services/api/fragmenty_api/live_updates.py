@@ -8,6 +8,8 @@ periodic full read keeps the snapshot eventually current.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -23,6 +25,8 @@ from fragmenty_shared.topology import Topology
 logger = logging.getLogger(__name__)
 
 CONNECT_RETRY_S = 5.0
+# Events applied together at most (the subscription's prefetch bounds what can wait).
+MAX_BATCH = 64
 
 
 class LiveUpdates:
@@ -40,12 +44,18 @@ class LiveUpdates:
             on_consuming=lambda again: self._metrics.live_updates_connected.set(1),
         )
         self.consuming = self._subscription.consuming
+        self._waiting: list[tuple[PriceEvent, AbstractIncomingMessage]] = []
+        self._applying: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._subscription.start()
 
     async def stop(self) -> None:
         await self._subscription.stop()
+        if self._applying is not None:
+            self._applying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._applying
         self._metrics.live_updates_connected.set(0)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -55,9 +65,22 @@ class LiveUpdates:
             logger.warning("dropping an unreadable event: %s", error.errors()[:3])
             await message.reject(requeue=False)
             return
-        try:
-            await self._store.apply_event(event)
-        except Exception:
-            # The next full read brings the snapshot up to date; do not loop on this event.
-            logger.exception("could not apply event %s", event.event_id)
-        await message.ack()
+        self._waiting.append((event, message))
+        if self._applying is None or self._applying.done():
+            self._applying = asyncio.create_task(self._apply_waiting(), name="api-live-updates")
+
+    async def _apply_waiting(self) -> None:
+        """Apply what arrived, a batch at a time: the events that came in while the previous
+        batch was applied go together (one read of their listings), then are acknowledged."""
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                await self._store.apply_events([event for event, _ in batch])
+            except Exception:
+                # The next full read brings the snapshot up to date; do not loop on these.
+                logger.exception("could not apply %d events", len(batch))
+            for _, message in batch:
+                try:
+                    await message.ack()
+                except Exception as error:  # the channel closed: the queue went with it
+                    logger.debug("could not acknowledge an event: %r", error)

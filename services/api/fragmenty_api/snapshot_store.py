@@ -1,8 +1,9 @@
 """Keeps the current :class:`MarketSnapshot`: the listings, read at start, kept current by events.
 
 Only ``listings`` is read (one document per listing: bounded by the market, however much
-history is stored), at start and then rarely, as a safety net; in between, each price event
-from the broker updates it cheaply: the listing is re-read by ``_id``.
+history is stored), at start and then rarely, as a safety net; in between, price events from
+the broker update it cheaply: the listings of the events that arrived together are re-read by
+``_id``, in one query.
 
 Requests never wait for the database, except before the very first load has finished. A failed
 reload keeps the previous snapshot (stale beats empty).
@@ -14,6 +15,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +44,8 @@ def _exempt_from_gc_scans() -> None:
 
 # Live events remembered, to count each once (an outbox relay may publish one again).
 RECENT_EVENT_IDS = 10_000
+# Listings re-read by one query when events are applied.
+APPLY_CHUNK = 500
 
 
 class SnapshotUnavailable(RuntimeError):
@@ -106,29 +110,36 @@ class SnapshotStore:
             self._snapshot = snapshot
             self._loaded.set()
             _exempt_from_gc_scans()
-            for event in arrived or ():
-                await self.apply_event(event)
+            if arrived:
+                await self.apply_events(arrived)
             self._metrics.snapshot_load_seconds.observe(time.perf_counter() - started)
             self._metrics.snapshot_listings.set(len(snapshot.listings))
             self._metrics.snapshot_loaded_at.set(loaded_at.timestamp())
             return snapshot
 
-    async def apply_event(self, event: PriceEvent) -> None:
-        """Bring the snapshot's listing up to date with one event (idempotent)."""
+    async def apply_events(self, events: Sequence[PriceEvent]) -> None:
+        """Bring the snapshot's listings up to date with events that arrived together
+        (idempotent): one read of the listings they name per ``APPLY_CHUNK`` of them."""
         if self._arrived_during_reload is not None:
-            self._arrived_during_reload.append(event)
+            self._arrived_during_reload.extend(events)
         snapshot = self._snapshot
         if snapshot is None:
-            return  # the first full read will include it
-        key = listing_id(event.asset, event.slug)
-        document = await self._database[Collections.LISTINGS].find_one({"_id": key})
-        if document is not None:
-            try:
-                snapshot.upsert_listing(ListingRow.from_document(document))
-            except (KeyError, TypeError, ValueError):
-                logger.warning("listing %s is malformed; kept the previous state", key)
-        if self._recent_event_ids.add(event.event_id):
-            self._metrics.live_events.inc()
+            return  # the first full read will include them
+        keys = list(dict.fromkeys(listing_id(event.asset, event.slug) for event in events))
+        for start in range(0, len(keys), APPLY_CHUNK):
+            chunk = keys[start : start + APPLY_CHUNK]
+            async for document in self._database[Collections.LISTINGS].find(
+                {"_id": {"$in": chunk}}
+            ):
+                try:
+                    snapshot.upsert_listing(ListingRow.from_document(document))
+                except (KeyError, TypeError, ValueError):
+                    logger.warning(
+                        "listing %s is malformed; kept the previous state", document.get("_id")
+                    )
+        for event in events:
+            if self._recent_event_ids.add(event.event_id):
+                self._metrics.live_events.inc()
         self._metrics.snapshot_listings.set(len(snapshot.listings))
 
     async def _read(self, collection: str) -> list[dict[str, Any]]:

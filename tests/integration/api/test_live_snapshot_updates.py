@@ -8,14 +8,22 @@ from decimal import Decimal
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry
+from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
+from fragmenty_api.metrics import ApiMetrics
+from fragmenty_api.snapshot_store import SnapshotStore
 from fragmenty_shared.broker import declare_events_exchange
 from fragmenty_shared.contracts import Asset, EventType, ListingStatus, PriceEvent
+from fragmenty_shared.money import to_nanoton
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.storage import make_mongo_client
 from fragmenty_shared.topology import Topology
 from tests.integration.api.conftest import NOW, ClientFactory
 from tests.integration.api.market_seed import SeedListing
 from tests.support.event_log import store_events
+from tests.unit.notifier.factories import make_event
 
 
 async def publish(broker: RabbitBroker, topology: Topology, event: PriceEvent) -> None:
@@ -103,3 +111,52 @@ async def test_the_api_serves_without_the_broker(
         ready = await client.get("/readyz")
     assert listings.status_code == 200
     assert ready.status_code == 200
+
+
+class ListingFinds(monitoring.CommandListener):
+    """Counts the ``find`` commands sent to ``listings``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find" and event.command.get("find") == "listings":
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_events_that_arrive_together_reread_their_listings_in_one_query(
+    market: list[SeedListing], settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    finds = ListingFinds()
+    client = make_mongo_client(settings.mongodb_url, event_listeners=[finds])
+    try:
+        store = SnapshotStore(
+            client[settings.mongodb_database],
+            refresh_seconds=3600,
+            metrics=ApiMetrics(CollectorRegistry()),
+        )
+        await store.reload()
+        repriced = [listing for listing in market if listing.asset is Asset.NUMBER][:3]
+        for listing in repriced:
+            await mongo_db["listings"].update_one(
+                {"_id": listing.id}, {"$set": {"price_nanoton": to_nanoton(Decimal("4.5"))}}
+            )
+        events = [make_event(listing.slug) for listing in repriced]
+        events.append(make_event(repriced[0].slug))  # a second change of the same listing
+        events.append(make_event("88899999999"))  # a listing not stored (yet): nothing to read
+        finds.count = 0
+
+        await store.apply_events(events)
+
+        assert finds.count == 1
+        snapshot = await store.current()
+        for listing in repriced:
+            assert snapshot.listings[listing.id].price_nanoton == to_nanoton(Decimal("4.5"))
+    finally:
+        await client.close()

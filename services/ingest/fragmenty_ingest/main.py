@@ -116,6 +116,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         if valuer is not None:  # in the background: events carry values once it has fitted
             background.append(asyncio.create_task(valuer.run(), name="valuation"))
         background.append(asyncio.create_task(collector.run(), name="batches"))
+        background.append(asyncio.create_task(processor.watch(), name="writes"))
         background.append(
             asyncio.create_task(
                 processor.relay_forever(settings.ingest_relay_interval_s), name="relay"

@@ -91,7 +91,9 @@ class IngestProcessor:
         self._sightings = CrawlSightings()
         # Batches and the relay never interleave: the relay must see only finished batches.
         self._lock = asyncio.Lock()
+        self._writing: asyncio.Task[None] | None = None  # the last batch's database writes
         self._finishing: asyncio.Task[None] | None = None  # the last batch's publish and acks
+        self._failed: asyncio.Future[None] | None = None  # set when a batch's writes failed
         # Event positions: handed out from memory, reserved in the database ahead of use.
         self._next_seq = 1
         self._reserved_through = 0
@@ -120,25 +122,52 @@ class IngestProcessor:
     # --- batches ------------------------------------------------------------------------------
 
     async def process(self, deliveries: Sequence[Delivery]) -> None:
-        """Make a batch durable, then hand its publishing and acks to the background.
+        """Decide a batch, and hand its writes, publishing and acks to the background.
 
-        Publishing batch N overlaps with writing batch N+1: the database and the broker work
-        at the same time. Batches still publish (and acknowledge) in order, because each
-        finish waits for the previous one.
+        Three batches are in hand at once: batch N+1 is decided (CPU) while batch N is being
+        written (the database) and batch N-1 published and acknowledged (the broker). A batch
+        is decided against the state the batches before it leave, before those are durable:
+        their writes are retried until they succeed, the batch's own writes start only after
+        theirs, and nothing is acknowledged before its writes are done. Batches still write,
+        publish and acknowledge in arrival order.
         """
         started = min(delivery.arrived_at for delivery in deliveries)
         self._metrics.batch_size.observe(sum(delivery.rows for delivery in deliveries))
         async with self._lock:
             plan, scratch = self._decide(deliveries)
-            outbox_ids: list[str] = []
-            if not plan.is_empty():
-                plan.number_events(await self._take_positions(plan.event_count))
-                outbox_ids = await self._make_durable(plan)
             self._states.update(scratch)
-            previous = self._finishing
-            self._finishing = asyncio.create_task(
-                self._finish(previous, plan.events, outbox_ids, deliveries, started)
-            )
+            if self._writing is not None:
+                await asyncio.shield(self._writing)  # raises what stopped the writes
+            writing = self._writing = asyncio.create_task(self._write(plan, deliveries, started))
+            writing.add_done_callback(self._on_written)
+
+    async def _write(self, plan: WritePlan, deliveries: Sequence[Delivery], started: float) -> None:
+        outbox_ids: list[str] = []
+        if not plan.is_empty():
+            plan.number_events(await self._take_positions(plan.event_count))
+            outbox_ids = await self._make_durable(plan)
+        previous = self._finishing
+        self._finishing = asyncio.create_task(
+            self._finish(previous, plan.events, outbox_ids, deliveries, started)
+        )
+
+    def _on_written(self, writing: asyncio.Task[None]) -> None:
+        # Database errors are retried inside; anything else is a bug that must stop ingest
+        # (its messages are redelivered to the next process), not wait for the next batch.
+        if writing.cancelled() or (error := writing.exception()) is None:
+            return
+        failed = self._failure()
+        if not failed.done():
+            failed.set_exception(error)
+
+    def _failure(self) -> asyncio.Future[None]:
+        if self._failed is None:
+            self._failed = asyncio.get_running_loop().create_future()
+        return self._failed
+
+    async def watch(self) -> None:
+        """Returns never; raises what stopped a batch's writes (run it beside the batches)."""
+        await self._failure()
 
     async def _finish(
         self,
@@ -169,7 +198,9 @@ class IngestProcessor:
         logger.debug("batch of %d done: %d events", len(deliveries), len(events))
 
     async def drain(self) -> None:
-        """Wait until every durable batch is published and acknowledged."""
+        """Wait until every decided batch is written, published and acknowledged."""
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
         if self._finishing is not None:
             await asyncio.shield(self._finishing)
 

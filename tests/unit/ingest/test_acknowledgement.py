@@ -7,8 +7,11 @@ tests/integration/ingest: poison to the dead-letter queue, and the crash tests.)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
+
+import pytest
 
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
@@ -185,3 +188,49 @@ async def test_a_page_whose_bad_row_cannot_be_dead_lettered_goes_back_whole() ->
     )
     # Its good rows are durable already: the redelivery finds them unchanged.
     assert channel.frames == [("nack", 2, True), ("ack", 1, True)]
+
+
+class GatedStore(FakeStore):
+    """Holds every batch's writes until the test opens the gate (or fails them)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.error = error
+
+    async def apply(self, plan: WritePlan, batch: BatchDocuments) -> None:
+        await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        await super().apply(plan, batch)
+
+
+async def test_the_next_batch_is_decided_while_the_last_is_written_and_nothing_is_acked_early() -> (
+    None
+):
+    channel, publisher, store = RecordingChannel(), FakePublisher(), GatedStore()
+    ingest = IngestProcessor(store, publisher, IngestMetrics(), max_backoff_s=0.1)  # type: ignore[arg-type]
+    # Returns with the writes still held: the collector can gather and decide the next batch.
+    await asyncio.wait_for(ingest.process([good(channel, 1, "88800000001")]), 1.0)
+    # The first batch's writes are held: the second is decided (its listing is known in
+    # memory) and waits for them, and neither is acknowledged nor published.
+    second = asyncio.create_task(ingest.process([good(channel, 2, "88800000002")]))
+    await asyncio.sleep(0.05)
+    assert ingest.known_listings == 2
+    assert not second.done()
+    assert (channel.frames, publisher.published, store.batches) == ([], [], 0)
+    store.gate.set()
+    await second
+    await ingest.drain()
+    assert channel.frames == [("ack", 1, True), ("ack", 2, True)]
+    assert store.batches == 2
+
+
+async def test_writes_that_fail_for_another_reason_than_the_database_stop_ingest() -> None:
+    channel, store = RecordingChannel(), GatedStore(RuntimeError("a bug"))
+    ingest = IngestProcessor(store, FakePublisher(), IngestMetrics(), max_backoff_s=0.1)  # type: ignore[arg-type]
+    await ingest.process([good(channel, 1, "88800000001")])
+    store.gate.set()
+    with pytest.raises(RuntimeError, match="a bug"):
+        await asyncio.wait_for(ingest.watch(), 1.0)  # no next batch is needed to learn it
+    assert channel.frames == []  # never acknowledged: the broker redelivers it

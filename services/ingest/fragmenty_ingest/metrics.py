@@ -69,6 +69,11 @@ class IngestMetrics:
             "Sales the valuation model on events was last fitted on (0: events carry no value).",
             registry=r,
         )
+        self.valuation_refits = Counter(
+            "fragmenty_ingest_valuation_refits",
+            "Fits of the valuation model on events that succeeded (the first follows start-up).",
+            registry=r,
+        )
         self._last_message = time.monotonic()
         Gauge(
             "fragmenty_ingest_seconds_since_last_message",

@@ -93,6 +93,7 @@ class EventValuer:
         self._fitted = fitted
         self.fits += 1
         self._metrics.valuation_sales.set(self.sales_in_model)
+        self._metrics.valuation_refits.inc()
         logger.info("valuation refitted on %d sales", self.sales_in_model)
 
     async def run(self) -> None:

@@ -10,6 +10,8 @@ import httpx
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from fragmenty_ingest.metrics import IngestMetrics
+from fragmenty_ingest.valuation import EventValuer
 from fragmenty_shared.contracts import EventType, pages_of
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import DEAD_LETTER_REASON_HEADER, Topology, observed_routing_key
@@ -289,3 +291,13 @@ async def _queue_has_consumer(broker: RabbitBroker, queue: str) -> bool:
         if not channel.is_closed:
             await channel.close()
     return bool(declared.declaration_result.consumer_count)
+
+
+async def test_each_valuation_fit_is_counted_on_the_metrics(mongo_db: Database) -> None:
+    metrics = IngestMetrics()
+    valuer = EventValuer(mongo_db, metrics, refit_seconds=600)
+    await valuer.refit()  # an empty market: a model of no sales, fitted all the same
+    await valuer.refit()
+    sample = metrics.registry.get_sample_value
+    assert sample("fragmenty_ingest_valuation_refits_total") == 2
+    assert sample("fragmenty_ingest_valuation_sales") == 0

@@ -84,3 +84,12 @@ async def test_a_namespace_sweep_deletes_every_durable_queue_and_exchange(
                 await channel.declare_exchange(name, passive=True)
     finally:
         await connection.close()
+
+
+def test_a_sweep_without_a_reachable_rabbitmq_warns_instead_of_failing_the_test() -> None:
+    sweeper = NamespaceSweeper("amqp://guest:guest@127.0.0.1:9/")  # nothing listens on port 9
+    try:
+        with pytest.warns(UserWarning, match="unreachable: namespace tgone not swept"):
+            sweeper.sweep(Topology("tgone"))
+    finally:
+        sweeper.close()

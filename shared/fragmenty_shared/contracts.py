@@ -152,60 +152,56 @@ class ItemDetails(ContractModel):
     )
 
 
-class ListingObserved(ContractModel):
-    """One listing as the crawler saw it in one row of one Fragment view."""
+class ListingRowFields(ContractModel):
+    """What one row of a Fragment view says about one listing: the part both observation
+    shapes share (``ListingObserved`` adds the crawl, asset, time and rate; a page's
+    ``ObservedRow`` has those from its page)."""
+
+    slug: Slug
+    title: str = Field(
+        min_length=1, max_length=64, description="As Fragment shows it: '+888 0000 1234', '@boris'."
+    )
+    status: ListingStatus
+    price_ton: TonAmount = Field(
+        description="Minimum next bid (auction), fixed price (sale) or sale price (sold)."
+    )
+    price_usd: UsdAmount | None = Field(
+        default=None, description="USD price, when the page shows one."
+    )
+    ends_at: UtcDatetime | None = Field(
+        default=None, description="Auction end or sale expiry; null for sold listings."
+    )
+    sold_at: UtcDatetime | None = Field(default=None, description="Sale date of a sold listing.")
+    url: str = Field(min_length=1, max_length=512, description="The listing's page on Fragment.")
+    details: ItemDetails | None = Field(
+        default=None, description="Item page details, when the crawler fetched the item page."
+    )
+
+
+ROW_FIELDS: tuple[str, ...] = tuple(ListingRowFields.model_fields)
+
+TonUsdRate = Annotated[
+    Decimal,
+    Field(
+        gt=0, le=1_000_000, allow_inf_nan=False, description="USD per TON on the page (tonRate)."
+    ),
+]
+
+
+class ListingObserved(ListingRowFields):
+    """One listing as the crawler saw it in one row of one Fragment view (schema version 1)."""
 
     kind: Literal["listing_observed"] = "listing_observed"
     schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Contract version.")
     crawl_id: CrawlId
     observed_at: UtcDatetime = Field(description="When the row was read (UTC).")
     asset: Asset
-    slug: Slug
-    title: str = Field(
-        min_length=1, max_length=64, description="As Fragment shows it: '+888 0000 1234', '@boris'."
-    )
-    status: ListingStatus
-    price_ton: TonAmount = Field(
-        description="Minimum next bid (auction), fixed price (sale) or sale price (sold)."
-    )
-    price_usd: UsdAmount | None = Field(
-        default=None, description="USD price, when the page shows one."
-    )
-    ton_usd_rate: Decimal = Field(
-        gt=0, le=1_000_000, allow_inf_nan=False, description="USD per TON on the page (tonRate)."
-    )
-    ends_at: UtcDatetime | None = Field(
-        default=None, description="Auction end or sale expiry; null for sold listings."
-    )
-    sold_at: UtcDatetime | None = Field(default=None, description="Sale date of a sold listing.")
-    url: str = Field(min_length=1, max_length=512, description="The listing's page on Fragment.")
-    details: ItemDetails | None = Field(
-        default=None, description="Item page details, when the crawler fetched the item page."
-    )
+    ton_usd_rate: TonUsdRate
 
 
-class ObservedRow(ContractModel):
+class ObservedRow(ListingRowFields):
     """One row of a page: a ``ListingObserved`` without what the whole page shares."""
 
-    slug: Slug
-    title: str = Field(
-        min_length=1, max_length=64, description="As Fragment shows it: '+888 0000 1234', '@boris'."
-    )
-    status: ListingStatus
-    price_ton: TonAmount = Field(
-        description="Minimum next bid (auction), fixed price (sale) or sale price (sold)."
-    )
-    price_usd: UsdAmount | None = Field(
-        default=None, description="USD price, when the page shows one."
-    )
-    ends_at: UtcDatetime | None = Field(
-        default=None, description="Auction end or sale expiry; null for sold listings."
-    )
-    sold_at: UtcDatetime | None = Field(default=None, description="Sale date of a sold listing.")
-    url: str = Field(min_length=1, max_length=512, description="The listing's page on Fragment.")
-    details: ItemDetails | None = Field(
-        default=None, description="Item page details, when the crawler fetched the item page."
-    )
     observed_at: UtcDatetime | None = Field(
         default=None,
         description="When this row was read, if not when the page was (null: the page's time).",
@@ -227,9 +223,7 @@ class ListingsObserved(ContractModel):
     crawl_id: CrawlId
     asset: Asset = Field(description="What the page lists; also its routing key's first word.")
     observed_at: UtcDatetime = Field(description="When the page was read (UTC).")
-    ton_usd_rate: Decimal = Field(
-        gt=0, le=1_000_000, allow_inf_nan=False, description="USD per TON on the page (tonRate)."
-    )
+    ton_usd_rate: TonUsdRate
     rows: list[ObservedRow] = Field(
         min_length=1, max_length=MAX_PAGE_ROWS, description="The page's listings, in page order."
     )
@@ -247,15 +241,7 @@ class ListingsObserved(ContractModel):
                 asset=self.asset,
                 ton_usd_rate=self.ton_usd_rate,
                 observed_at=row.observed_at or self.observed_at,
-                slug=row.slug,
-                title=row.title,
-                status=row.status,
-                price_ton=row.price_ton,
-                price_usd=row.price_usd,
-                ends_at=row.ends_at,
-                sold_at=row.sold_at,
-                url=row.url,
-                details=row.details,
+                **{name: getattr(row, name) for name in ROW_FIELDS},
             )
             for row in self.rows
         ]
@@ -291,20 +277,11 @@ def pages_of(
         if head is None or len(rows) >= max_rows or not _same_page(head, observation):
             close()
             head = observation
+        own_time = None if observation.observed_at == head.observed_at else observation.observed_at
         rows.append(
-            ObservedRow(
-                slug=observation.slug,
-                title=observation.title,
-                status=observation.status,
-                price_ton=observation.price_ton,
-                price_usd=observation.price_usd,
-                ends_at=observation.ends_at,
-                sold_at=observation.sold_at,
-                url=observation.url,
-                details=observation.details,
-                observed_at=(
-                    None if observation.observed_at == head.observed_at else observation.observed_at
-                ),
+            ObservedRow.model_construct(  # every value was validated as part of the observation
+                observed_at=own_time,
+                **{name: getattr(observation, name) for name in ROW_FIELDS},
             )
         )
     close()

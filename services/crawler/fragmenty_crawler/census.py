@@ -27,6 +27,8 @@ class ViewProgress:
     seen_slugs: set[str] = field(default_factory=set)
     duplicates: int = 0
     known_run: int = 0  # incremental sold pass: sales in a row the last census knew
+    last_sold_at: datetime | None = None  # incremental sold pass: the last sale time read
+    out_of_order: bool = False  # incremental sold pass: the view is not newest first
 
     @property
     def finished(self) -> bool:

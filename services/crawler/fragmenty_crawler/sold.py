@@ -29,6 +29,27 @@ def caught_up(run: int, needed: int = KNOWN_RUN_TO_STOP) -> bool:
     return run >= needed
 
 
+def newest_first(
+    sold_ats: Iterable[datetime | None], previous: datetime | None
+) -> tuple[bool, datetime | None]:
+    """Whether a page's sales run newest first (each sold no later than the one above it,
+    ``previous`` being the last of the pages before), and the page's last sale time.
+
+    Stopping at a run of known sales is only right when the view really is newest first; the
+    crawler checks it on every page it reads so, rather than trusting ``sort=listed``: if
+    Fragment ever orders sold views otherwise, the pass reads on to the end instead of missing
+    the sales below the run. Rows without a sale time say nothing about the order.
+    """
+    last = previous
+    for sold_at in sold_ats:
+        if sold_at is None:
+            continue
+        if last is not None and sold_at > last:
+            return False, sold_at
+        last = sold_at
+    return True, last
+
+
 def incremental_views(
     last_full_pass: Mapping[View, datetime], now: datetime, full_sweep_s: float
 ) -> frozenset[View]:

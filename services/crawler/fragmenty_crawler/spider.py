@@ -240,8 +240,20 @@ class CensusSpider(scrapy.Spider):
             context.on_progress(view, progress)
 
     def _caught_up(self, view: View, outcome: RowsOutcome) -> bool:
-        """Whether this newest-first page of a sold view ends in a run of known sales."""
+        """Whether this newest-first page of a sold view ends in a run of known sales (never,
+        once a page shows the view is not really newest first: then it is read to the end)."""
         progress, selector = self.context.progress[view], self.context.selector
+        in_order, progress.last_sold_at = sold.newest_first(
+            (row.sold_at for row in outcome.rows), progress.last_sold_at
+        )
+        if not in_order and not progress.out_of_order:
+            progress.out_of_order = True
+            logger.warning(
+                "view %s: sales are not newest first under sort=listed; reading it in full",
+                view.key,
+            )
+        if progress.out_of_order:
+            return False
         progress.known_run = sold.known_run(
             (
                 selector.known(row.asset, row.slug, row.status, row.price_ton)

@@ -5,6 +5,7 @@ one polite budget; the census still yields exactly the market with one complete
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_crawler.main import build_runner
@@ -13,6 +14,7 @@ from fragmenty_crawler.settings import CrawlerSettings
 from fragmenty_shared.contracts import CensusCompleted
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
+from fragmenty_simulator import market as simulator_market
 from fragmenty_simulator.app import SimulatorConfig
 from fragmenty_simulator.server import build_simulator, running_simulator
 from tests.integration.crawler.support import (
@@ -125,3 +127,42 @@ async def test_after_a_full_pass_sold_views_are_read_until_known_and_new_sales_a
         if o.crawl_id == second.crawl_id and o.slug == auction["slug"] and o.status.value == "sold"
     ]
     assert seen_sold, "the new sale was not read by the incremental pass"
+
+
+async def test_a_sold_view_that_is_not_newest_first_is_read_to_the_end(
+    settings: Settings, topology: Topology, broker: RabbitBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If Fragment ever served sold views under ``sort=listed`` in another order, a run of known
+    sales at the top would say nothing about the rows below it: the pass must read on."""
+    config = SimulatorConfig(page_size=PAGE_SIZE, seed=9)
+    simulator = build_simulator(400, 9, config=config, epoch=datetime(2026, 4, 1, tzinfo=UTC))
+    async with running_simulator(simulator) as site:
+        crawl = _scheduled_settings(settings, site.base_url)
+        runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=True)
+        first = await runner.run()
+        # From now on "Recently listed" of a sold view is ordered by price instead.
+        monkeypatch.setitem(simulator_market._SORT_KEYS, "listed", lambda x: (-x.price_ton, x.slug))
+        market = await sim_market(site.base_url)
+        auction = next(x for x in market["listings"] if x["status"] == "auction")
+        async with httpx.AsyncClient(base_url=site.base_url) as client:
+            ended = await client.post(
+                f"/_simulator/listings/{auction['asset']}/{auction['slug']}/end-auction"
+            )
+            ended.raise_for_status()
+        second = await runner.run()
+
+    messages = await drain(broker, topology, censuses=12)
+    pages = {
+        (census.crawl_id, view.asset.value): view.pages
+        for census in messages
+        if isinstance(census, CensusCompleted)
+        for view in census.views
+        if view.status.value == "sold"
+    }
+    for asset in ("number", "username"):
+        assert pages[(first.crawl_id, asset)] > 1
+        assert pages[(second.crawl_id, asset)] == pages[(first.crawl_id, asset)]
+    assert any(
+        o.crawl_id == second.crawl_id and o.slug == auction["slug"] and o.status.value == "sold"
+        for o in observations(messages)
+    ), "the new sale was not read"

@@ -3,7 +3,13 @@ sweep in full on schedule."""
 
 from datetime import UTC, datetime, timedelta
 
-from fragmenty_crawler.sold import KNOWN_RUN_TO_STOP, caught_up, incremental_views, known_run
+from fragmenty_crawler.sold import (
+    KNOWN_RUN_TO_STOP,
+    caught_up,
+    incremental_views,
+    known_run,
+    newest_first,
+)
 from fragmenty_crawler.views import View
 from fragmenty_shared.contracts import Asset, ListingStatus
 
@@ -42,3 +48,17 @@ def test_views_are_read_incrementally_only_within_the_full_sweep_period() -> Non
     assert incremental_views(passes, NOW, 86400) == {NUMBERS_SOLD}  # usernames: sweep due
     assert incremental_views(passes, NOW, 0) == frozenset()  # 0 = always full
     assert incremental_views({}, NOW, 86400) == frozenset()  # never read in full yet
+
+
+def test_sales_newest_first_across_pages_are_in_order() -> None:
+    hour = timedelta(hours=1)
+    in_order, last = newest_first([NOW, NOW - hour, None, NOW - 2 * hour], None)
+    assert (in_order, last) == (True, NOW - 2 * hour)
+    assert newest_first([NOW - 2 * hour, NOW - 3 * hour], last) == (True, NOW - 3 * hour)
+
+
+def test_a_sale_newer_than_the_one_above_it_breaks_the_order_even_across_pages() -> None:
+    hour = timedelta(hours=1)
+    assert newest_first([NOW - hour, NOW], None)[0] is False
+    assert newest_first([NOW], NOW - hour)[0] is False  # the previous page ended older
+    assert newest_first([None, None], NOW) == (True, NOW)  # no sale time: nothing to judge

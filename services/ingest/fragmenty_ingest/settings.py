@@ -21,7 +21,13 @@ class IngestSettings(Settings):
         description="How long a batch waits for more messages before it is written.",
     )
     ingest_prefetch: int = Field(
-        default=2000, ge=1, le=65_535, description="Unacknowledged deliveries RabbitMQ may send."
+        default=100,
+        ge=1,
+        le=65_535,
+        description=(
+            "Unacknowledged deliveries RabbitMQ may send. A delivery is a page of up to 500 rows "
+            "(about 150 KB): 100 bound what waits in memory to about 15 MB."
+        ),
     )
     ingest_relay_interval_s: float = Field(
         default=10.0, gt=0, description="How often leftover outbox entries are republished."

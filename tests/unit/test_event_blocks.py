@@ -1,0 +1,60 @@
+"""Event blocks: the events of a block are stored compressed and read back exactly; blocks
+written before compression (no codec) stay readable; an unknown codec is an error, not garbage."""
+
+from datetime import UTC, datetime, timedelta
+
+import bson
+import pytest
+from bson import Binary
+
+from fragmenty_shared.event_log import block_document, block_events, merged_block
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def stored_events(first_seq: int, count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "_id": f"ev-{seq}",
+            "seq": seq,
+            "type": "price_changed",
+            "asset": "number",
+            "slug": f"888{seq:08d}",
+            "occurred_at": AT + timedelta(seconds=seq),
+            "old": {"price_ton": "100", "status": "sale"},
+            "new": {"price_ton": str(100 + seq), "status": "sale"},
+        }
+        for seq in range(first_seq, first_seq + count)
+    ]
+
+
+def test_a_block_holds_its_events_compressed_and_gives_them_back_exactly() -> None:
+    events = stored_events(1, 200)
+    block = block_document(events, prev_seq=0)
+    plain = b"".join(bson.encode(event) for event in events)
+    assert (block["first_seq"], block["last_seq"], block["count"]) == (1, 200, 200)
+    assert block["codec"] == "zlib"
+    assert len(block["events"]) * 4 < len(plain)
+    assert block_events(block) == events
+
+
+def test_a_block_written_before_compression_is_read_as_it_is() -> None:
+    events = stored_events(5, 3)
+    old = {
+        "_id": 5,
+        "first_seq": 5,
+        "last_seq": 7,
+        "prev_seq": 4,
+        "count": 3,
+        "events": Binary(b"".join(bson.encode(event) for event in events)),
+    }
+    assert block_events(old) == events
+    merged = merged_block([old, block_document(stored_events(8, 2), prev_seq=7)])
+    assert block_events(merged) == events + stored_events(8, 2)
+    assert merged["prev_seq"] == 4
+
+
+def test_an_unknown_codec_is_refused_with_the_block_named() -> None:
+    block = {**block_document(stored_events(1, 2), prev_seq=0), "codec": "zstd"}
+    with pytest.raises(ValueError, match="event block 1: unknown codec 'zstd'"):
+        block_events(block)

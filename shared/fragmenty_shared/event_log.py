@@ -19,26 +19,18 @@ never go down and are never reused.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import bson
-from bson import Binary
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from fragmenty_shared.blobs import pack_documents, unpack_documents
 from fragmenty_shared.schema import SEQ_COUNTER_ID as SEQ_COUNTER_ID
 from fragmenty_shared.schema import Collections
 
 Document = dict[str, Any]
-
-
-_DECODING: bson.CodecOptions[Document] = bson.CodecOptions(document_class=dict, tz_aware=True)
-BLOCK_CODEC = "zlib"
-# zlib's fastest level: 7.2 x on stored events against 9.1 x at level 6, for a third of the time.
-BLOCK_COMPRESSION_LEVEL = 1
 
 
 class SinceError(ValueError):
@@ -74,15 +66,8 @@ class BlockInfo:
 
 
 def block_document(events: Sequence[Document], prev_seq: int) -> Document:
-    """A block of stored event documents (each with its ``seq``), in position order.
-
-    The events are one zlib-compressed BSON blob (``codec``): events repeat the same keys and
-    values, so it is about 7 x smaller. That matters most on FerretDB, which reads and parses
-    every byte of the window for any query of it (its newest position included): a 2,000-event
-    window went from 1.3 MB to under 0.2 MB per query. Compressing 1,000 events costs ingest
-    about 2 ms; blocks written before (no ``codec``) are read as they are.
-    """
-    blob = b"".join(bson.encode(event) for event in events)
+    """A block of stored event documents (each with its ``seq``), in position order, as one
+    compressed blob (:mod:`fragmenty_shared.blobs`)."""
     first, last = events[0]["seq"], events[-1]["seq"]
     return {
         "_id": first,
@@ -90,8 +75,7 @@ def block_document(events: Sequence[Document], prev_seq: int) -> Document:
         "last_seq": last,
         "prev_seq": prev_seq,
         "count": len(events),
-        "codec": BLOCK_CODEC,
-        "events": Binary(zlib.compress(blob, BLOCK_COMPRESSION_LEVEL)),
+        "events": pack_documents(events),
     }
 
 
@@ -103,13 +87,7 @@ def merged_block(blocks: Sequence[Document]) -> Document:
 
 def block_events(document: Document) -> list[Document]:
     """The event documents a block holds, in position order."""
-    blob = bytes(document["events"])
-    codec = document.get("codec")
-    if codec == BLOCK_CODEC:
-        blob = zlib.decompress(blob)
-    elif codec is not None:
-        raise ValueError(f"event block {document.get('_id')}: unknown codec {codec!r}")
-    return bson.decode_all(blob, codec_options=_DECODING)
+    return unpack_documents(document["events"], where=f"event block {document.get('_id')}")
 
 
 class EventLogReader:

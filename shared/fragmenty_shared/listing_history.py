@@ -23,25 +23,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import bson
 from bson import Binary
 from pymongo.asynchronous.database import AsyncDatabase
 
+from fragmenty_shared.blobs import pack_documents, unpack_documents
 from fragmenty_shared.schema import Collections, history_collection
 
 Document = dict[str, Any]
 
-_DECODING: bson.CodecOptions[Document] = bson.CodecOptions(document_class=dict, tz_aware=True)
-
 
 def encode_rows(rows: Sequence[Document]) -> Binary:
-    return Binary(b"".join(bson.encode(row) for row in rows))
+    """A history's rows as one compressed blob (:mod:`fragmenty_shared.blobs`)."""
+    return pack_documents(rows)
 
 
 def decode_rows(document: Document) -> list[Document]:
     """The stored event documents a history (or history archive) document holds, oldest first."""
     blob = document.get("rows")
-    return [] if not blob else bson.decode_all(bytes(blob), codec_options=_DECODING)
+    return [] if not blob else unpack_documents(blob, where=f"history {document.get('_id')}")
 
 
 def history_document(

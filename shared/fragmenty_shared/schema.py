@@ -68,6 +68,7 @@ class AlertCollections:
     SLOTS = "alert_slots"
     OUTBOX = "alert_outbox"
     DELIVERIES = "alert_deliveries"
+    ATTEMPTS = "alert_attempts"
     DIGEST_ITEMS = "alert_digest_items"
     FEED = "alert_feed"
 
@@ -237,8 +238,17 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
         AlertCollections.DELIVERIES,
         Growth.WINDOW,
         "<delivery id>~<attempt>",
-        "delivery attempt (the delivery log); pruned after the retention setting",
+        "delivery attempt with its outcome (the delivery log), inserted once and never "
+        "updated; pruned after the retention setting",
         (_index(("account_id", ASCENDING), ("_id", ASCENDING)), _index(("at", ASCENDING))),
+    ),
+    CollectionSpec(
+        AlertCollections.ATTEMPTS,
+        Growth.WINDOW,
+        "<delivery id>~<attempt>",
+        "claim of an attempt taken up by a poll (a retry, a stopped sender's work); pruned "
+        "after two days",
+        (_index(("at", ASCENDING)),),
     ),
     CollectionSpec(
         AlertCollections.DIGEST_ITEMS,
@@ -409,8 +419,8 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         bounded_by=Growth.TRANSIENT,
     ),
     HotQuery(
-        "alerts delivery: an attempt's log entry",
-        AlertCollections.DELIVERIES,
+        "alerts delivery: the claim of an attempt a poll found taken",
+        AlertCollections.ATTEMPTS,
         {"_id": "d1~1"},
         bounded_by=Growth.WINDOW,
     ),

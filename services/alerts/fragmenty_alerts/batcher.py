@@ -102,6 +102,50 @@ class WriteBatcher:
                 future.set_result(None)
 
 
+class BatchedDeletes:
+    """Deletes by ``_id`` of many callers: one ``delete_many`` per round, at most one round per
+    ``every_s``.
+
+    On FerretDB 1.x a delete scans the whole collection however few ids it names (a delete
+    command of N ``_id`` statements scans it N times), so a collection that loses many documents
+    a second (the outbox: every delivered alert) is cleaned in rounds: the scans are per round,
+    not per document. Each caller still waits until its document is gone.
+    """
+
+    def __init__(self, collection: AsyncCollection[Document], every_s: float) -> None:
+        self._collection = collection
+        self._every_s = every_s
+        self._pending: list[tuple[Any, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def delete(self, document_id: Any) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((document_id, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"deletes {self._collection.name}")
+        await future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                await self._collection.delete_many({"_id": {"$in": [key for key, _ in batch]}})
+            except Exception as error:
+                _fail(batch, error)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+            # Whatever arrives meanwhile goes in the next round.
+            await asyncio.sleep(self._every_s)
+
+
 def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], error: Exception) -> None:
     for _, future in batch:
         if not future.done():

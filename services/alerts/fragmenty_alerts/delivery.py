@@ -4,10 +4,13 @@ Life of a delivery (one message for one channel):
 
 1. The event's consumer inserts it into ``alert_outbox`` (id = rule, occasion and channel, so a
    redelivered event cannot make a second one) and acknowledges the event only after that.
-2. Each attempt first claims its log entry ``<delivery>~<attempt>`` in ``alert_deliveries``
-   (a unique-key insert: two instances never make the same attempt), then sends, then records
-   the outcome there. 2xx: the outbox entry is deleted. Otherwise it gets its next time,
-   exponential backoff with jitter or the endpoint's ``Retry-After``, whichever is later.
+2. Each attempt sends, then logs its outcome in ``alert_deliveries`` as a document of its own,
+   ``<delivery>~<attempt>`` (inserted once, never updated: the log grows with history, and on
+   FerretDB 1.x an update would scan all of it). 2xx: the outbox entry is deleted. Otherwise it
+   gets its next time, exponential backoff with jitter or the endpoint's ``Retry-After``,
+   whichever is later. An attempt taken up by a poll first claims ``<delivery>~<attempt>`` in
+   ``alert_attempts`` (a unique-key insert: two instances never make the same attempt); the
+   first attempt of a fresh delivery needs no claim, its creator's lease keeps others off it.
 3. Any instance picks up outbox entries that are due: retries, and the work of an instance that
    died mid-delivery (its entries become due once their lease runs out).
 
@@ -28,9 +31,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, UpdateOne
+from pymongo import UpdateOne
 
-from fragmenty_alerts.batcher import WriteBatcher
+from fragmenty_alerts.batcher import BatchedDeletes, WriteBatcher
 from fragmenty_alerts.channels import Channel, ChannelKind, Outgoing, Sender, SendResult
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.metrics import AlertsMetrics
@@ -40,6 +43,9 @@ from fragmenty_alerts.store import AlertsStore, Document
 logger = logging.getLogger(__name__)
 
 POLL_BATCH = 500
+# Delivered entries leave the outbox in rounds this far apart (see BatchedDeletes). A crash
+# between an alert's delivery and its round makes it be sent again, with the same webhook-id.
+OUTBOX_CLEANING_S = 0.2
 
 
 def now_utc() -> datetime:
@@ -118,7 +124,9 @@ class Deliveries:
         self._settings = settings
         self._metrics = metrics
         self._outbox = WriteBatcher(store.outbox)
+        self._delivered = BatchedDeletes(store.outbox, OUTBOX_CLEANING_S)
         self._log = WriteBatcher(store.deliveries)
+        self._claims = WriteBatcher(store.attempts)
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -180,39 +188,26 @@ class Deliveries:
         attempt = int(document["attempts"]) + 1
         log_id = f"{document['_id']}~{attempt}"
         started = now_utc()
-        entry = {
-            "_id": log_id,
-            "delivery_id": document["_id"],
-            "attempt": attempt,
-            "account_id": document["account_id"],
-            "channel_id": document["channel_id"],
-            "channel_kind": document["channel_kind"],
-            "rule_id": document.get("rule_id"),
-            "event_id": document.get("event_id"),
-            "webhook_id": document["message"]["webhook_id"],
-            "message": document["message"],
-            "at": started,
-            "status": "sending",
-        }
-        if stored is None:
-            if not await self._log.insert(entry):
-                await self._after_taken_attempt(document, log_id)
-                return
-            claimed: asyncio.Future[Any] | None = None
-        else:
-            # A fresh delivery of this instance's own: nobody else may take it before its
-            # lease runs out, so the claim is written while it is being sent.
-            claimed = asyncio.ensure_future(self._log.insert(entry))
+        if stored is None and not await self._claims.insert(
+            {"_id": log_id, "delivery_id": document["_id"], "at": started}
+        ):
+            await self._after_taken_attempt(document, attempt, log_id)
+            return
+        # A fresh delivery of this instance's own (``stored`` set) needs no claim: nobody else
+        # may take it before its lease runs out, and if this instance dies first, whoever
+        # takes it then makes the attempt again (same webhook-id).
         channel = self._directory.channels.get(document["channel_id"])
         if channel is None or not channel.enabled:
-            if stored is not None and claimed is not None:
-                await asyncio.gather(stored, claimed)
+            if stored is not None:
+                await stored
             reason = (
                 "channel deleted"
                 if channel is None
                 else f"channel disabled: {channel.disabled_reason}"
             )
-            await self._finish(document, log_id, "skipped", SendResult(False, error=reason))
+            await self._finish(
+                document, attempt, started, "skipped", SendResult(False, error=reason)
+            )
             return
         if attempt > 1:
             self._metrics.retried.labels(channel.kind.value).inc()
@@ -224,35 +219,37 @@ class Deliveries:
             )
         async with self._limit(channel.endpoint):
             result = await self._senders[channel.kind].send(channel, outgoing_of(document))
-        if stored is not None and claimed is not None:
-            # Outcome updates go after the documents they update.
-            await asyncio.gather(stored, claimed)
-        await self._record(document, attempt, log_id, channel, result)
+        if stored is not None:
+            await stored  # the outbox entry is moved on or deleted below: it must exist first
+        await self._record(document, attempt, started, channel, result)
 
-    async def _after_taken_attempt(self, document: Document, log_id: str) -> None:
-        """The attempt's log entry exists: another sender has it, or it was never finished."""
-        existing = await self._store.deliveries.find_one({"_id": log_id})
-        if existing is None:
-            return
+    async def _after_taken_attempt(self, document: Document, attempt: int, log_id: str) -> None:
+        """The attempt is claimed already: another sender has it, or its sender stopped."""
+        claim = await self._store.attempts.find_one({"_id": log_id})
         lease = timedelta(seconds=self._settings.alerts_delivery_lease_s)
-        stale = existing["status"] == "sending" and existing["at"] < now_utc() - lease
-        if stale or existing["status"] != "sending":
-            if stale:
-                await self._log.apply(
-                    UpdateOne(
-                        {"_id": log_id}, {"$set": {"status": "lost", "error": "sender stopped"}}
-                    )
-                )
-            # Count the attempt as made; the next poll makes the next one.
-            await self._outbox.apply(
+        if claim is None or claim["at"] >= now_utc() - lease:
+            return  # its sender is on it
+        # Its sender stopped, mid-attempt or before it moved the outbox entry on. The log
+        # says "lost" unless the attempt's outcome is there already (then the insert is
+        # refused); either way the attempt counts as made, and the next poll makes the next.
+        lost = SendResult(False, error="sender stopped")
+        await asyncio.gather(
+            self._log.insert(_log_entry(document, attempt, claim["at"], "lost", lost)),
+            self._outbox.apply(
                 UpdateOne(
                     {"_id": document["_id"]},
-                    {"$set": {"attempts": existing["attempt"], "next_attempt_at": now_utc()}},
+                    {"$set": {"attempts": attempt, "next_attempt_at": now_utc()}},
                 )
-            )
+            ),
+        )
 
     async def _record(
-        self, document: Document, attempt: int, log_id: str, channel: Channel, result: SendResult
+        self,
+        document: Document,
+        attempt: int,
+        started: datetime,
+        channel: Channel,
+        result: SendResult,
     ) -> None:
         kind = channel.kind.value
         if result.ok:
@@ -262,7 +259,7 @@ class Deliveries:
                 self._metrics.delivery_seconds.labels(kind).observe(
                     max(0.0, time.time() - published)
                 )
-            await self._finish(document, log_id, "sent", result)
+            await self._finish(document, attempt, started, "sent", result)
             if channel.failing_since is not None:
                 await self._set_channel(
                     channel, {"failing_since": None, "last_success_at": now_utc()}
@@ -270,24 +267,22 @@ class Deliveries:
             return
         self._metrics.failed.labels(kind).inc()
         if result.gone:
-            await self._finish(document, log_id, "failed", result)
+            await self._finish(document, attempt, started, "failed", result)
             await self.disable(channel, f"the endpoint answered {result.status_code or 'gone'}")
             return
         failing_since = channel.failing_since or now_utc()
         if channel.failing_since is None:
             channel = await self._set_channel(channel, {"failing_since": failing_since})
         if now_utc() - failing_since >= timedelta(seconds=self._settings.alerts_disable_after_s):
-            await self._finish(document, log_id, "failed", result)
+            await self._finish(document, attempt, started, "failed", result)
             await self.disable(channel, f"failing since {failing_since.isoformat()}")
             return
         if attempt >= self._settings.alerts_max_attempts:
-            await self._finish(document, log_id, "gave_up", result)
+            await self._finish(document, attempt, started, "gave_up", result)
             return
         delay = backoff_s(attempt, self._settings, result.retry_after_s)
         await asyncio.gather(
-            self._log.apply(
-                UpdateOne({"_id": log_id}, {"$set": _outcome("failed", result, delay)})
-            ),
+            self._log.insert(_log_entry(document, attempt, started, "failed", result, delay)),
             self._outbox.apply(
                 UpdateOne(
                     {"_id": document["_id"]},
@@ -303,11 +298,17 @@ class Deliveries:
         )
 
     async def _finish(
-        self, document: Document, log_id: str, status: str, result: SendResult
+        self,
+        document: Document,
+        attempt: int,
+        started: datetime,
+        status: str,
+        result: SendResult,
     ) -> None:
+        """The delivery's last attempt: logged, and the outbox entry gone."""
         await asyncio.gather(
-            self._log.apply(UpdateOne({"_id": log_id}, {"$set": _outcome(status, result, None)})),
-            self._outbox.apply(DeleteOne({"_id": document["_id"]})),
+            self._log.insert(_log_entry(document, attempt, started, status, result)),
+            self._delivered.delete(document["_id"]),
         )
 
     # -- endpoints ------------------------------------------------------------------------
@@ -386,6 +387,12 @@ class Deliveries:
 
     async def replay(self, log_entry: Document) -> Document:
         """``POST /deliveries/{id}/retry``: send a logged delivery again (same webhook-id)."""
+        # A user's request, not a hot path: the log is read to number the replay after every
+        # attempt made so far (the claims of old attempts are pruned, the log keeps them).
+        logged = await self._store.deliveries.find(
+            {"delivery_id": log_entry["delivery_id"]}, {"attempt": 1}
+        ).to_list(None)
+        made = max((int(entry["attempt"]) for entry in logged), default=int(log_entry["attempt"]))
         document = {
             "_id": log_entry["delivery_id"],
             "account_id": log_entry["account_id"],
@@ -395,7 +402,7 @@ class Deliveries:
             "event_id": log_entry.get("event_id"),
             "published_at": None,
             "message": log_entry["message"],
-            "attempts": int(log_entry["attempt"]),
+            "attempts": made,
             "created_at": now_utc(),
             "not_before": now_utc(),
             "next_attempt_at": now_utc()
@@ -418,11 +425,36 @@ class Deliveries:
         with contextlib.suppress(Exception):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._outbox.close()
+        await self._delivered.close()
         await self._log.close()
+        await self._claims.close()
 
 
-def _outcome(status: str, result: SendResult, retry_in_s: float | None) -> dict[str, Any]:
+def _log_entry(
+    document: Document,
+    attempt: int,
+    started: datetime,
+    status: str,
+    result: SendResult,
+    retry_in_s: float | None = None,
+) -> Document:
+    """One attempt in the delivery log, written once, when its outcome is known.
+
+    The log grows with every attempt ever made: on FerretDB 1.x an update of one of its entries
+    would scan all of it, so entries are only ever inserted.
+    """
     return {
+        "_id": f"{document['_id']}~{attempt}",
+        "delivery_id": document["_id"],
+        "attempt": attempt,
+        "account_id": document["account_id"],
+        "channel_id": document["channel_id"],
+        "channel_kind": document["channel_kind"],
+        "rule_id": document.get("rule_id"),
+        "event_id": document.get("event_id"),
+        "webhook_id": document["message"]["webhook_id"],
+        "message": document["message"],
+        "at": started,
         "status": status,
         "response_code": result.status_code,
         "error": result.error,

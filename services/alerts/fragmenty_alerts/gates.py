@@ -257,12 +257,17 @@ class Slots:
             # The counters are hints of where to start claiming: forgetting them costs a few
             # duplicate-key answers, never a wrong count.
             self._next.clear()
-        number = self._next.get(prefix, 0)
-        while number < limit:
+        while (number := self._next.get(prefix, 0)) < limit:
+            # Taken before the insert is awaited, so that this instance's concurrent takers try
+            # different slots instead of racing for one (each lost race is another round trip).
+            self._next[prefix] = number + 1
             document = {"_id": f"{prefix}|{number}", "event_id": event_id, "at": at}
-            number += 1
-            if await self._claims.insert(document):
-                self._next[prefix] = number
+            try:
+                claimed = await self._claims.insert(document)
+            except Exception:
+                # Not claimed (the database is away): the next taker tries this slot again.
+                self._next[prefix] = min(self._next.get(prefix, number), number)
+                raise
+            if claimed:
                 return True
-        self._next[prefix] = limit
         return False

@@ -130,6 +130,7 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         now = datetime.now(UTC)
         await store.links.delete_many({"at": {"$lt": now - CHAIN_WINDOW}})
         await store.slots.delete_many({"at": {"$lt": now - CHAIN_WINDOW}})
+        await store.attempts.delete_many({"at": {"$lt": now - CHAIN_WINDOW}})
         retention = now - timedelta(days=settings.alerts_delivery_retention_days)
         await store.deliveries.delete_many({"at": {"$lt": retention}})
         await store.feed.delete_many({"at": {"$lt": retention}})

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
@@ -82,18 +81,15 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
     directory = Directory(store)
     accounts = Accounts(store)
     ssrf = SsrfPolicy.of(settings.alerts_ssrf_allowlist)
-    http = httpx.AsyncClient(
-        timeout=settings.alerts_delivery_timeout_s,
-        limits=httpx.Limits(
-            max_connections=settings.alerts_http_connections,
-            max_keepalive_connections=settings.alerts_http_connections,
-        ),
-        follow_redirects=False,  # a redirect could point anywhere, the SSRF check included
+    webhooks = WebhookSender(
+        ssrf,
+        timeout_s=settings.alerts_delivery_timeout_s,
+        connections=settings.alerts_http_connections,
     )
     token = settings.telegram_token()
     bot = TelegramBot(settings, token, store, directory, accounts) if token else None
     senders: dict[ChannelKind, Sender] = {
-        ChannelKind.WEBHOOK: WebhookSender(http, ssrf),
+        ChannelKind.WEBHOOK: webhooks,
         ChannelKind.APPRISE: AppriseSender(ssrf, settings.alerts_delivery_timeout_s),
         ChannelKind.TELEGRAM: TelegramSender(bot.bot if bot else None),
     }
@@ -185,7 +181,7 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
             await discard_broker()
             await deliveries.close()
             await processor.close()
-            await http.aclose()
+            await webhooks.close()
             await mongo.close()
 
     app = FastAPI(

@@ -3,6 +3,12 @@
 The signature is ``v1,`` + base64(HMAC-SHA256(key, "<id>.<timestamp>.<body>")), where the key is
 the base64 after ``whsec_`` in the endpoint's secret; during a rotation every current secret
 signs, space-separated. Only 2xx counts as delivered; 410 means "gone, stop sending".
+
+Every webhook goes through one aiohttp session, whose connection pool is shared by all endpoints
+(connections are kept alive per host). It is aiohttp rather than httpx because of what a request
+costs: profiled under benchmarks/alerts.py (220 webhooks/s), httpx's pool spent most of the
+service's CPU choosing connections (every request walks every pooled connection and queued
+request, asking each whether it expired), so the service could not keep up.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import secrets
 import time
 from email.utils import parsedate_to_datetime
 
-import httpx
+import aiohttp
 
 from fragmenty_alerts.channels import Channel, Outgoing, SendResult
 from fragmenty_alerts.ssrf import SsrfPolicy, UnsafeUrl
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the format's prefix, not a secret
 USER_AGENT = "fragmenty-alerts/0.1 (Standard Webhooks)"
+MAX_ANSWER_READ = 64 * 1024
 
 
 def new_secret() -> str:
@@ -47,8 +54,8 @@ def sign(secrets_in_use: tuple[str, ...], message_id: str, timestamp: int, body:
     )
 
 
-def retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) as seconds from now."""
     if value is None:
         return None
     try:
@@ -62,9 +69,26 @@ def retry_after_s(response: httpx.Response) -> float | None:
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient, ssrf: SsrfPolicy) -> None:
-        self._client = client
+    """Signed POSTs over one shared connection pool (made on first use, in the running loop)."""
+
+    def __init__(self, ssrf: SsrfPolicy, *, timeout_s: float, connections: int) -> None:
         self._ssrf = ssrf
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                timeout=self._timeout,
+                headers={"user-agent": USER_AGENT},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def send(self, channel: Channel, message: Outgoing) -> SendResult:
         url = str(channel.url)
@@ -83,21 +107,25 @@ class WebhookSender:
         ).encode()
         headers = {
             "content-type": "application/json",
-            "user-agent": USER_AGENT,
             "webhook-id": message.webhook_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(channel.secrets, message.webhook_id, timestamp, body),
         }
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            # Redirects are not followed: one could point anywhere, the SSRF check included.
+            async with self._client().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                # Read (a little of) the answer, so that the connection can be used again.
+                answer = await response.content.read(MAX_ANSWER_READ)
+                if 200 <= response.status < 300:
+                    return SendResult(True, response.status)
+                return SendResult(
+                    False,
+                    response.status,
+                    error=answer[:300].decode(errors="replace") or response.reason,
+                    retry_after_s=retry_after_s(response.headers.get("retry-after")),
+                    gone=response.status == 410,
+                )
+        except (aiohttp.ClientError, TimeoutError) as error:
             return SendResult(False, error=f"{type(error).__name__}: {error}"[:300])
-        if 200 <= response.status_code < 300:
-            return SendResult(True, response.status_code)
-        return SendResult(
-            False,
-            response.status_code,
-            error=response.text[:300] or response.reason_phrase,
-            retry_after_s=retry_after_s(response),
-            gone=response.status_code == 410,
-        )

@@ -1,8 +1,10 @@
 """Writes of many concurrent callers, sent to the database together.
 
 A caller awaits its own write; meanwhile every write queued by others joins the same round
-trip. Nothing waits on purpose: the first write goes out at once, and whatever arrives while it
-is in flight goes in the next batch, so batches grow only when the database is the bottleneck.
+trip. Nothing waits on purpose: the first write goes out at once, and so do the next while fewer
+than ``ROUNDS_IN_FLIGHT`` are at the database; whatever arrives beyond that goes in the next
+batch, so batches grow only when the database is the bottleneck. Writes in flight together are
+not ordered: a caller that needs one write after another awaits the first.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fragmenty_alerts.store import Document
 from fragmenty_shared.storage import duplicate_positions
 
 MAX_BATCH = 1000
+ROUNDS_IN_FLIGHT = 3
 Operation = UpdateOne | DeleteOne
 
 
@@ -31,6 +34,8 @@ class WriteBatcher:
         self._operations: list[tuple[Operation, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._rounds = asyncio.Semaphore(ROUNDS_IN_FLIGHT)
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def insert(self, document: Document) -> bool:
         """Insert ``document``; False when its ``_id`` was taken (the claim went to someone else)."""
@@ -51,24 +56,39 @@ class WriteBatcher:
             self._task = asyncio.create_task(self._run(), name=f"batcher {self._collection.name}")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._in_flight]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._inserts or self._operations:
+                # A few rounds in flight at once: a write that arrives while one round is at
+                # the database need not wait for it (it is on an alert's way out).
+                await self._rounds.acquire()
                 inserts, self._inserts = self._inserts[:MAX_BATCH], self._inserts[MAX_BATCH:]
                 operations, self._operations = (
                     self._operations[:MAX_BATCH],
                     self._operations[MAX_BATCH:],
                 )
-                await asyncio.gather(
-                    self._flush_inserts(inserts), self._flush_operations(operations)
-                )
+                round_trip = asyncio.create_task(self._flush(inserts, operations))
+                self._in_flight.add(round_trip)
+                round_trip.add_done_callback(self._round_done)
+
+    def _round_done(self, round_trip: asyncio.Task[None]) -> None:
+        self._in_flight.discard(round_trip)
+        self._rounds.release()
+
+    async def _flush(
+        self,
+        inserts: list[tuple[Document, asyncio.Future[bool]]],
+        operations: list[tuple[Operation, asyncio.Future[None]]],
+    ) -> None:
+        await asyncio.gather(self._flush_inserts(inserts), self._flush_operations(operations))
 
     async def _flush_inserts(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
         if not batch:

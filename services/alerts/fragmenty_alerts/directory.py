@@ -40,12 +40,15 @@ class Directory:
         self._store = store
         self.index = RuleIndex()
         self.channels: dict[str, Channel] = {}
+        # Channel ids per account, in the order of ``channels`` (a dict as an ordered set):
+        # every alert looks its account's channels up.
+        self._of_account: dict[str, dict[str, None]] = {}
         self._version: Any = object()
         self._local_changes = 0  # changes this instance made itself (see refresh)
         self.loaded = False
 
     def channels_of(self, account_id: str) -> list[Channel]:
-        return [channel for channel in self.channels.values() if channel.account_id == account_id]
+        return [self.channels[channel_id] for channel_id in self._of_account.get(account_id, {})]
 
     def targets(self, rule: Rule) -> list[Channel]:
         """The enabled channels a rule delivers to."""
@@ -78,6 +81,9 @@ class Directory:
             return False
         self.index.replace_all(rules)
         self.channels = {channel.channel_id: channel for channel in channels}
+        self._of_account = {}
+        for channel in channels:
+            self._of_account.setdefault(channel.account_id, {})[channel.channel_id] = None
         self._version = version
         self.loaded = True
         return True
@@ -100,7 +106,10 @@ class Directory:
     def put_channel(self, channel: Channel) -> None:
         self._local_changes += 1
         self.channels[channel.channel_id] = channel
+        self._of_account.setdefault(channel.account_id, {})[channel.channel_id] = None
 
     def remove_channel(self, channel_id: str) -> None:
         self._local_changes += 1
-        self.channels.pop(channel_id, None)
+        channel = self.channels.pop(channel_id, None)
+        if channel is not None:
+            self._of_account.get(channel.account_id, {}).pop(channel_id, None)

@@ -17,7 +17,13 @@ class AlertsSettings(Settings):
         description="Base URL of Fragmenty's pages, for the listing links in alert messages.",
     )
     alerts_prefetch: int = Field(
-        default=64, ge=1, le=10_000, description="Unacknowledged events held by one instance."
+        default=256,
+        ge=1,
+        le=10_000,
+        description=(
+            "Unacknowledged events held by one instance (processed at once: each waits for its "
+            "writes, so this bounds how many writes can share a round trip)."
+        ),
     )
     alerts_rules_refresh_s: float = Field(
         default=2.0,

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def demo_environment(listings: int, data_dir: Path) -> dict[str, str]:
         FRAGMENTY_HOST="127.0.0.1",
         FRAGMENTY_DATA_DIR=str(data_dir),
         FRAGMENTY_SIMULATOR_LISTINGS=str(listings),
-        FRAGMENTY_LOG_LEVEL="WARNING",
+        FRAGMENTY_LOG_LEVEL=os.environ.get("FRAGMENTY_LOG_LEVEL", "WARNING"),
     )
     for name in (*SERVICES_WITH_HEALTH, "SIMULATOR"):
         env[f"FRAGMENTY_{name}_PORT"] = str(free_port())
@@ -91,6 +92,7 @@ async def measure(env: dict[str, str], timeout_s: float) -> dict[str, float | No
         "first_price_changed_s": None,
     }
     healthy_at = 0.0
+    since = 0  # the event feed is read on from where the last poll stopped (next_since)
     async with httpx.AsyncClient() as client:
         while time.monotonic() - started < timeout_s:
             now = time.monotonic()
@@ -107,7 +109,10 @@ async def measure(env: dict[str, str], timeout_s: float) -> dict[str, float | No
                         found["first_listings_s"] = round(now - healthy_at, 1)
                         log(f"first listings {found['first_listings_s']} s after /healthz")
                 if found["first_price_changed_s"] is None:
-                    page = await answers(client, f"{api}/api/v1/events?type=price_changed&since=0")
+                    page = await answers(
+                        client, f"{api}/api/v1/events?type=price_changed&since={since}"
+                    )
+                    since = page["next_since"] if page else since
                     if page and page.get("items"):
                         found["first_price_changed_s"] = round(now - healthy_at, 1)
                         log(
@@ -132,7 +137,7 @@ async def cleanup(env: dict[str, str]) -> None:
     await client.close()
 
 
-async def main(listings: int, timeout_s: float) -> dict[str, Any]:
+async def main(listings: int, timeout_s: float, keep_log: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as folder:
         env = demo_environment(listings, Path(folder))
         log_path = Path(folder) / "make-demo.log"
@@ -168,6 +173,8 @@ async def main(listings: int, timeout_s: float) -> dict[str, Any]:
                 await cleanup(env)
         if None in found.values():
             log("the demo's log ends:\n" + log_path.read_text(errors="replace")[-3000:])
+        if keep_log is not None:
+            await asyncio.to_thread(shutil.copyfile, log_path, keep_log)
     listed, changed = found["first_listings_s"], found["first_price_changed_s"]
     return {
         "bench": "demo_start",
@@ -184,5 +191,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listings", type=int, default=2000, help="simulated market size")
     parser.add_argument("--timeout", type=float, default=180, help="give up after (s)")
+    parser.add_argument("--log", type=Path, help="keep the services' output (make demo's) here")
     arguments = parser.parse_args()
-    print(json.dumps(asyncio.run(main(arguments.listings, arguments.timeout))))
+    print(json.dumps(asyncio.run(main(arguments.listings, arguments.timeout, arguments.log))))

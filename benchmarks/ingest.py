@@ -348,9 +348,11 @@ async def until_census_durable(settings: Settings, crawl_id: str) -> None:
     client = make_mongo_client(settings.mongodb_url)
     database = client[settings.mongodb_database]
     try:  # polling is the point: the database is what we are waiting for
-        while await database.census.find_one({"_id": crawl_id}) is None:  # noqa: ASYNC110
+        # Only ids come back: an outbox document is a batch's entries (hundreds of KB), and
+        # the database would otherwise send it whole on every poll.
+        while await database.census.find_one({"_id": crawl_id}, {"_id": 1}) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        while await database.outbox.find_one({}) is not None:  # noqa: ASYNC110
+        while await database.outbox.find_one({}, {"_id": 1}) is not None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     finally:
         await client.close()

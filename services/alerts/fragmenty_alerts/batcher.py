@@ -1,10 +1,11 @@
 """Writes of many concurrent callers, sent to the database together.
 
 A caller awaits its own write; meanwhile every write queued by others joins the same round
-trip. Nothing waits on purpose: the first write goes out at once, and so do the next while fewer
-than ``ROUNDS_IN_FLIGHT`` are at the database; whatever arrives beyond that goes in the next
-batch, so batches grow only when the database is the bottleneck. Writes in flight together are
-not ordered: a caller that needs one write after another awaits the first.
+trip. The first write goes out at once (or, for writes nothing waits for, after a short linger),
+and so do the next while fewer than ``rounds_in_flight`` are at the database; whatever arrives
+beyond that goes in the next batch, so batches grow when the database is the bottleneck. Writes
+in flight together are not ordered: a caller that needs one write after another awaits the
+first.
 """
 
 from __future__ import annotations
@@ -21,20 +22,35 @@ from fragmenty_alerts.store import Document
 from fragmenty_shared.storage import duplicate_positions
 
 MAX_BATCH = 1000
-ROUNDS_IN_FLIGHT = 3
+# Rounds in flight for the writes an alert waits for before it is sent (claims of chain
+# links, slots, attempts).
+ROUNDS_ON_THE_WAY_OUT = 3
+# Linger of the writes beside or after sending (outbox, log, feed, heads): at most 20 rounds a
+# second each, so that they take less of the database's time from the writes above.
+LINGER_BESIDE_S = 0.05
 Operation = UpdateOne | DeleteOne
 
 
 class WriteBatcher:
     """Inserts (each told whether it claimed its ``_id``) and updates/deletes of one collection."""
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        *,
+        rounds_in_flight: int = 1,
+        linger_s: float = 0.0,
+    ) -> None:
+        """``rounds_in_flight`` > 1 for writes on an alert's way out (they need not wait for
+        the round before them); ``linger_s`` > 0 for writes off it (waiting a little makes
+        fewer, larger round trips: less work for the database per write)."""
         self._collection = collection
+        self._linger_s = linger_s
         self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
         self._operations: list[tuple[Operation, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._rounds = asyncio.Semaphore(ROUNDS_IN_FLIGHT)
+        self._rounds = asyncio.Semaphore(rounds_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def insert(self, document: Document) -> bool:
@@ -67,9 +83,9 @@ class WriteBatcher:
             await self._wake.wait()
             self._wake.clear()
             while self._inserts or self._operations:
-                # A few rounds in flight at once: a write that arrives while one round is at
-                # the database need not wait for it (it is on an alert's way out).
                 await self._rounds.acquire()
+                if self._linger_s:
+                    await asyncio.sleep(self._linger_s)
                 inserts, self._inserts = self._inserts[:MAX_BATCH], self._inserts[MAX_BATCH:]
                 operations, self._operations = (
                     self._operations[:MAX_BATCH],

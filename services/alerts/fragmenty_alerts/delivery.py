@@ -33,7 +33,12 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from fragmenty_alerts.batcher import BatchedDeletes, WriteBatcher
+from fragmenty_alerts.batcher import (
+    LINGER_BESIDE_S,
+    ROUNDS_ON_THE_WAY_OUT,
+    BatchedDeletes,
+    WriteBatcher,
+)
 from fragmenty_alerts.channels import Channel, ChannelKind, Outgoing, Sender, SendResult
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.metrics import AlertsMetrics
@@ -123,10 +128,10 @@ class Deliveries:
         self._senders = senders
         self._settings = settings
         self._metrics = metrics
-        self._outbox = WriteBatcher(store.outbox)
+        self._outbox = WriteBatcher(store.outbox, linger_s=LINGER_BESIDE_S)
         self._delivered = BatchedDeletes(store.outbox, OUTBOX_CLEANING_S)
-        self._log = WriteBatcher(store.deliveries)
-        self._claims = WriteBatcher(store.attempts)
+        self._log = WriteBatcher(store.deliveries, linger_s=LINGER_BESIDE_S)
+        self._claims = WriteBatcher(store.attempts, rounds_in_flight=ROUNDS_ON_THE_WAY_OUT)
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()

@@ -22,7 +22,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from fragmenty_alerts.batcher import WriteBatcher
+from fragmenty_alerts.batcher import LINGER_BESIDE_S, ROUNDS_ON_THE_WAY_OUT, WriteBatcher
 from fragmenty_alerts.rules import Rule
 from fragmenty_alerts.store import AlertsStore, Document
 from fragmenty_shared.contracts import PriceEvent
@@ -105,8 +105,8 @@ class Chains:
 
     def __init__(self, store: AlertsStore) -> None:
         self._store = store
-        self._links = WriteBatcher(store.links)
-        self._heads = WriteBatcher(store.heads)
+        self._links = WriteBatcher(store.links, rounds_in_flight=ROUNDS_ON_THE_WAY_OUT)
+        self._heads = WriteBatcher(store.heads, linger_s=LINGER_BESIDE_S)
         self._head_writes: set[asyncio.Task[None]] = set()
         self._known: dict[str, ChainState] = {}
         # Pairs whose threshold fired and has not re-armed: events for these listings are
@@ -249,7 +249,7 @@ class Slots:
 
     def __init__(self, store: AlertsStore) -> None:
         self._store = store
-        self._claims = WriteBatcher(store.slots)
+        self._claims = WriteBatcher(store.slots, rounds_in_flight=ROUNDS_ON_THE_WAY_OUT)
         self._next: dict[str, int] = {}
 
     async def take(self, prefix: str, limit: int, *, event_id: str, at: datetime) -> bool:

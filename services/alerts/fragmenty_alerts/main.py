@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -114,11 +115,13 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
     async def load() -> None:
         await store.ensure_indexes()
         await directory.refresh()
+        settle_heap()
         await processor.chains.load_disarmed()
         metrics.rules.set(len(directory.index))
 
     async def refresh() -> None:
         if await directory.refresh():
+            settle_heap()
             metrics.rules.set(len(directory.index))
         await processor.chains.load_disarmed()
 
@@ -200,6 +203,20 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
     )
     service.consuming = consuming
     return service
+
+
+def settle_heap() -> None:
+    """Keep the rules out of the garbage collector's full passes.
+
+    Thousands of compiled rules make the heap large, and every full collection walks all of it:
+    under benchmarks/alerts.py (10,000 rules, 220 alerts/s) those passes paused the event loop
+    for 150-350 ms every few seconds, which was the alerts' p99. Frozen objects are never
+    walked. After a reload the previous rules are garbage: unfreeze, collect them once, freeze
+    what is left.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 async def _nothing() -> None:

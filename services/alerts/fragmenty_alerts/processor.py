@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fragmenty_alerts.alert import AlertMessage, message_for
-from fragmenty_alerts.batcher import WriteBatcher
+from fragmenty_alerts.batcher import LINGER_BESIDE_S, WriteBatcher
 from fragmenty_alerts.channels import Outgoing
 from fragmenty_alerts.delivery import Deliveries, outbox_document
 from fragmenty_alerts.directory import Directory
@@ -76,8 +76,8 @@ class EventProcessor:
         self._metrics = metrics
         self.chains = Chains(store)
         self.slots = Slots(store)
-        self._feed = WriteBatcher(store.feed)
-        self._digest = WriteBatcher(store.digest_items)
+        self._feed = WriteBatcher(store.feed, linger_s=LINGER_BESIDE_S)
+        self._digest = WriteBatcher(store.digest_items, linger_s=LINGER_BESIDE_S)
 
     async def process(
         self, event: PriceEvent, *, redelivered: bool = False, published_at: float | None = None

@@ -112,13 +112,32 @@ class EventLogReader:
     async def after(self, since: int, *, limit: int) -> list[Document]:
         """Up to ``limit`` stored event documents with a position above ``since``, in order."""
         found: list[Document] = []
+        async for page in self.pages_after(since, limit=limit, page=limit):
+            found += page
+        return found
+
+    async def pages_after(
+        self, since: int, *, limit: int, page: int
+    ) -> AsyncIterator[list[Document]]:
+        """:meth:`after` in pages of up to ``page`` events, from one read of the window: on
+        FerretDB every query parses the whole window, so a replay that asked again per page
+        would pay for the window once per page."""
+        batch: list[Document] = []
+        sent = 0
         async for block in self._blocks_after(since):
             for event in block_events(block):
-                if event["seq"] > since:
-                    found.append(event)
-                    if len(found) >= limit:
-                        return found
-        return found
+                if event["seq"] <= since:
+                    continue
+                batch.append(event)
+                sent += 1
+                if sent >= limit:
+                    yield batch
+                    return
+                if len(batch) >= page:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
 
     async def latest(self, limit: int, *, recent_only: bool = False) -> list[Document]:
         """The newest ``limit`` events, oldest first.

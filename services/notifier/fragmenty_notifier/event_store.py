@@ -11,7 +11,7 @@ from fragmenty_shared.contracts import Asset, PriceEvent
 from fragmenty_shared.event_log import EventLogReader
 from fragmenty_shared.storage import Collections, event_from_document
 
-# Stored events read from the log at a time.
+# Stored events handed on at a time (a replay's frames, a recovery's fan-out batch).
 REPLAY_BATCH = 500
 
 
@@ -39,21 +39,13 @@ class EventStore:
                 yield event
 
     async def event_pages_after(self, since: int, *, limit: int) -> AsyncIterator[list[PriceEvent]]:
-        """``events_after``, a read of up to ``REPLAY_BATCH`` events at a time.
+        """``events_after`` in pages of up to ``REPLAY_BATCH`` events.
 
-        Reads the event log's recent window (bounded), and its archive only for a cursor older
-        than the window.
+        One read of the event log's recent window (bounded) serves every page; its archive is
+        read only for a cursor older than the window.
         """
-        sent = 0
-        while sent < limit:
-            asked = min(REPLAY_BATCH, limit - sent)
-            documents = await self._log.after(since, limit=asked)
-            if documents:
-                yield [event_from_document(document) for document in documents]
-            if len(documents) < asked:
-                return  # a short page is the end: no further read to learn there is nothing
-            sent += len(documents)
-            since = documents[-1]["seq"]
+        async for page in self._log.pages_after(since, limit=limit, page=REPLAY_BATCH):
+            yield [event_from_document(document) for document in page]
 
     async def current_listings(self, asset: Asset) -> list[dict[str, Any]]:
         """Every listing of one asset that is still on Fragment (for the legacy sockets)."""

@@ -9,7 +9,6 @@ from typing import Any
 
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
-from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_api.metrics import ApiMetrics
@@ -22,6 +21,7 @@ from fragmenty_shared.storage import make_mongo_client
 from fragmenty_shared.topology import Topology
 from tests.integration.api.conftest import NOW, ClientFactory
 from tests.integration.api.market_seed import SeedListing
+from tests.support.command_counts import FindCounter
 from tests.support.event_log import store_events
 from tests.unit.notifier.factories import make_event
 
@@ -113,27 +113,10 @@ async def test_the_api_serves_without_the_broker(
     assert ready.status_code == 200
 
 
-class ListingFinds(monitoring.CommandListener):
-    """Counts the ``find`` commands sent to ``listings``."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find" and event.command.get("find") == "listings":
-            self.count += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def test_events_that_arrive_together_reread_their_listings_in_one_query(
     market: list[SeedListing], settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    finds = ListingFinds()
+    finds = FindCounter("listings")
     client = make_mongo_client(settings.mongodb_url, event_listeners=[finds])
     try:
         store = SnapshotStore(

@@ -4,7 +4,9 @@ Simulator -> crawler -> RabbitMQ -> ingest -> events exchange -> the alerts serv
 process, its own durable queue) -> a Telegram chat through a local stand-in of the Bot API (the
 real python-telegram-bot doing the HTTP), a Standard Webhooks receiver (verified with the
 ``standardwebhooks`` package, not the project's signer), an Apprise ``json://`` receiver, and the
-rule's Atom feed. Each channel is asserted on its own, so a failure names the channel.
+rule's Atom feed. Each channel is asserted on its own, so a failure names the channel. Then the
+listing leaves Fragment while the crawl is broken: nothing fires until a complete census
+delists it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -135,7 +138,7 @@ async def test_a_price_change_on_fragment_reaches_telegram_webhook_apprise_and_t
                 )
                 assert apprise.status_code == 201, apprise.text
                 rule = await client.rule(
-                    name="my auction", slugs=[slug], types=["price_changed"], cooldown=0
+                    name="my auction", slugs=[slug], types=["price_changed", "delisted"], cooldown=0
                 )
 
                 new_price = first_price * 2
@@ -181,4 +184,28 @@ async def test_a_price_change_on_fragment_reaches_telegram_webhook_apprise_and_t
                 assert feed.status_code == 200, feed.text
                 [entry] = ET.fromstring(feed.content).findall(f"{ATOM}entry")
                 assert title in (entry.findtext(f"{ATOM}title") or "")
+
+                # The listing leaves Fragment, but the census that would see it is broken (the
+                # markup changed): nothing may fire. The next complete census delists it, and
+                # that fires, once.
+                gone = await http.delete(f"{simulator_url}/_simulator/listings/number/{slug}")
+                assert gone.status_code == 200, gone.text
+                broken = await http.post(
+                    f"{simulator_url}/_simulator/faults", json={"markup_change": True}
+                )
+                assert broken.status_code == 200, broken.text
+                await asyncio.to_thread(crawl, env, tmp_path, complete=False)
+                await asyncio.sleep(3)  # time enough for a wrong alert to arrive
+                assert len(webhook.received) == 1, "a failed crawl fired an alert"
+                fixed = await http.delete(f"{simulator_url}/_simulator/faults")
+                assert fixed.status_code == 200, fixed.text
+                complete_census_started = datetime.now(UTC)
+                await asyncio.to_thread(crawl, env, tmp_path)
+                second = (await webhook.wait_for(2, timeout_s=45))[1]
+                payload = Webhook(hook["secrets"][0]).verify(second.body, second.headers)
+                [event] = payload["data"]["events"]
+                assert (event["type"], event["slug"]) == ("delisted", slug)
+                assert datetime.fromisoformat(event["occurred_at"]) >= complete_census_started
+                await asyncio.sleep(1)
+                assert len(webhook.received) == 2
                 await client.close()

@@ -175,8 +175,9 @@ def fanout_count(metrics: str, origin: str) -> float:
     return float(lines[0].removeprefix(prefix))
 
 
-def crawl(env: dict[str, str], log_dir: Path) -> None:
-    """One politeness-off census of the simulator; every view must be complete (exit 0)."""
+def crawl(env: dict[str, str], log_dir: Path, *, complete: bool = True) -> None:
+    """One politeness-off census of the simulator; every view must be complete (exit 0), or,
+    with ``complete=False``, the census must report itself incomplete (exit 1)."""
     with (log_dir / "crawler.log").open("ab") as log:
         result = subprocess.run(
             [sys.executable, "-m", "fragmenty_crawler", "run", "--once", "--no-politeness"],
@@ -188,7 +189,10 @@ def crawl(env: dict[str, str], log_dir: Path) -> None:
             check=False,
         )
     tail = (log_dir / "crawler.log").read_text(errors="replace")[-3000:]
-    assert result.returncode == 0, f"crawler census incomplete:\n{tail}"
+    if complete:
+        assert result.returncode == 0, f"crawler census incomplete:\n{tail}"
+    else:
+        assert result.returncode == 1, f"crawler census not reported incomplete:\n{tail}"
 
 
 async def subscribe(socket: ClientConnection, filter_: dict[str, Any]) -> None:

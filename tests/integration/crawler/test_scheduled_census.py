@@ -2,16 +2,20 @@
 one polite budget; the census still yields exactly the market with one complete
 ``CensusCompleted`` per view; sold views are read incrementally after a full pass."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from faststream.rabbit import RabbitBroker
 
+from fragmenty_crawler.census import CensusReport
 from fragmenty_crawler.main import build_runner
 from fragmenty_crawler.metrics import CrawlerMetrics
 from fragmenty_crawler.settings import CrawlerSettings
-from fragmenty_shared.contracts import CensusCompleted
+from fragmenty_shared.contracts import CensusCompleted, CensusView
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
 from fragmenty_simulator import market as simulator_market
@@ -86,15 +90,48 @@ async def test_a_scheduled_census_reads_heads_and_still_yields_exactly_the_marke
     assert heads_read >= 8  # every one of the eight feeds at least once
 
 
-async def test_after_a_full_pass_sold_views_are_read_until_known_and_new_sales_are_caught(
-    settings: Settings, topology: Topology, broker: RabbitBroker
-) -> None:
+@dataclass
+class TwoCensuses:
+    """Two scheduled censuses of one simulated market, with an auction ended between them."""
+
+    first: CensusReport
+    second: CensusReport
+    ended: dict[str, Any]  # the simulator's entry of the auction that became a sale
+    messages: list[Any]
+
+    def sold_views(self) -> dict[tuple[str, str], CensusView]:
+        """(crawl id, asset) -> the sold view's report."""
+        return {
+            (census.crawl_id, view.asset.value): view
+            for census in self.messages
+            if isinstance(census, CensusCompleted)
+            for view in census.views
+            if view.status.value == "sold"
+        }
+
+    def second_saw_the_sale(self) -> bool:
+        return any(
+            o.crawl_id == self.second.crawl_id
+            and o.slug == self.ended["slug"]
+            and o.status.value == "sold"
+            for o in observations(self.messages)
+        )
+
+
+async def two_censuses(
+    settings: Settings,
+    topology: Topology,
+    broker: RabbitBroker,
+    between: Callable[[], None] = lambda: None,
+) -> TwoCensuses:
+    """A full census, then ``between()``, an auction ending, and a second census."""
     config = SimulatorConfig(page_size=PAGE_SIZE, seed=9)
     simulator = build_simulator(400, 9, config=config, epoch=datetime(2026, 4, 1, tzinfo=UTC))
     async with running_simulator(simulator) as site:
         crawl = _scheduled_settings(settings, site.base_url)
         runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=True)
         first = await runner.run()
+        between()
         market = await sim_market(site.base_url)
         auction = next(x for x in market["listings"] if x["status"] == "auction")
         async with httpx.AsyncClient(base_url=site.base_url) as client:
@@ -103,30 +140,24 @@ async def test_after_a_full_pass_sold_views_are_read_until_known_and_new_sales_a
             )
             ended.raise_for_status()
         second = await runner.run()
+    return TwoCensuses(first, second, auction, await drain(broker, topology, censuses=12))
 
-    messages = await drain(broker, topology, censuses=12)
-    sold_views = {
-        (census.crawl_id, view.asset.value): view
-        for census in messages
-        if isinstance(census, CensusCompleted)
-        for view in census.views
-        if view.status.value == "sold"
-    }
+
+async def test_after_a_full_pass_sold_views_are_read_until_known_and_new_sales_are_caught(
+    settings: Settings, topology: Topology, broker: RabbitBroker
+) -> None:
+    run = await two_censuses(settings, topology, broker)
+    sold_views = run.sold_views()
     for asset in ("number", "username"):
         full, incremental = (
-            sold_views[(first.crawl_id, asset)],
-            sold_views[(second.crawl_id, asset)],
+            sold_views[(run.first.crawl_id, asset)],
+            sold_views[(run.second.crawl_id, asset)],
         )
         assert full.complete
         assert incremental.complete
         assert full.pages > 1
         assert incremental.pages == 1  # the newest page ends in a run of known sales
-    seen_sold = [
-        o
-        for o in observations(messages)
-        if o.crawl_id == second.crawl_id and o.slug == auction["slug"] and o.status.value == "sold"
-    ]
-    assert seen_sold, "the new sale was not read by the incremental pass"
+    assert run.second_saw_the_sale(), "the new sale was not read by the incremental pass"
 
 
 async def test_a_sold_view_that_is_not_newest_first_is_read_to_the_end(
@@ -134,35 +165,14 @@ async def test_a_sold_view_that_is_not_newest_first_is_read_to_the_end(
 ) -> None:
     """If Fragment ever served sold views under ``sort=listed`` in another order, a run of known
     sales at the top would say nothing about the rows below it: the pass must read on."""
-    config = SimulatorConfig(page_size=PAGE_SIZE, seed=9)
-    simulator = build_simulator(400, 9, config=config, epoch=datetime(2026, 4, 1, tzinfo=UTC))
-    async with running_simulator(simulator) as site:
-        crawl = _scheduled_settings(settings, site.base_url)
-        runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=True)
-        first = await runner.run()
-        # From now on "Recently listed" of a sold view is ordered by price instead.
-        monkeypatch.setitem(simulator_market._SORT_KEYS, "listed", lambda x: (-x.price_ton, x.slug))
-        market = await sim_market(site.base_url)
-        auction = next(x for x in market["listings"] if x["status"] == "auction")
-        async with httpx.AsyncClient(base_url=site.base_url) as client:
-            ended = await client.post(
-                f"/_simulator/listings/{auction['asset']}/{auction['slug']}/end-auction"
-            )
-            ended.raise_for_status()
-        second = await runner.run()
 
-    messages = await drain(broker, topology, censuses=12)
-    pages = {
-        (census.crawl_id, view.asset.value): view.pages
-        for census in messages
-        if isinstance(census, CensusCompleted)
-        for view in census.views
-        if view.status.value == "sold"
-    }
+    def order_sold_views_by_price() -> None:  # "Recently listed" of a sold view, from now on
+        monkeypatch.setitem(simulator_market._SORT_KEYS, "listed", lambda x: (-x.price_ton, x.slug))
+
+    run = await two_censuses(settings, topology, broker, between=order_sold_views_by_price)
+    sold_views = run.sold_views()
     for asset in ("number", "username"):
-        assert pages[(first.crawl_id, asset)] > 1
-        assert pages[(second.crawl_id, asset)] == pages[(first.crawl_id, asset)]
-    assert any(
-        o.crawl_id == second.crawl_id and o.slug == auction["slug"] and o.status.value == "sold"
-        for o in observations(messages)
-    ), "the new sale was not read"
+        full = sold_views[(run.first.crawl_id, asset)]
+        assert full.pages > 1
+        assert sold_views[(run.second.crawl_id, asset)].pages == full.pages
+    assert run.second_saw_the_sale(), "the new sale was not read"

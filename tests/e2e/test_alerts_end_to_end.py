@@ -27,7 +27,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from fragmenty_shared.settings import Settings
-from tests.e2e.test_listing_flows_end_to_end import crawl
+from tests.e2e.test_listing_flows_end_to_end import a_number_on_auction, crawl
 from tests.integration.alerts.harness import AlertsClient, WebhookReceiver, running_receiver
 from tests.support.private_servers import free_port
 from tests.support.processes import ServiceProcess, running, service_environment, wait_until
@@ -109,12 +109,7 @@ async def test_a_price_change_on_fragment_reaches_telegram_webhook_apprise_and_t
             await simulator.wait_ready(f"{simulator_url}/_simulator/market")
             await alerts.wait_ready(f"{alerts_url}/readyz")
             async with httpx.AsyncClient(timeout=10) as http:
-                market = (await http.get(f"{simulator_url}/_simulator/market")).json()
-                target = next(
-                    item
-                    for item in market["listings"]
-                    if item["asset"] == "number" and item["status"] == "auction"
-                )
+                target = await a_number_on_auction(http, simulator_url)
                 slug, title = (
                     target["slug"],
                     target["title"],

@@ -90,12 +90,7 @@ async def test_a_listing_and_its_price_change_reach_rest_and_a_websocket(
         await notifier.wait_ready(f"{notifier_url}/readyz")
 
         async with httpx.AsyncClient(timeout=10) as http:
-            market = (await http.get(f"{simulator_url}/_simulator/market")).json()
-            target = next(
-                item
-                for item in market["listings"]
-                if item["asset"] == "number" and item["status"] == "auction"
-            )
+            target = await a_number_on_auction(http, simulator_url)
             slug, first_price = target["slug"], Decimal(target["price_ton"])
 
             async with connect(
@@ -173,6 +168,17 @@ def fanout_count(metrics: str, origin: str) -> float:
     lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
     assert len(lines) == 1, f"no {prefix.strip()} in the notifier's metrics"
     return float(lines[0].removeprefix(prefix))
+
+
+async def a_number_on_auction(http: httpx.AsyncClient, simulator_url: str) -> dict[str, Any]:
+    """The simulator's entry of the first number on auction (slug, title, price_ton ...)."""
+    market = (await http.get(f"{simulator_url}/_simulator/market")).json()
+    target: dict[str, Any] = next(
+        item
+        for item in market["listings"]
+        if item["asset"] == "number" and item["status"] == "auction"
+    )
+    return target
 
 
 def crawl(env: dict[str, str], log_dir: Path, *, complete: bool = True) -> None:

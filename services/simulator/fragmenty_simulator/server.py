@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import uvicorn
 
+from fragmenty_shared.ports import free_port
 from fragmenty_simulator.app import Simulator, SimulatorConfig, create_app
 from fragmenty_simulator.faults import Faults
 from fragmenty_simulator.market import Market
@@ -32,13 +32,6 @@ def build_simulator(
 ) -> Simulator:
     config = config or SimulatorConfig(seed=seed)
     return Simulator(Market.generate(listings, seed, epoch), faults or Faults(), config)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

@@ -9,10 +9,11 @@ import sys
 import httpx
 from faststream.rabbit import RabbitBroker
 
+from fragmenty_shared.ports import free_port
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
 from fragmenty_simulator.app import SimulatorConfig
-from fragmenty_simulator.server import build_simulator, free_port, running_simulator
+from fragmenty_simulator.server import build_simulator, running_simulator
 from tests.integration.crawler.support import (
     census_views,
     crawler_settings,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fragmenty_shared.ports import free_port
+from fragmenty_shared.ports import free_port as free_port  # re-exported: tests take it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
 import pytest
@@ -22,6 +23,6 @@ def test_a_port_someone_listens_on_is_not_handed_out(monkeypatch: pytest.MonkeyP
         taken.listen()
         busy = taken.getsockname()[1]
         draws = iter([busy, busy, busy + 1 if busy < 65_535 else busy - 1])
-        monkeypatch.setattr(ports.random, "randint", lambda _low, _high: next(draws))
+        monkeypatch.setattr(random, "randint", lambda _low, _high: next(draws))
         monkeypatch.setattr(ports, "_handed_out", set())
         assert free_port() != busy

@@ -215,10 +215,13 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
     ),
     CollectionSpec(
         AlertCollections.HEADS,
-        Growth.ACCOUNTS,
+        Growth.WINDOW,
         "<rule>|<listing>",
-        "(rule, listing) pair that fired: the newest link known (a hint)",
-        (_index(("armed", ASCENDING)),),
+        "(rule, listing) pair whose state still matters: the newest link known (a hint); "
+        "forgotten once it last fired three days ago and its cooldown and threshold let any "
+        "event fire (a listing leaving the market re-arms), or its rule is gone",
+        # Re-arm: the pairs not armed; pruning: the pairs that last fired long ago.
+        (_index(("armed", ASCENDING)), _index(("last_fire_at", ASCENDING))),
     ),
     CollectionSpec(
         AlertCollections.SLOTS,
@@ -405,11 +408,24 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         bounded_by=Growth.WINDOW,
     ),
     HotQuery(
+        "alerts match: a (rule, listing) pair's head (unless this instance knows it)",
+        AlertCollections.HEADS,
+        {"_id": "rl_1|number:1"},
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts pruning: the pairs that last fired long ago (to forget)",
+        AlertCollections.HEADS,
+        {"last_fire_at": {"$lt": 0}},
+        index="last_fire_at",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
         "alerts re-arm: pairs not armed",
         AlertCollections.HEADS,
         {"armed": False},
         index="armed",
-        bounded_by=Growth.ACCOUNTS,
+        bounded_by=Growth.WINDOW,
     ),
     HotQuery(
         "alerts delivery: the deliveries due",

@@ -30,6 +30,7 @@ from fragmenty_alerts.channels.webhook import WebhookSender
 from fragmenty_alerts.consumer import build_router
 from fragmenty_alerts.delivery import Deliveries
 from fragmenty_alerts.directory import Directory
+from fragmenty_alerts.gates import CHAIN_WINDOW
 from fragmenty_alerts.metrics import AlertsMetrics, create_metrics
 from fragmenty_alerts.processor import EventProcessor
 from fragmenty_alerts.settings import AlertsSettings
@@ -45,7 +46,6 @@ from fragmenty_shared.topology import Topology
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
-CHAIN_WINDOW = timedelta(days=2)
 RETRY_S = 2.0
 
 
@@ -63,6 +63,8 @@ class AlertsService:
     metrics: AlertsMetrics
     bot: TelegramBot | None
     consuming: asyncio.Event = field(default_factory=asyncio.Event)
+    # One round of the periodic pruning (links, slots, claims, the log, feeds, forgotten pairs).
+    prune: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
@@ -133,6 +135,8 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         retention = now - timedelta(days=settings.alerts_delivery_retention_days)
         await store.deliveries.delete_many({"at": {"$lt": retention}})
         await store.feed.delete_many({"at": {"$lt": retention}})
+        if directory.loaded:  # an unknown rule means a deleted one only once the rules are read
+            await processor.chains.forget(directory.index.get, now)
 
     async def background() -> None:
         await connect_with_retries(load, _nothing, what="alerts: loading rules", retry_s=RETRY_S)
@@ -202,6 +206,7 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         settings, app, broker, store, directory, processor, deliveries, metrics, bot
     )
     service.consuming = consuming
+    service.prune = prune
     return service
 
 

@@ -19,7 +19,7 @@ from fragmenty_alerts.batcher import LINGER_BESIDE_S, WriteBatcher
 from fragmenty_alerts.channels import Outgoing
 from fragmenty_alerts.delivery import Deliveries, outbox_document
 from fragmenty_alerts.directory import Directory
-from fragmenty_alerts.gates import Chains, Slots
+from fragmenty_alerts.gates import LEFT_THE_MARKET, Chains, Slots
 from fragmenty_alerts.metrics import AlertsMetrics
 from fragmenty_alerts.rules import DeliveryMode, Rule, utc_day
 from fragmenty_alerts.settings import AlertsSettings
@@ -108,9 +108,10 @@ class EventProcessor:
         pairs = self.chains.disarmed.get(listing_id(event.asset, event.slug))
         if not pairs:
             return
+        left = event.type in LEFT_THE_MARKET  # re-arms whatever the rule's filter says
         for rule_id in list(pairs - matched):
             rule = self._directory.index.get(rule_id)
-            if rule is not None and rule.filter.matches(event):
+            if rule is not None and (left or rule.filter.matches(event)):
                 await self.chains.rearm(rule, event)
 
     async def _gate(self, rule: Rule, event: PriceEvent, redelivered: bool) -> bool:

@@ -724,18 +724,58 @@ async def run_configuration(
     return result
 
 
+async def run_some(
+    configurations: list[Configuration],
+    args: argparse.Namespace,
+    go_client: Path | str,
+    settings: Settings,
+    topology: Topology,
+) -> dict[str, Any]:
+    """Only the climbs of the configurations asked for: no main run, no targets judged."""
+    results = {}
+    try:
+        for configuration in configurations:
+            result = await run_configuration(
+                configuration, args, go_client, settings, topology, with_main_run=False
+            )
+            results[configuration.name] = result
+    finally:
+        with contextlib.suppress(Exception):
+            await delete_exchange(settings, topology)
+    return {
+        "bench": "fanout_partial",
+        "rate_events_per_s": args.rate,
+        "max_clients_held": {name: result["max_clients_held"] for name, result in results.items()},
+        "configurations": [
+            {k: result[k] for k in ("workers", "batch_ms", "max_clients_held", "steps")}
+            for result in results.values()
+        ],
+    }
+
+
+def parse_configurations(text: str) -> list[Configuration]:
+    """``2:100,1:0`` -> workers 2 with batch_ms 100, then one worker with per-event frames."""
+    configurations = []
+    for item in text.split(","):
+        workers, _, batch_ms = item.partition(":")
+        configurations.append(Configuration(int(workers), int(batch_ms or 0)))
+    return configurations
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(namespace=f"bench{run_id}", mongodb_database=f"bench_{run_id}")
     topology = Topology(settings.namespace)
     go_client = await asyncio.to_thread(go_client_or_reason, args.client)  # builds before timing
     default = Configuration(args.workers, 0)
-    configurations = [
+    configurations = args.configurations or [
         default,
         Configuration(1, 0),
         Configuration(args.workers, args.batch_ms),
         Configuration(1, args.batch_ms),
     ]
+    if args.configurations:  # a partial run, for working on one configuration
+        return await run_some(configurations, args, go_client, settings, topology)
     results: dict[str, dict[str, Any]] = {}
     try:
         for configuration in configurations:
@@ -808,6 +848,11 @@ def main() -> None:
         help="the default worker count (the notifier's own default: the usable cores)",
     )
     parser.add_argument("--batch-ms", type=int, default=100, help="the batched configurations")
+    parser.add_argument(
+        "--configurations",
+        type=parse_configurations,
+        help="only these climbs, as workers:batch_ms pairs (e.g. 2:100,1:0); no main run",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 50 clients, steps of 100 and 200, 3 s"
     )

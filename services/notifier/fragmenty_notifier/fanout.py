@@ -48,64 +48,62 @@ class Subscriber(Protocol):
 
 
 class Delivery:
-    """A batch's frames for one group of subscribers, their bytes, and copies not yet counted."""
+    """A batch's frames for one group of subscribers, their bytes, and who gets them.
 
-    __slots__ = ("frames", "uncounted", "wire")
+    The plan of a pass holds one of these per group, not an entry per subscriber: a pass over
+    thousands of sockets then allocates nothing per socket, so nothing of it lives long enough
+    to be promoted by the garbage collector and hasten a full collection (``garbage.py``).
+    """
+
+    __slots__ = ("frames", "subscribers", "wire")
 
     def __init__(self, frames: list[Frame]) -> None:
         self.frames = frames
         self.wire = b"".join([frame.wire for frame in frames])
-        self.uncounted = 0
+        self.subscribers: list[Subscriber] = []
 
 
 def choose_frames(
     subscribers: Iterable[Subscriber], envelopes: list[Envelope], window_ms: int | None
-) -> list[tuple[Subscriber, Delivery]]:
+) -> list[Delivery]:
     """Who gets which bytes for this batch; subscribers that want none of it are left out."""
     groups: dict[Hashable, Delivery] = {}
-    plan: list[tuple[Subscriber, Delivery]] = []
+    plan: list[Delivery] = []
     for subscriber in subscribers:
         key = subscriber.frames_key()
-        if key is None:
+        delivery = groups.get(key) if key is not None else None
+        if delivery is None:
             delivery = Delivery(subscriber.choose(envelopes, window_ms))
-        else:
-            found = groups.get(key)
-            if found is None:
-                found = groups[key] = Delivery(subscriber.choose(envelopes, window_ms))
-            delivery = found
+            if key is not None:
+                groups[key] = delivery
+            if delivery.frames:
+                plan.append(delivery)
         if delivery.frames:
-            plan.append((subscriber, delivery))
+            delivery.subscribers.append(subscriber)
     return plan
 
 
-def write_frames(plan: list[tuple[Subscriber, Delivery]], accounting: FrameAccounting) -> None:
-    """Write each subscriber its bytes; count what was written; drop who is too slow."""
-    uncounted: list[Delivery] = []  # deliveries with copies written since the last count
-    since_clock = 0
-    for subscriber, delivery in plan:
-        pushed = subscriber.outbox.push(delivery.frames, delivery.wire)
-        if pushed is Pushed.WRITTEN:
-            if not delivery.uncounted:
-                uncounted.append(delivery)
-            delivery.uncounted += 1
-            since_clock += 1
-            if since_clock == FANOUT_SLICE:
-                _count_written(uncounted, accounting)
-                since_clock = 0
-        elif pushed is Pushed.TOO_SLOW:
-            subscriber.drop_too_slow()
-        # HELD: the outbox counts the frames when it writes them; GONE: nothing to do.
-    _count_written(uncounted, accounting)
+def write_frames(plan: list[Delivery], accounting: FrameAccounting) -> None:
+    """Write each subscriber its bytes; count what was written; drop who is too slow.
 
-
-def _count_written(uncounted: list[Delivery], accounting: FrameAccounting) -> None:
-    """Count the copies written since the last count, at one clock reading; only deliveries
-    written to are visited, however many groups there are."""
-    now = time.time()
-    for delivery in uncounted:
-        accounting.written(delivery.frames, delivery.uncounted, now)
-        delivery.uncounted = 0
-    uncounted.clear()
+    The clock is read once per ``FANOUT_SLICE`` sockets written: each copy is counted as
+    written when its slice ends."""
+    written_since_clock = 0
+    for delivery in plan:
+        frames, wire = delivery.frames, delivery.wire
+        uncounted = 0  # copies of this delivery written since the last count
+        for subscriber in delivery.subscribers:
+            pushed = subscriber.outbox.push(frames, wire)
+            if pushed is Pushed.WRITTEN:
+                uncounted += 1
+                written_since_clock += 1
+                if written_since_clock == FANOUT_SLICE:
+                    accounting.written(frames, uncounted, time.time())
+                    uncounted = written_since_clock = 0
+            elif pushed is Pushed.TOO_SLOW:
+                subscriber.drop_too_slow()
+            # HELD: the outbox counts the frames when it writes them; GONE: nothing to do.
+        accounting.written(frames, uncounted, time.time())
 
 
 class BatchWindows:

@@ -22,6 +22,7 @@ from fragmenty_notifier.admission import SharedCounts
 from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.consumer import EventConsumer
 from fragmenty_notifier.event_store import EventStore
+from fragmenty_notifier.garbage import settle_collector
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.legacy import LegacyLists, LegacyView
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
@@ -183,6 +184,7 @@ async def serve(
     others (``workers.py``)."""
     configure_logging("notifier", level=settings.log_level, json_lines=settings.log_json)
     notifier = build_notifier(settings, place)
+    settle_collector(notifier.metrics.gc_pauses)
     logger.info(
         "notifier%s on %s:%d, queue %s",
         f" worker {place.index}" if place else "",

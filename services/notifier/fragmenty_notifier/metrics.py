@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 # Fan-out should be milliseconds; finer buckets at the low end than the shared default.
 FANOUT_BUCKETS = (0.0005, *LATENCY_BUCKETS)
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class HistogramSeries:
@@ -151,6 +152,7 @@ class NotifierMetrics:
     broker_reconnects: Counter
     replayed_events: Counter
     catch_up: Counter
+    gc_pauses: FastHistogram
 
     @cached_property
     def frames_written(self) -> FrameAccounting:
@@ -231,5 +233,14 @@ def create_metrics() -> NotifierMetrics:
             "fragmenty_notifier_recovered_events_total",
             "Stored events fanned out after a broker reconnect because they never arrived live.",
             registry=registry,
+        ),
+        gc_pauses=FastHistogram(
+            "fragmenty_notifier_gc_pause_seconds",
+            "How long each cyclic garbage collection stopped the event loop, by generation "
+            "(2: a full collection, which walks every connection's objects).",
+            "generation",
+            ("0", "1", "2"),
+            GC_PAUSE_BUCKETS,
+            registry,
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -11,8 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.envelope import Envelope
-from fragmenty_notifier.fanout import FANOUT_SLICE
+from fragmenty_notifier.fanout import FANOUT_SLICE, choose_frames
 from fragmenty_notifier.frames import Frame
+from fragmenty_notifier.garbage import YOUNG_THRESHOLD, settle_collector
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
 from fragmenty_notifier.outbox import Pushed
@@ -197,3 +199,40 @@ async def test_a_closing_client_does_not_take_its_groups_frames_with_it() -> Non
     closing.drop_too_slow()
     hub.publish_batch([Envelope.wrap(make_event("88800000129"))])
     assert labels(open_one) == [("all", "88800000129")]
+
+
+def test_a_pass_allocates_nothing_per_subscriber() -> None:
+    """Objects a pass keeps alive per socket would be promoted by the collector and bring on
+    full collections, which stop the loop for as long as every connection takes to walk."""
+
+    def objects_held_by_a_plan(subscribers: int) -> int:
+        hub = Hub(create_metrics(), max_connections=10_000, max_per_client=10_000)
+        connections = [client(hub, ("all", {}))[0] for _ in range(subscribers)]
+        envelopes = [Envelope.wrap(make_event("88800000128"), published_at=1.0)]
+        gc.disable()
+        try:
+            before = gc.get_count()[0]
+            plan = choose_frames(connections, envelopes, None)
+            held = gc.get_count()[0] - before
+        finally:
+            gc.enable()
+        assert sum(len(delivery.subscribers) for delivery in plan) == subscribers
+        return held
+
+    assert objects_held_by_a_plan(2_000) == objects_held_by_a_plan(20)
+
+
+def test_the_collector_is_settled_and_its_pauses_are_measured() -> None:
+    metrics = create_metrics()
+    threshold, callbacks = gc.get_threshold(), list(gc.callbacks)
+    try:
+        settle_collector(metrics.gc_pauses)
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        gc.collect()
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.callbacks[:] = callbacks
+    full = sample(metrics.registry, "fragmenty_notifier_gc_pause_seconds_count", generation="2")
+    assert full >= 1

@@ -35,12 +35,9 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from fragmenty_shared.broker import make_broker  # noqa: E402
 from fragmenty_shared.settings import Settings  # noqa: E402
-from fragmenty_shared.storage import make_mongo_client  # noqa: E402
-from fragmenty_shared.topology import Topology  # noqa: E402
-from tests.support.broker_cleanup import delete_namespace_queues  # noqa: E402
 from tests.support.private_servers import free_port  # noqa: E402
+from tests.support.run_data import remove_run_data  # noqa: E402
 
 SERVICES_WITH_HEALTH = ("API", "NOTIFIER", "INGEST", "CRAWLER", "ALERTS")
 
@@ -126,15 +123,14 @@ async def measure(env: dict[str, str], timeout_s: float) -> dict[str, float | No
 
 async def cleanup(env: dict[str, str]) -> None:
     """Delete the run's queues and exchanges (quorum queues outlive it) and its database."""
-    broker = make_broker(Settings(rabbitmq_url=env["FRAGMENTY_RABBITMQ_URL"]))
-    await broker.connect()
-    try:
-        await delete_namespace_queues(broker, Topology(env["FRAGMENTY_NAMESPACE"]))
-    finally:
-        await broker.stop()
-    client = make_mongo_client(env["FRAGMENTY_MONGODB_URL"])
-    await client.drop_database(env["FRAGMENTY_MONGODB_DATABASE"])
-    await client.close()
+    await remove_run_data(
+        Settings(
+            rabbitmq_url=env["FRAGMENTY_RABBITMQ_URL"],
+            namespace=env["FRAGMENTY_NAMESPACE"],
+            mongodb_url=env["FRAGMENTY_MONGODB_URL"],
+            mongodb_database=env["FRAGMENTY_MONGODB_DATABASE"],
+        )
+    )
 
 
 async def main(listings: int, timeout_s: float, keep_log: Path | None) -> dict[str, Any]:

@@ -1,37 +1,48 @@
-"""Freshness benchmark: how soon the crawler sees a change, scheduler vs today's census loop.
+"""Freshness benchmark: how soon a change on Fragment reaches a client, scheduler vs census loop.
 
 The simulator (in this process) evolves a market at a steady pace and records when each change
 happened: new listings, price changes of auctions ending within an hour, other price changes,
-sales, delistings. The crawler runs against it at its default polite budget (1 request/s) for
-``--minutes``, first as today's census loop (``run --every`` without the scheduler: plain
-censuses back to back, the baseline), then with the scheduler (heads, rolling census, item
-pages), on the same market history (same seed and change script).
+sales, delistings. The crawler (in this process, the code ``run --every`` runs) reads it at its
+default polite budget (1 request/s) for ``--minutes``, first as today's census loop (plain
+censuses back to back, without the scheduler: the baseline), then with the scheduler (heads,
+rolling census, item pages), on the same market history (same seed and change script).
 
-Detection is measured **at the crawler's output**: the time from the change in the simulator
-to the first observation on the ingest queue that carries it (a row of a page message) (for a delisting: to the
-first complete ``CensusCompleted`` of its view after the change). Ingest and the notifier add
-their own latency on top (docs/ingest.md, docs/notifier.md); the WebSocket end-to-end figure
-the issue asks for is not measured here yet.
+Detection is measured **end to end**: from the change in the simulator to the event at a
+WebSocket client subscribed to everything, through RabbitMQ, the real ingest
+(``python -m fragmenty_ingest``) and the real notifier (``python -m fragmenty_notifier``) on the
+real database. Each run has a namespace, a database and services of its own, removed afterwards.
+A change counts as seen when the client gets its event: ``listed`` for a new listing,
+``price_changed`` at the new price, ``sold`` at the sale price, ``delisted``. The same changes
+are also timed at the crawler's output (``crawler_output``: the first row carrying the change on
+a queue of the benchmark's own bound to the listings exchange; for a delisting, the first
+complete ``CensusCompleted`` of its view from a crawl that did not publish it), so the two halves
+can be told apart.
 
 Prints one JSON line per run: ``{"bench": "freshness", "mode": ..., per kind: count, p50_s,
-p95_s, max_s, missed}, "census_period_s": ...}``, then a summary line with the targets
-(new listings and sales p95 < 15 s, auctions ending within the hour p95 < 30 s, nothing missed,
-census period <= 1.25 x the baseline's). ``--quick`` runs a small market for a few minutes (to
-prove the script works); the full scale is ``--listings 20000 --minutes 20``.
-Assumes RabbitMQ on ``FRAGMENTY_RABBITMQ_URL`` (``make infra``).
+p95_s, max_s, missed, crawler_output: {...}}, "census_period_s": ..., "load": [...]}``, then a
+line with the targets (new listings and sales p95 < 15 s, auctions ending within the hour
+p95 < 30 s, nothing missed, census period <= 1.25 x the baseline's). ``--quick`` runs a small
+market for a few minutes (to prove the script works); the full scale is ``--listings 20000
+--minutes 20`` (about 45 minutes). Assumes RabbitMQ and the database on ``FRAGMENTY_RABBITMQ_URL``
+and ``FRAGMENTY_MONGODB_URL`` (``make infra``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
+import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -39,6 +50,9 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+from faststream.rabbit import RabbitBroker
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from fragmenty_crawler.main import build_runner
 from fragmenty_crawler.metrics import CrawlerMetrics
@@ -52,19 +66,30 @@ from fragmenty_shared.contracts import (
     listings_message_adapter,
     observations_in,
 )
+from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
 from fragmenty_simulator.app import Simulator, SimulatorConfig
 from fragmenty_simulator.market import HistoryRecord, SimListing, end_auction
 from fragmenty_simulator.server import build_simulator, running_simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
-from tests.support.broker_cleanup import delete_namespace_queues
+from tests.support.private_servers import free_port
+from tests.support.processes import ServiceProcess, running, service_environment
+from tests.support.run_data import remove_run_data
 
 KINDS = ("new_listing", "price_ending_soon", "price_other", "sale", "delisting")
+# The event a client gets for each kind of change.
+EVENT_OF = {
+    "new_listing": "listed",
+    "price_ending_soon": "price_changed",
+    "price_other": "price_changed",
+    "sale": "sold",
+    "delisting": "delisted",
+}
 
 
 def log(message: str) -> None:
-    print(f"[freshness bench] {message}", file=sys.stderr, flush=True)
+    print(f"[freshness bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -76,13 +101,75 @@ class Change:
     status: ListingStatus | None  # None: delisted
     price: Decimal | None
     wall: float = field(default_factory=time.time)
-    seen_at: float | None = None
+    seen_at: float | None = None  # at the crawler's output
+    event_at: float | None = None  # at the WebSocket client
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        if event.get("type") != EVENT_OF[self.kind]:
+            return False
+        if self.price is None:
+            return True
+        new = event.get("new") or {}
+        return "price_ton" in new and Decimal(new["price_ton"]) == self.price
 
 
 @dataclass
 class Run:
     changes: list[Change] = field(default_factory=list)
     census_periods: list[float] = field(default_factory=list)
+    # The changes of each listing, so a census page's 500 rows are matched by lookup.
+    by_listing: dict[tuple[Asset, str], list[Change]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # Per recent crawl, the listings for sale it published (a delisting's crawl must not).
+    in_crawl: dict[str, set[tuple[Asset, str]]] = field(default_factory=lambda: defaultdict(set))
+    events: int = 0
+    reconnects: int = 0
+
+    def add(self, change: Change) -> None:
+        self.changes.append(change)
+        self.by_listing[(change.asset, change.slug)].append(change)
+
+    def observed(self, observation: ListingObserved, now: float) -> None:
+        key = (observation.asset, observation.slug)
+        if observation.status is ListingStatus.SALE:  # what a delisting is judged against
+            if observation.crawl_id not in self.in_crawl and len(self.in_crawl) >= 4:
+                del self.in_crawl[next(iter(self.in_crawl))]  # the oldest crawl's
+            self.in_crawl[observation.crawl_id].add(key)
+        for change in self.by_listing.get(key, ()):
+            if (
+                change.seen_at is None
+                and change.status is not None
+                and (observation.status, observation.price_ton) == (change.status, change.price)
+            ):
+                change.seen_at = now
+
+    def census_seen(self, census: CensusCompleted, now: float) -> None:
+        # A complete sale view of a crawl that did not publish the withdrawn listing: once the
+        # crawl's views have all reported, ingest delists it.
+        published = self.in_crawl.get(census.crawl_id, set())
+        for view in census.views:
+            if not view.complete or view.status is not ListingStatus.SALE:
+                continue
+            for change in self.changes:
+                if (
+                    change.kind == "delisting"
+                    and change.asset is view.asset
+                    and change.seen_at is None
+                    and (change.asset, change.slug) not in published
+                ):
+                    change.seen_at = now
+
+    def event_received(self, event: dict[str, Any], now: float) -> None:
+        self.events += 1
+        try:
+            key = (Asset(event["asset"]), str(event["slug"]))
+        except (KeyError, ValueError):
+            return
+        for change in self.by_listing.get(key, ()):
+            if change.event_at is None and change.matches(event):
+                change.event_at = now
+                return
 
 
 class MarketChanger:
@@ -99,28 +186,34 @@ class MarketChanger:
             self.counter += 1
             change = self.apply(kind)
             if change is not None:
-                self.run.changes.append(change)
+                self.run.add(change)
                 self.sim.market.touch()
 
     def _pick(self, status: ListingStatus) -> SimListing | None:
         candidates = [x for x in self.sim.market.listings.values() if x.status is status]
         return self.rng.choice(candidates) if candidates else None
 
-    def apply(self, kind: str) -> Change | None:
-        market, now = self.sim.market, time.monotonic()
-        if kind == "new_listing":
-            asset = self.rng.choice((Asset.NUMBER, Asset.USERNAME))
+    def _new_slug(self, asset: Asset) -> str:
+        while True:  # a slug already on the market would be a change of it, not a new listing
             slug = (
                 f"888{self.rng.randrange(10**8):08d}"
                 if asset is Asset.NUMBER
                 else f"fresh{self.counter}x{self.rng.randrange(10**4)}"
             )
-            listing = SimListing(
+            if (asset, slug) not in self.sim.market.listings:
+                return slug
+
+    def apply(self, kind: str) -> Change | None:
+        market, now = self.sim.market, time.monotonic()
+        if kind == "new_listing":
+            asset = self.rng.choice((Asset.NUMBER, Asset.USERNAME))
+            slug = self._new_slug(asset)
+            fresh = SimListing(
                 asset, slug, ListingStatus.AUCTION, Decimal(self.rng.randint(10, 5000)),
                 market.now, market.now + timedelta(days=3), None, "UQ" + "B" * 46,
             )  # fmt: skip
-            market.listings[(asset, slug)] = listing
-            return Change(kind, asset, slug, now, listing.status, listing.price_ton)
+            market.listings[(asset, slug)] = fresh
+            return Change(kind, asset, slug, now, fresh.status, fresh.price_ton)
         if kind == "price_ending_soon":
             listing = self._pick(ListingStatus.AUCTION)
             if listing is None:
@@ -149,133 +242,213 @@ class MarketChanger:
         return Change(kind, listing.asset, listing.slug, now, None, None)
 
 
-async def watch_queue(url: str, topology: Topology, run: Run) -> None:
-    """Match every message on the ingest queue against the changes not yet seen."""
-    connection = await aio_pika.connect_robust(url)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.get_queue(topology.ingest_queue.name, ensure=False)
-        async with queue.iterator() as incoming:
-            async for message in incoming:
-                await message.ack()
-                now = time.monotonic()
-                try:
-                    parsed = listings_message_adapter.validate_json(message.body)
-                except ValueError as error:  # not ours to judge here: say so and go on
-                    log(f"unreadable message on the queue: {error}")
-                    continue
-                for observation in observations_in(parsed):  # a page: each of its rows
-                    _saw(run, observation, now)
-                if isinstance(parsed, CensusCompleted):
-                    for view in parsed.views:
-                        if view.complete and view.status is ListingStatus.SALE:
-                            started = parsed.started_at.timestamp()
-                            _delistings_seen(run, view.asset, started, now)
+@contextlib.asynccontextmanager
+async def tapped(
+    broker: RabbitBroker, topology: Topology
+) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """A queue of the benchmark's own on the listings exchange: what the crawler published
+    (ingest consumes the ingest queue itself)."""
+    await declare_listings_topology(broker, topology)
+    channel = await broker._connection.channel()  # type: ignore[union-attr]
+    try:
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(topology.listings_exchange.name, routing_key="#")
+        yield queue
+    finally:
+        await channel.close()
 
 
-def _saw(run: Run, observation: ListingObserved, now: float) -> None:
-    for change in run.changes:
-        if (
-            change.seen_at is None
-            and change.status is not None
-            and (change.asset, change.slug) == (observation.asset, observation.slug)
-            and (observation.status, observation.price_ton) == (change.status, change.price)
-        ):
-            change.seen_at = now
+async def watch_tap(queue: aio_pika.abc.AbstractQueue, run: Run) -> None:
+    async with queue.iterator(no_ack=True) as incoming:
+        async for message in incoming:
+            now = time.monotonic()
+            try:
+                parsed = listings_message_adapter.validate_json(message.body)
+            except ValueError as error:  # not ours to judge here: say so and go on
+                log(f"unreadable message on the tap: {error}")
+                continue
+            for observation in observations_in(parsed):  # a page: each of its rows
+                run.observed(observation, now)
+            if isinstance(parsed, CensusCompleted):
+                run.census_seen(parsed, now)
 
 
-def _delistings_seen(run: Run, asset: Asset, census_started: float, now: float) -> None:
-    # A complete sale view of a census begun after the withdrawal: ingest delists it now.
-    for change in run.changes:
-        if (
-            change.kind == "delisting"
-            and change.asset is asset
-            and change.seen_at is None
-            and census_started > change.wall
-        ):
-            change.seen_at = now
+async def watch_events(url: str, run: Run, subscribed: asyncio.Event) -> None:
+    """A WebSocket client subscribed to everything; after a disconnect it resumes from the
+    last event it got (``?since=``), so nothing is lost, only late."""
+    since: int | None = None
+    while True:
+        try:
+            async with connect(
+                url if since is None else f"{url}?since={since}", max_size=None
+            ) as socket:
+                await socket.send(json.dumps({"action": "subscribe", "id": "all", "filter": {}}))
+                async for raw in socket:
+                    now = time.monotonic()
+                    frame = json.loads(raw)
+                    if frame.get("type") == "subscribed":
+                        subscribed.set()
+                    elif frame.get("type") == "event":
+                        event = frame["event"]
+                        since = event.get("seq") or since
+                        run.event_received(event, now)
+        except (ConnectionClosed, OSError) as error:
+            run.reconnects += 1
+            log(f"event socket closed ({error!r}); reconnecting after seq {since}")
+            await asyncio.sleep(0.5)
 
 
-async def one_run(args: argparse.Namespace, scheduled: bool) -> dict[str, Any]:
+def warn_if_dead(name: str) -> Any:
+    """A watcher that dies would make every change look missed: say so at once."""
+
+    def check(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log(f"{name} failed: {task.exception()!r}; figures are invalid")
+
+    return check
+
+
+def run_settings() -> Settings:
+    """A namespace, a database and ports of this run's own."""
+    run_id = uuid.uuid4().hex[:8]
+    return Settings(
+        namespace=f"fresh{run_id}",
+        mongodb_database=f"bench_fresh_{run_id}",
+        ingest_port=free_port(),
+        notifier_port=free_port(),
+        api_port=free_port(),
+        crawler_port=free_port(),
+    )
+
+
+async def one_run(args: argparse.Namespace, scheduled: bool, log_dir: Path) -> dict[str, Any]:
+    mode = "scheduled" if scheduled else "baseline"
     simulator = build_simulator(
         args.listings, args.seed, config=SimulatorConfig(page_size=500, seed=args.seed)
     )
-    namespace = f"fresh{uuid.uuid4().hex[:8]}"
+    base = run_settings()
+    env = service_environment(
+        base, FRAGMENTY_LOG_LEVEL=os.environ.get("FRAGMENTY_LOG_LEVEL", "WARNING")
+    )
+    run_logs = log_dir / mode
+    run_logs.mkdir(parents=True, exist_ok=True)
+    ingest = ServiceProcess("ingest", "fragmenty_ingest", (), env, run_logs)
+    notifier = ServiceProcess("notifier", "fragmenty_notifier", (), env, run_logs)
+    run = Run()
+    load = [os.getloadavg()[0]]
+    broker = make_broker(base)
+    await broker.connect()
+    try:
+        with running(ingest, notifier):
+            await ingest.wait_ready(f"http://127.0.0.1:{base.ingest_port}/readyz")
+            await notifier.wait_ready(f"http://127.0.0.1:{base.notifier_port}/readyz")
+            async with tapped(broker, Topology(base.namespace)) as tap:
+                await crawl_while_changing(args, scheduled, base, simulator, run, tap, load)
+            for service in (ingest, notifier):
+                if service.process is not None and service.process.poll() is not None:
+                    log(f"{service.name} died during the run:\n{service.log_tail()}")
+    finally:
+        await broker.stop()
+        await remove_run_data(base)
+    load.append(os.getloadavg()[0])
+    return summary(run, mode, load)
+
+
+async def crawl_while_changing(
+    args: argparse.Namespace,
+    scheduled: bool,
+    base: Settings,
+    simulator: Simulator,
+    run: Run,
+    tap: aio_pika.abc.AbstractQueue,
+    load: list[float],
+) -> None:
     settings = CrawlerSettings(
-        namespace=namespace,
+        rabbitmq_url=base.rabbitmq_url,
+        namespace=base.namespace,
+        mongodb_url=base.mongodb_url,
+        mongodb_database=base.mongodb_database,
         prior_state="memory",
         item_page_cap=args.item_page_cap,
         crawl_rate=args.rate,
     )
-    topology = Topology(namespace)
-    run = Run()
     broker = make_broker(settings)
     await broker.connect()
-    await declare_listings_topology(broker, topology)
-    async with running_simulator(simulator) as site:
-        crawl = settings.model_copy(update={"fragment_url": site.base_url})
-        runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=scheduled)
-        watcher = asyncio.create_task(watch_queue(settings.rabbitmq_url, topology, run))
-        # A watcher that dies would make every change look missed: say so at once.
-        watcher.add_done_callback(
-            lambda task: (
-                None
-                if task.cancelled() or task.exception() is None
-                else log(f"queue watcher failed: {task.exception()!r}; figures are invalid")
-            )
-        )
-        changer = MarketChanger(simulator, args.seed, 60.0 / args.changes_per_minute, run)
-        changing: asyncio.Task[None] | None = None
-        deadline = time.monotonic() + args.minutes * 60
-        # The market stops changing for the last fifth of the run, so a change made just before
-        # the end is not counted as missed: every change gets time to be seen.
-        stop_changing_at = time.monotonic() + args.minutes * 60 * 0.8
-        try:
+    subscribed = asyncio.Event()
+    watchers = [
+        asyncio.create_task(watch_tap(tap, run)),
+        asyncio.create_task(
+            watch_events(f"ws://127.0.0.1:{base.notifier_port}/ws", run, subscribed)
+        ),
+    ]
+    for name, task in zip(("crawler output watcher", "event client"), watchers, strict=True):
+        task.add_done_callback(warn_if_dead(name))
+    await asyncio.wait_for(subscribed.wait(), 30)
+    changing: asyncio.Task[None] | None = None
+    try:
+        async with running_simulator(simulator) as site:
+            crawl = settings.model_copy(update={"fragment_url": site.base_url})
+            runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=scheduled)
+            changer = MarketChanger(simulator, args.seed, 60.0 / args.changes_per_minute, run)
+            deadline = time.monotonic() + args.minutes * 60
+            # The market stops changing for the last fifth of the run, so a change made just
+            # before the end is not counted as missed: every change gets time to be seen.
+            stop_changing_at = time.monotonic() + args.minutes * 60 * 0.8
             while time.monotonic() < deadline:
                 if changing is not None and time.monotonic() > stop_changing_at:
                     changing.cancel()
                 started = time.monotonic()
                 report = await runner.run()
                 run.census_periods.append(time.monotonic() - started)
+                load.append(os.getloadavg()[0])
                 log(
                     f"{'scheduled' if scheduled else 'baseline'} census "
                     f"{'complete' if report.complete else 'INCOMPLETE'} in "
-                    f"{run.census_periods[-1]:.0f}s; {len(run.changes)} changes so far"
+                    f"{run.census_periods[-1]:.0f}s; {len(run.changes)} changes so far, "
+                    f"{sum(c.event_at is not None for c in run.changes)} seen by the client, "
+                    f"{run.events} events; load {load[-1]:.2f}"
                 )
                 if changing is None:  # the market starts moving once it is known
                     changing = asyncio.create_task(changer.loop())
-        finally:
-            if changing is not None:
-                changing.cancel()
-            await asyncio.sleep(2)  # the last confirms reach the watcher
-            watcher.cancel()
-            await delete_namespace_queues(broker, topology)
-            await broker.stop()
-    return summary(run, scheduled)
+            await asyncio.sleep(5)  # the last events reach the client
+    finally:
+        if changing is not None:
+            changing.cancel()
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        await broker.stop()
 
 
-def summary(run: Run, scheduled: bool) -> dict[str, Any]:
-    figures: dict[str, Any] = {
-        "bench": "freshness",
-        "mode": "scheduled" if scheduled else "baseline",
+def latency_figures(changes: list[Change], latencies: list[float]) -> dict[str, Any]:
+    latencies.sort()
+    return {
+        "p50_s": round(statistics.median(latencies), 1) if latencies else None,
+        # nearest rank: the smallest latency that 95 % of the detected changes are within
+        "p95_s": round(latencies[math.ceil(0.95 * len(latencies)) - 1], 1) if latencies else None,
+        "max_s": round(latencies[-1], 1) if latencies else None,
+        "missed": len(changes) - len(latencies),
     }
+
+
+def summary(run: Run, mode: str, load: list[float]) -> dict[str, Any]:
+    figures: dict[str, Any] = {"bench": "freshness", "mode": mode, "measured_at": "client"}
     for kind in KINDS:
         changes = [c for c in run.changes if c.kind == kind]
-        latencies = sorted(c.seen_at - c.at for c in changes if c.seen_at is not None)
+        at_client = [c.event_at - c.at for c in changes if c.event_at is not None]
+        at_crawler = [c.seen_at - c.at for c in changes if c.seen_at is not None]
         figures[kind] = {
             "count": len(changes),
-            "p50_s": round(statistics.median(latencies), 1) if latencies else None,
-            # nearest rank: the smallest latency that 95 % of the detected changes are within
-            "p95_s": round(latencies[math.ceil(0.95 * len(latencies)) - 1], 1)
-            if latencies
-            else None,
-            "max_s": round(latencies[-1], 1) if latencies else None,
-            "missed": len(changes) - len(latencies),
+            **latency_figures(changes, at_client),
+            "crawler_output": latency_figures(changes, at_crawler),
         }
     # The first census (the whole market, every item page) is not the steady period.
     steady = run.census_periods[1:] or run.census_periods
     figures["census_period_s"] = round(statistics.median(steady), 1) if steady else None
     figures["censuses"] = len(run.census_periods)
+    figures["events_received"] = run.events
+    figures["client_reconnects"] = run.reconnects
+    figures["load"] = {"start": load[0], "max": max(load), "end": load[-1]}
     return figures
 
 
@@ -288,13 +461,21 @@ async def main() -> None:
     parser.add_argument("--item-page-cap", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="1,000 listings, 3 minutes a run")
+    parser.add_argument("--only", choices=("baseline", "scheduled"), help="one of the two runs")
+    parser.add_argument("--log-dir", type=Path, help="keep the services' logs here")
     args = parser.parse_args()
     if args.quick:
         args.listings, args.minutes, args.item_page_cap = 1000, 3.0, 20
-    baseline = await one_run(args, scheduled=False)
-    print(json.dumps(baseline), flush=True)
-    scheduled = await one_run(args, scheduled=True)
-    print(json.dumps(scheduled), flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-freshness-") as folder:
+        log_dir = args.log_dir or Path(folder)
+        runs: dict[str, dict[str, Any]] = {}
+        for mode in ("baseline", "scheduled"):
+            if args.only in (None, mode):
+                runs[mode] = await one_run(args, mode == "scheduled", log_dir)
+                print(json.dumps(runs[mode]), flush=True)
+    if len(runs) < 2:
+        return
+    baseline, scheduled = runs["baseline"], runs["scheduled"]
     targets = {
         "new_listing_p95_under_15s": (scheduled["new_listing"]["p95_s"] or 1e9) < 15,
         "sale_p95_under_15s": (scheduled["sale"]["p95_s"] or 1e9) < 15,
@@ -303,7 +484,8 @@ async def main() -> None:
         "census_period_within_1_25x": (scheduled["census_period_s"] or 1e9)
         <= 1.25 * (baseline["census_period_s"] or 0),
     }
-    print(json.dumps({"bench": "freshness_targets", "scale": vars(args), **targets}), flush=True)
+    scale = {key: value for key, value in vars(args).items() if key != "log_dir"}
+    print(json.dumps({"bench": "freshness_targets", "scale": scale, **targets}), flush=True)
 
 
 if __name__ == "__main__":

@@ -243,7 +243,19 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
         "<delivery id>~<attempt>",
         "delivery attempt with its outcome (the delivery log), inserted once and never "
         "updated; pruned after the retention setting",
-        (_index(("account_id", ASCENDING), ("_id", ASCENDING)), _index(("at", ASCENDING))),
+        (
+            # An account's log, newest first (and with a status); a delivery's newest attempt
+            # (a retry numbers its replay after it); pruning by age.
+            _index(("account_id", ASCENDING), ("finished_at", DESCENDING), ("_id", DESCENDING)),
+            _index(
+                ("account_id", ASCENDING),
+                ("status", ASCENDING),
+                ("finished_at", DESCENDING),
+                ("_id", DESCENDING),
+            ),
+            _index(("delivery_id", ASCENDING), ("attempt", DESCENDING)),
+            _index(("at", ASCENDING)),
+        ),
     ),
     CollectionSpec(
         AlertCollections.ATTEMPTS,
@@ -441,10 +453,38 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         bounded_by=Growth.WINDOW,
     ),
     HotQuery(
-        "alerts api: an account's delivery log",
+        "alerts api: a page of an account's delivery log, newest first",
         AlertCollections.DELIVERIES,
         {"account_id": "acc_1"},
-        index="account_id, _id",
+        (("finished_at", DESCENDING), ("_id", DESCENDING)),
+        index="account_id, finished_at, _id",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts api: the next page of an account's delivery log (after the cursor)",
+        AlertCollections.DELIVERIES,
+        {
+            "account_id": "acc_1",
+            "$or": [{"finished_at": {"$lt": 0}}, {"finished_at": 0, "_id": {"$lt": "d~1"}}],
+        },
+        (("finished_at", DESCENDING), ("_id", DESCENDING)),
+        index="account_id, finished_at, _id",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts api: a page of an account's delivery log with one status",
+        AlertCollections.DELIVERIES,
+        {"account_id": "acc_1", "status": "failed"},
+        (("finished_at", DESCENDING), ("_id", DESCENDING)),
+        index="account_id, status, finished_at, _id",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts api retry: the entry, and its delivery's newest attempt",
+        AlertCollections.DELIVERIES,
+        {"delivery_id": "d1"},
+        (("attempt", DESCENDING),),
+        index="delivery_id, attempt",
         bounded_by=Growth.WINDOW,
     ),
     HotQuery(

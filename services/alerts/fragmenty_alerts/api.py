@@ -18,6 +18,7 @@ from fragmenty_alerts.channels import Channel, ChannelKind
 from fragmenty_alerts.channels.apprise_url import apprise_understands
 from fragmenty_alerts.channels.webhook import new_secret, secret_key
 from fragmenty_alerts.delivery import Deliveries
+from fragmenty_alerts.delivery_log import BadCursor, DeliveryStatus, read_page
 from fragmenty_alerts.directory import Directory, rule_of
 from fragmenty_alerts.feed import atom_feed
 from fragmenty_alerts.rules import Rule, RuleChange, RuleSpec
@@ -402,28 +403,34 @@ def build_api(
     @router.get("/alerts/deliveries", response_model=DeliveryPage, tags=["deliveries"])
     async def list_deliveries(
         account_id: Account,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        status: Annotated[str | None, Query(max_length=20)] = None,
+        cursor: Annotated[
+            str | None,
+            Query(
+                max_length=300,
+                description="`next_cursor` of the previous page; omit it for the newest entries.",
+            ),
+        ] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=MAX_PAGE, description=f"Entries per page, 1 to {MAX_PAGE}.")
+        ] = 50,
+        status: Annotated[
+            DeliveryStatus | None, Query(description="Only the attempts with this outcome.")
+        ] = None,
     ) -> DeliveryPage:
-        query: dict[str, Any] = {"account_id": account_id}
-        if status is not None:
-            query["status"] = status
-        documents = await store.deliveries.find(query).to_list(None)
-        # Newest first; the cursor is the (at, id) of the last item of the previous page.
-        documents.sort(key=lambda d: (d["at"], d["_id"]), reverse=True)
-        if cursor is not None:
-            after = _cursor_key(cursor)
-            documents = [d for d in documents if (d["at"].timestamp(), d["_id"]) < after]
-        page = documents[:limit]
-        next_cursor = (
-            f"{page[-1]['at'].timestamp():.6f}|{page[-1]['_id']}"
-            if len(documents) > limit
-            else None
-        )
+        """The account's delivery attempts, newest first, a page at a time: follow
+        `next_cursor` (null on the last page). A page reads only its own entries."""
+        try:
+            page = await read_page(
+                store.deliveries, account_id, limit=limit, status=status, cursor=cursor
+            )
+        except BadCursor as error:
+            raise HTTPException(
+                422,
+                detail=[{"loc": ["query", "cursor"], "msg": str(error), "type": "value_error"}],
+            ) from None
         return DeliveryPage(
-            items=[DeliveryPublic.model_validate({**d, "id": d["_id"]}) for d in page],
-            next_cursor=next_cursor,
+            items=[DeliveryPublic.model_validate({**d, "id": d["_id"]}) for d in page.entries],
+            next_cursor=page.next_cursor,
         )
 
     @router.post("/alerts/deliveries/{log_id:path}/retry", status_code=202, tags=["deliveries"])
@@ -436,13 +443,3 @@ def build_api(
         return {"delivery_id": document["_id"], "status": "queued"}
 
     return router
-
-
-def _cursor_key(cursor: str) -> tuple[float, str]:
-    moment, _, item_id = cursor.partition("|")
-    try:
-        return float(moment), item_id
-    except ValueError:
-        raise HTTPException(
-            422, detail=[{"loc": ["query", "cursor"], "msg": "not a cursor from this API"}]
-        ) from None

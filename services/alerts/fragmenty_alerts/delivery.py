@@ -40,6 +40,7 @@ from fragmenty_alerts.batcher import (
     WriteBatcher,
 )
 from fragmenty_alerts.channels import Channel, ChannelKind, Outgoing, Sender, SendResult
+from fragmenty_alerts.delivery_log import attempts_made
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.metrics import AlertsMetrics
 from fragmenty_alerts.settings import AlertsSettings
@@ -392,12 +393,10 @@ class Deliveries:
 
     async def replay(self, log_entry: Document) -> Document:
         """``POST /deliveries/{id}/retry``: send a logged delivery again (same webhook-id)."""
-        # A user's request, not a hot path: the log is read to number the replay after every
-        # attempt made so far (the claims of old attempts are pruned, the log keeps them).
-        logged = await self._store.deliveries.find(
-            {"delivery_id": log_entry["delivery_id"]}, {"attempt": 1}
-        ).to_list(None)
-        made = max((int(entry["attempt"]) for entry in logged), default=int(log_entry["attempt"]))
+        # The replay is numbered after every attempt made so far (the claims of old attempts
+        # are pruned, the log keeps them): the newest logged one, one entry read by index.
+        newest = await attempts_made(self._store.deliveries, log_entry["delivery_id"])
+        made = max(newest or 0, int(log_entry["attempt"]))
         document = {
             "_id": log_entry["delivery_id"],
             "account_id": log_entry["account_id"],

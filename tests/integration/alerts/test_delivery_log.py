@@ -1,0 +1,121 @@
+"""The delivery log is read a page at a time: newest first, each page one query that returns
+only its own entries (however long the log), a cursor that neither repeats nor skips, and
+clear answers to bad parameters (real database)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fragmenty_alerts.delivery_log import DeliveryStatus, attempts_made, read_page
+from fragmenty_alerts.store import AlertsStore
+from fragmenty_shared.schema import AlertCollections
+from fragmenty_shared.settings import Settings
+from fragmenty_shared.storage import make_mongo_client
+from tests.support.command_counts import FindCounter
+
+from .harness import AlertsClient, alerts_settings, running_alerts
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+STATUSES = [DeliveryStatus.SENT, DeliveryStatus.SENT, DeliveryStatus.FAILED]
+
+
+def entry(account_id: str, number: int, attempt: int = 1) -> dict[str, Any]:
+    delivery = f"rl_1|ev{number:04d}|ch_{account_id}"
+    return {
+        "_id": f"{delivery}~{attempt}",
+        "delivery_id": delivery,
+        "attempt": attempt,
+        "account_id": account_id,
+        "channel_id": f"ch_{account_id}",
+        "channel_kind": "webhook",
+        "rule_id": "rl_1",
+        "event_id": f"ev{number:04d}",
+        "webhook_id": f"msg_{number}",
+        "message": {"webhook_id": f"msg_{number}", "text": "x" * 500},
+        "at": T0 + timedelta(milliseconds=number // 2) - timedelta(seconds=number % 5),
+        # Two entries share each millisecond: the id breaks the tie.
+        "finished_at": T0 + timedelta(milliseconds=number // 2),
+        "status": STATUSES[number % 3].value,
+        "response_code": 200,
+        "error": None,
+    }
+
+
+def newest_first(entries: list[dict[str, Any]]) -> list[str]:
+    return [
+        e["_id"] for e in sorted(entries, key=lambda e: (e["finished_at"], e["_id"]), reverse=True)
+    ]
+
+
+async def test_pages_walk_an_accounts_log_newest_first_each_reading_only_itself(
+    settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    mine = [entry("acc_me", n) for n in range(230)]
+    await mongo_db[AlertCollections.DELIVERIES].insert_many(
+        mine + [entry("acc_other", n) for n in range(300)]
+    )
+    await AlertsStore(mongo_db).ensure_indexes()
+    finds = FindCounter(AlertCollections.DELIVERIES)
+    client = make_mongo_client(settings.mongodb_url, event_listeners=[finds])
+    try:
+        log = client[settings.mongodb_database][AlertCollections.DELIVERIES]
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            before = finds.documents
+            page = await read_page(log, "acc_me", limit=40, cursor=cursor)
+            pages += 1
+            assert finds.documents - before <= 41, "a page reads its own entries and one more"
+            assert all("message" not in item for item in page.entries)
+            seen += [item["_id"] for item in page.entries]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == newest_first(mine)
+        assert (pages, finds.count) == (6, 6)  # 230 entries, 40 a page: one query each
+
+        failed = [e for e in mine if e["status"] == "failed"]
+        first = await read_page(log, "acc_me", limit=50, status=DeliveryStatus.FAILED)
+        rest = await read_page(
+            log, "acc_me", limit=50, status=DeliveryStatus.FAILED, cursor=first.next_cursor
+        )
+        assert [e["_id"] for e in first.entries + rest.entries] == newest_first(failed)
+        assert rest.next_cursor is None
+
+        # A retry numbers its replay after the delivery's newest attempt: one entry read.
+        await log.insert_many([entry("acc_me", 7, attempt) for attempt in (2, 3)])
+        before_finds, before_documents = finds.count, finds.documents
+        assert await attempts_made(log, "rl_1|ev0007|ch_acc_me") == 3
+        assert (finds.count - before_finds, finds.documents - before_documents) == (1, 1)
+    finally:
+        await client.close()
+
+
+async def test_bad_parameters_are_answered_422_with_what_is_wrong(settings: Settings) -> None:
+    async with running_alerts(alerts_settings(settings)) as alerts:
+        client = await AlertsClient.new_account(alerts.url)
+        empty = await client.http.get("/api/v1/alerts/deliveries")
+        assert empty.status_code == 200
+        assert empty.json() == {"items": [], "next_cursor": None}
+        for params, field in (
+            ({"limit": 0}, "limit"),
+            ({"limit": 201}, "limit"),
+            ({"status": "exploded"}, "status"),
+            ({"cursor": "yesterday"}, "cursor"),
+            ({"cursor": "1796346996.123456|"}, "cursor"),
+        ):
+            response = await client.http.get("/api/v1/alerts/deliveries", params=params)
+            assert response.status_code == 422, params
+            [problem] = response.json()["detail"]
+            assert problem["loc"] == ["query", field]
+            assert problem["msg"]
+        spec = (await client.http.get("/openapi.json")).json()
+        parameters = spec["paths"]["/api/v1/alerts/deliveries"]["get"]["parameters"]
+        assert {p["name"] for p in parameters if p.get("description")} >= {
+            "cursor",
+            "limit",
+            "status",
+        }
+        await client.close()

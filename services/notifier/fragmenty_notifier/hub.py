@@ -57,6 +57,9 @@ class Hub:
         self._frames_written = metrics.frames_written
         self._observers: list[Callable[[list[Envelope]], None]] = []
         self.closing = False
+        # Connections ever added and removed (garbage.ConnectionFreezer watches them).
+        self.opened_total = 0
+        self.closed_total = 0
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -104,6 +107,7 @@ class Hub:
 
     def add(self, connection: ClientConnection) -> None:
         self._connections.add(connection)
+        self.opened_total += 1
         if connection.receives_events:
             self._subscribers[connection] = cast(Subscriber, connection)
         if not self._take_admission(connection.client_host):
@@ -114,6 +118,7 @@ class Hub:
         if connection not in self._connections:
             return
         self._connections.discard(connection)
+        self.closed_total += 1
         self._subscribers.pop(connection, None)
         self._counts.closed(connection.client_host)
         self._metrics.connections.labels(connection.endpoint).dec()

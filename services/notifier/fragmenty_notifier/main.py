@@ -22,7 +22,7 @@ from fragmenty_notifier.admission import SharedCounts
 from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.consumer import EventConsumer
 from fragmenty_notifier.event_store import EventStore
-from fragmenty_notifier.garbage import settle_collector
+from fragmenty_notifier.garbage import ConnectionFreezer, settle_collector
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.legacy import LegacyLists, LegacyView
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
@@ -185,6 +185,7 @@ async def serve(
     configure_logging("notifier", level=settings.log_level, json_lines=settings.log_json)
     notifier = build_notifier(settings, place)
     settle_collector(notifier.metrics.gc_pauses)
+    freezer = asyncio.create_task(ConnectionFreezer(notifier.hub).run(), name="gc-freezer")
     logger.info(
         "notifier%s on %s:%d, queue %s",
         f" worker {place.index}" if place else "",
@@ -192,4 +193,7 @@ async def serve(
         settings.notifier_port,
         notifier.consumer.queue_name,
     )
-    await build_server(notifier).serve(sockets)
+    try:
+        await build_server(notifier).serve(sockets)
+    finally:
+        freezer.cancel()

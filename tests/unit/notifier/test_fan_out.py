@@ -14,7 +14,6 @@ from fragmenty_notifier.connection import ConnectionLimits
 from fragmenty_notifier.envelope import Envelope
 from fragmenty_notifier.fanout import FANOUT_SLICE, choose_frames
 from fragmenty_notifier.frames import Frame
-from fragmenty_notifier.garbage import YOUNG_THRESHOLD, settle_collector
 from fragmenty_notifier.hub import Hub
 from fragmenty_notifier.metrics import NotifierMetrics, create_metrics
 from fragmenty_notifier.outbox import Pushed
@@ -220,19 +219,3 @@ def test_a_pass_allocates_nothing_per_subscriber() -> None:
         return held
 
     assert objects_held_by_a_plan(2_000) == objects_held_by_a_plan(20)
-
-
-def test_the_collector_is_settled_and_its_pauses_are_measured() -> None:
-    metrics = create_metrics()
-    threshold, callbacks = gc.get_threshold(), list(gc.callbacks)
-    try:
-        settle_collector(metrics.gc_pauses)
-        assert gc.get_freeze_count() > 0
-        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
-        gc.collect()
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
-        gc.callbacks[:] = callbacks
-    full = sample(metrics.registry, "fragmenty_notifier_gc_pause_seconds_count", generation="2")
-    assert full >= 1

@@ -68,6 +68,7 @@ class AlertCollections:
     SLOTS = "alert_slots"
     OUTBOX = "alert_outbox"
     DELIVERIES = "alert_deliveries"
+    DELIVERY_ARCHIVE = "alert_delivery_archive"
     ATTEMPTS = "alert_attempts"
     DIGEST_ITEMS = "alert_digest_items"
     FEED = "alert_feed"
@@ -255,6 +256,23 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
             ),
             _index(("delivery_id", ASCENDING), ("attempt", DESCENDING)),
             _index(("at", ASCENDING)),
+            _index(("finished_at", ASCENDING), ("_id", ASCENDING)),  # the oldest, to archive
+        ),
+    ),
+    CollectionSpec(
+        AlertCollections.DELIVERY_ARCHIVE,
+        Growth.ARCHIVE,
+        "<account>|<status>|<first entry id>",
+        "block of older delivery log entries of one account and status (a BSON blob) with "
+        "first, last (finished_at), ids and deliveries; pruned after the retention setting",
+        (
+            # Pages past the recent log (all statuses, one status); a retry of an archived
+            # attempt, the attempts of a delivery; pruning by age.
+            _index(("account_id", ASCENDING), ("last", DESCENDING)),
+            _index(("account_id", ASCENDING), ("status", ASCENDING), ("last", DESCENDING)),
+            _index(("ids", ASCENDING)),
+            _index(("deliveries", ASCENDING)),
+            _index(("last", ASCENDING)),
         ),
     ),
     CollectionSpec(
@@ -486,6 +504,44 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         (("attempt", DESCENDING),),
         index="delivery_id, attempt",
         bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts archiving (every 10 s): the recent log's oldest entries",
+        AlertCollections.DELIVERIES,
+        {"finished_at": {"$lt": 0}},
+        (("finished_at", ASCENDING), ("_id", ASCENDING)),
+        index="finished_at, _id",
+        bounded_by=Growth.WINDOW,
+    ),
+    HotQuery(
+        "alerts api: a page reaching past the recent log: the account's newest blocks",
+        AlertCollections.DELIVERY_ARCHIVE,
+        {"account_id": "acc_1", "first": {"$lte": 0}},
+        (("last", DESCENDING),),
+        index="account_id, last",
+        bounded_by=Growth.ARCHIVE,
+    ),
+    HotQuery(
+        "alerts api: the same with one status",
+        AlertCollections.DELIVERY_ARCHIVE,
+        {"account_id": "acc_1", "status": "failed", "first": {"$lte": 0}},
+        (("last", DESCENDING),),
+        index="account_id, status, last",
+        bounded_by=Growth.ARCHIVE,
+    ),
+    HotQuery(
+        "alerts api retry: an archived entry, an archived delivery's attempts",
+        AlertCollections.DELIVERY_ARCHIVE,
+        {"ids": "d1~1"},
+        index="ids",
+        bounded_by=Growth.ARCHIVE,
+    ),
+    HotQuery(
+        "alerts api retry: the blocks holding a delivery's attempts",
+        AlertCollections.DELIVERY_ARCHIVE,
+        {"deliveries": "d1"},
+        index="deliveries",
+        bounded_by=Growth.ARCHIVE,
     ),
     HotQuery(
         "alerts digest: the periods that ended",

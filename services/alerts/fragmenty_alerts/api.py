@@ -18,7 +18,7 @@ from fragmenty_alerts.channels import Channel, ChannelKind
 from fragmenty_alerts.channels.apprise_url import apprise_understands
 from fragmenty_alerts.channels.webhook import new_secret, secret_key
 from fragmenty_alerts.delivery import Deliveries
-from fragmenty_alerts.delivery_log import BadCursor, DeliveryStatus, read_page
+from fragmenty_alerts.delivery_log import BadCursor, DeliveryStatus, find_entry, read_page
 from fragmenty_alerts.directory import Directory, rule_of
 from fragmenty_alerts.feed import atom_feed
 from fragmenty_alerts.rules import Rule, RuleChange, RuleSpec
@@ -420,9 +420,7 @@ def build_api(
         """The account's delivery attempts, newest first, a page at a time: follow
         `next_cursor` (null on the last page). A page reads only its own entries."""
         try:
-            page = await read_page(
-                store.deliveries, account_id, limit=limit, status=status, cursor=cursor
-            )
+            page = await read_page(store, account_id, limit=limit, status=status, cursor=cursor)
         except BadCursor as error:
             raise HTTPException(
                 422,
@@ -435,7 +433,9 @@ def build_api(
 
     @router.post("/alerts/deliveries/{log_id:path}/retry", status_code=202, tags=["deliveries"])
     async def retry_delivery(log_id: str, account_id: Account) -> dict[str, Any]:
-        entry = await own(store.deliveries.name, log_id, account_id)
+        entry = await find_entry(store, log_id)
+        if entry is None or entry.get("account_id") != account_id:
+            raise HTTPException(404, f"no such delivery: {log_id}")
         channel = directory.channels.get(entry["channel_id"])
         if channel is None or not channel.enabled:
             raise HTTPException(409, "the channel is disabled or deleted; re-enable it first")

@@ -394,8 +394,8 @@ class Deliveries:
     async def replay(self, log_entry: Document) -> Document:
         """``POST /deliveries/{id}/retry``: send a logged delivery again (same webhook-id)."""
         # The replay is numbered after every attempt made so far (the claims of old attempts
-        # are pruned, the log keeps them): the newest logged one, one entry read by index.
-        newest = await attempts_made(self._store.deliveries, log_entry["delivery_id"])
+        # are pruned, the log keeps them): the newest logged one, recent or archived.
+        newest = await attempts_made(self._store, log_entry["delivery_id"])
         made = max(newest or 0, int(log_entry["attempt"]))
         document = {
             "_id": log_entry["delivery_id"],

@@ -1,29 +1,56 @@
-"""Reading the delivery log (``alert_deliveries``) a page at a time, newest first.
+"""The delivery log: a bounded recent collection, an archive of compressed blocks, and pages.
 
-The log holds every attempt of every account for the retention (14 days): an account's whole
-log is not a bounded read. A page is one query that asks the server for ``limit + 1`` entries
-of one account, newer than nothing or older than the cursor, newest first: by when the outcome
-was logged (``finished_at``), then by id (the ``(account_id, finished_at, _id)`` index on
-MongoDB; ``(account_id, status, finished_at, _id)`` with a status). The cursor is the
-``(finished_at, _id)`` of the last entry of the previous page, so a page never repeats or skips
-an entry while new ones arrive.
+Every attempt's outcome is inserted once into ``alert_deliveries``. That collection keeps only
+the newest attempts (``alerts_delivery_log_window`` of them, plus up to ``ARCHIVE_BATCH`` and
+what was logged in the last ``SETTLE``): ``archive`` moves the older ones, per account and status, into blocks of
+``alert_delivery_archive`` (their BSON, compressed: ``fragmenty_shared.blobs``), kept for the
+retention. On FerretDB 1.x every query scans the collection it reads, so the recent log is
+kept small; on MongoDB both are read through indexes.
+
+**Order.** Newest first means by when the outcome was logged (``finished_at``), then by id: an
+entry is logged once, within moments of that time, so an entry that arrives later is never
+older than one that was archived before it (only what was logged ``SETTLE`` ago or earlier is
+moved). So the archive holds exactly the older part of the log, and a page reads the recent
+collection first and the archive only for what is left. The cursor is the ``(finished_at,
+_id)`` of the last entry of the previous page: a page never repeats or skips one.
+
+**Moves.** A block is inserted before its entries leave the recent collection, so an entry
+being moved is found in one or both (readers drop the second copy). Blocks are named after
+their first entry: instances archiving the same entries at once make the same block, the
+second is refused, and only the entries of a block an instance inserted are deleted by it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import groupby
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
-from fragmenty_alerts.store import Document
+from fragmenty_alerts.store import AlertsStore, Document
+from fragmenty_shared.blobs import pack_documents, unpack_documents
+from fragmenty_shared.storage import duplicate_positions
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# What a page does not need: the message sent (the retry reads it from the entry itself).
+# Only entries logged at least this long ago are archived (an entry is logged within moments of
+# its ``finished_at``: a batch's linger and one round trip).
+SETTLE = timedelta(seconds=60)
+BLOCK_ENTRIES = 200  # a page (at most 200) decodes a block or two, not thousands of entries
+# The recent log is archived once it holds this many beyond its window (fewer, larger blocks).
+ARCHIVE_BATCH = 1000
+# Ids per delete of moved entries (FerretDB scans the collection once per delete command).
+DELETE_BATCH = 1000
+# What a page does not need: the message sent (a retry reads it from the entry itself).
 PAGE_PROJECTION = {"message": 0}
+NEWEST_FIRST = [("finished_at", DESCENDING), ("_id", DESCENDING)]
+OLDEST_FIRST = [("finished_at", ASCENDING), ("_id", ASCENDING)]
+Key = tuple[datetime, str]
 
 
 class DeliveryStatus(StrEnum):
@@ -44,33 +71,35 @@ class Page:
     next_cursor: str | None
 
 
+def key_of(entry: Document) -> Key:
+    return entry["finished_at"], str(entry["_id"])
+
+
 def cursor_of(entry: Document) -> str:
-    """``<seconds since the epoch, 6 decimals>|<entry id>``: the format clients already hold."""
+    """``<seconds since the epoch, 6 decimals>|<entry id>``."""
     return f"{entry['finished_at'].timestamp():.6f}|{entry['_id']}"
 
 
-def parse_cursor(cursor: str) -> tuple[datetime, str]:
+def parse_cursor(cursor: str) -> Key:
     moment, _, entry_id = cursor.partition("|")
     try:
         seconds = float(moment)
     except ValueError:
-        raise BadCursor(
-            "not a cursor from this API (use next_cursor of the previous page)"
-        ) from None
+        seconds = -1.0
     if not entry_id or not 0 <= seconds < 1e11:
         raise BadCursor("not a cursor from this API (use next_cursor of the previous page)")
     # Stored times are whole milliseconds: rebuilt exactly, so the equality below matches.
     return EPOCH + timedelta(milliseconds=round(seconds * 1000)), entry_id
 
 
-def page_query(
-    account_id: str, status: DeliveryStatus | None, cursor: str | None
+def _recent_query(
+    account_id: str, status: DeliveryStatus | None, before: Key | None
 ) -> dict[str, Any]:
     query: dict[str, Any] = {"account_id": account_id}
     if status is not None:
         query["status"] = status.value
-    if cursor is not None:
-        at, entry_id = parse_cursor(cursor)
+    if before is not None:
+        at, entry_id = before
         query["$or"] = [
             {"finished_at": {"$lt": at}},
             {"finished_at": at, "_id": {"$lt": entry_id}},
@@ -78,30 +107,147 @@ def page_query(
     return query
 
 
-NEWEST_FIRST = [("finished_at", DESCENDING), ("_id", DESCENDING)]
-
-
 async def read_page(
-    log: AsyncCollection[Document],
+    store: AlertsStore,
     account_id: str,
     *,
     limit: int,
     status: DeliveryStatus | None = None,
     cursor: str | None = None,
 ) -> Page:
-    """One page of an account's log; raises ``BadCursor``."""
-    query = page_query(account_id, status, cursor)
-    found = await log.find(query, PAGE_PROJECTION, sort=NEWEST_FIRST, limit=limit + 1).to_list(
-        limit + 1
-    )
+    """One page of an account's log, newest first; raises ``BadCursor``.
+
+    The recent collection answers one query for ``limit + 1`` entries; only when it has fewer
+    (the page reaches past it) are the account's newest archived blocks older than the cursor
+    read, one at a time, until the page is full.
+    """
+    before = parse_cursor(cursor) if cursor is not None else None
+    found = await store.deliveries.find(
+        _recent_query(account_id, status, before),
+        PAGE_PROJECTION,
+        sort=NEWEST_FIRST,
+        limit=limit + 1,
+    ).to_list(limit + 1)
+    if len(found) <= limit:
+        found += await _archived(store, account_id, status, before, limit + 1 - len(found), found)
+        found.sort(key=key_of, reverse=True)
     entries = found[:limit]
-    more = len(found) > limit
-    return Page(entries, cursor_of(entries[-1]) if more else None)
+    return Page(entries, cursor_of(entries[-1]) if len(found) > limit else None)
 
 
-async def attempts_made(log: AsyncCollection[Document], delivery_id: str) -> int | None:
-    """The number of the delivery's newest logged attempt (one entry read, by index)."""
-    newest = await log.find_one(
+async def _archived(
+    store: AlertsStore,
+    account_id: str,
+    status: DeliveryStatus | None,
+    before: Key | None,
+    wanted: int,
+    recent: list[Document],
+) -> list[Document]:
+    """The newest ``wanted`` archived entries older than ``before``, less those in ``recent``
+    (an entry being moved is in both)."""
+    query: dict[str, Any] = {"account_id": account_id}
+    if status is not None:
+        query["status"] = status.value
+    if before is not None:
+        query["first"] = {"$lte": before[0]}
+    seen = {entry["_id"] for entry in recent}
+    collected: list[Document] = []
+    blocks = store.delivery_archive.find(query, sort=[("last", DESCENDING)], batch_size=4)
+    async for block in blocks:
+        # Blocks of different statuses may interleave: stop once no later block can hold an
+        # entry newer than the ``wanted``-th newest collected.
+        if len(collected) >= wanted and block["last"] < key_of(collected[wanted - 1])[0]:
+            break
+        for entry in _entries_of(block):
+            if entry["_id"] in seen or (before is not None and key_of(entry) >= before):
+                continue
+            seen.add(entry["_id"])
+            entry.pop("message", None)
+            collected.append(entry)
+        collected.sort(key=key_of, reverse=True)
+    await blocks.close()
+    return collected[:wanted]
+
+
+def _entries_of(block: Document) -> list[Document]:
+    return unpack_documents(block["entries"], where=f"delivery archive {block['_id']}")
+
+
+async def find_entry(store: AlertsStore, entry_id: str) -> Document | None:
+    """One entry by id, recent or archived (a retry of an old attempt)."""
+    entry = await store.deliveries.find_one({"_id": entry_id})
+    if entry is not None:
+        return entry
+    block = await store.delivery_archive.find_one({"ids": entry_id})
+    if block is None:
+        return None
+    return next((e for e in _entries_of(block) if e["_id"] == entry_id), None)
+
+
+async def attempts_made(store: AlertsStore, delivery_id: str) -> int | None:
+    """The number of the delivery's newest logged attempt, recent or archived."""
+    newest = await store.deliveries.find_one(
         {"delivery_id": delivery_id}, {"attempt": 1}, sort=[("attempt", DESCENDING)]
     )
-    return int(newest["attempt"]) if newest else None
+    numbers = [int(newest["attempt"])] if newest else []
+    async for block in store.delivery_archive.find({"deliveries": delivery_id}):
+        numbers += [
+            int(e["attempt"]) for e in _entries_of(block) if e["delivery_id"] == delivery_id
+        ]
+    return max(numbers, default=None)
+
+
+def _blocks(entries: list[Document]) -> Iterable[Document]:
+    """Blocks of at most BLOCK_ENTRIES entries of one account and status, oldest first."""
+
+    def group(entry: Document) -> tuple[str, str]:
+        return str(entry["account_id"]), str(entry["status"])
+
+    for (account_id, status), members in groupby(sorted(entries, key=group), key=group):
+        ordered = sorted(members, key=key_of)
+        for start in range(0, len(ordered), BLOCK_ENTRIES):
+            part = ordered[start : start + BLOCK_ENTRIES]
+            yield {
+                "_id": f"{account_id}|{status}|{part[0]['_id']}",
+                "account_id": account_id,
+                "status": status,
+                "first": part[0]["finished_at"],
+                "last": part[-1]["finished_at"],
+                "count": len(part),
+                "ids": [entry["_id"] for entry in part],
+                "deliveries": sorted({entry["delivery_id"] for entry in part}),
+                "entries": pack_documents(part),
+            }
+
+
+async def archive(store: AlertsStore, window: int, now: datetime) -> int:
+    """Once the recent log holds ``ARCHIVE_BATCH`` entries beyond its newest ``window``, move
+    those (logged at least ``SETTLE`` ago) into archive blocks; returns how many were moved."""
+    recent = store.deliveries
+    beyond = await recent.count_documents({}) - window
+    if beyond < ARCHIVE_BATCH:
+        return 0
+    oldest = await recent.find(
+        {"finished_at": {"$lt": now - SETTLE}}, sort=OLDEST_FIRST, limit=beyond
+    ).to_list(beyond)
+    blocks = list(_blocks(oldest))
+    if not blocks:
+        return 0
+    inserted = await _insert_new(store.delivery_archive, blocks)
+    moved = [entry_id for block in inserted for entry_id in block["ids"]]
+    for start in range(0, len(moved), DELETE_BATCH):
+        await recent.delete_many({"_id": {"$in": moved[start : start + DELETE_BATCH]}})
+    return len(moved)
+
+
+async def _insert_new(
+    collection: AsyncCollection[Document], blocks: list[Document]
+) -> list[Document]:
+    try:
+        await collection.insert_many(blocks, ordered=False)
+    except BulkWriteError as error:
+        refused = duplicate_positions(error)
+        if refused is None:
+            raise
+        return [block for position, block in enumerate(blocks) if position not in refused]
+    return blocks

@@ -29,6 +29,7 @@ from fragmenty_alerts.channels.telegram_chat import TelegramSender
 from fragmenty_alerts.channels.webhook import WebhookSender
 from fragmenty_alerts.consumer import build_router
 from fragmenty_alerts.delivery import Deliveries
+from fragmenty_alerts.delivery_log import archive
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.gates import CHAIN_WINDOW
 from fragmenty_alerts.metrics import AlertsMetrics, create_metrics
@@ -46,6 +47,8 @@ from fragmenty_shared.topology import Topology
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+# The recent delivery log grows by at most this long's attempts beyond its window.
+ARCHIVE_EVERY_S = 10.0
 RETRY_S = 2.0
 
 
@@ -134,9 +137,13 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         await store.attempts.delete_many({"at": {"$lt": now - CHAIN_WINDOW}})
         retention = now - timedelta(days=settings.alerts_delivery_retention_days)
         await store.deliveries.delete_many({"at": {"$lt": retention}})
+        await store.delivery_archive.delete_many({"last": {"$lt": retention}})
         await store.feed.delete_many({"at": {"$lt": retention}})
         if directory.loaded:  # an unknown rule means a deleted one only once the rules are read
             await processor.chains.forget(directory.index.get, now)
+
+    async def archive_log() -> None:
+        await archive(store, settings.alerts_delivery_log_window, datetime.now(UTC))
 
     async def background() -> None:
         await connect_with_retries(load, _nothing, what="alerts: loading rules", retry_s=RETRY_S)
@@ -156,6 +163,7 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
                 _every(settings.alerts_delivery_poll_s, processor.flush_digests, "digests")
             ),
             asyncio.create_task(_every(PRUNE_EVERY_S, prune, "pruning")),
+            asyncio.create_task(_every(ARCHIVE_EVERY_S, archive_log, "archiving the log")),
         ]
         if bot is not None:
             tasks.append(asyncio.create_task(bot.run(), name="telegram bot"))

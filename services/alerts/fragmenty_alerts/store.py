@@ -41,6 +41,7 @@ class AlertsStore:
         self.slots = database[names.SLOTS]
         self.outbox = database[names.OUTBOX]
         self.deliveries = database[names.DELIVERIES]
+        self.delivery_archive = database[names.DELIVERY_ARCHIVE]
         self.attempts = database[names.ATTEMPTS]
         self.digest_items = database[names.DIGEST_ITEMS]
         self.feed = database[names.FEED]

@@ -2,12 +2,20 @@
 only its own entries (however long the log), a cursor that neither repeats nor skips, and
 clear answers to bad parameters (real database)."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_alerts.delivery_log import DeliveryStatus, attempts_made, read_page
+from fragmenty_alerts.delivery_log import (
+    ARCHIVE_BATCH,
+    DeliveryStatus,
+    archive,
+    attempts_made,
+    find_entry,
+    read_page,
+)
 from fragmenty_alerts.store import AlertsStore
 from fragmenty_shared.schema import AlertCollections
 from fragmenty_shared.settings import Settings
@@ -59,13 +67,14 @@ async def test_pages_walk_an_accounts_log_newest_first_each_reading_only_itself(
     finds = FindCounter(AlertCollections.DELIVERIES)
     client = make_mongo_client(settings.mongodb_url, event_listeners=[finds])
     try:
-        log = client[settings.mongodb_database][AlertCollections.DELIVERIES]
+        store = AlertsStore(client[settings.mongodb_database])
+        log = store.deliveries
         seen: list[str] = []
         cursor: str | None = None
         pages = 0
         while True:
             before = finds.documents
-            page = await read_page(log, "acc_me", limit=40, cursor=cursor)
+            page = await read_page(store, "acc_me", limit=40, cursor=cursor)
             pages += 1
             assert finds.documents - before <= 41, "a page reads its own entries and one more"
             assert all("message" not in item for item in page.entries)
@@ -77,9 +86,9 @@ async def test_pages_walk_an_accounts_log_newest_first_each_reading_only_itself(
         assert (pages, finds.count) == (6, 6)  # 230 entries, 40 a page: one query each
 
         failed = [e for e in mine if e["status"] == "failed"]
-        first = await read_page(log, "acc_me", limit=50, status=DeliveryStatus.FAILED)
+        first = await read_page(store, "acc_me", limit=50, status=DeliveryStatus.FAILED)
         rest = await read_page(
-            log, "acc_me", limit=50, status=DeliveryStatus.FAILED, cursor=first.next_cursor
+            store, "acc_me", limit=50, status=DeliveryStatus.FAILED, cursor=first.next_cursor
         )
         assert [e["_id"] for e in first.entries + rest.entries] == newest_first(failed)
         assert rest.next_cursor is None
@@ -87,10 +96,62 @@ async def test_pages_walk_an_accounts_log_newest_first_each_reading_only_itself(
         # A retry numbers its replay after the delivery's newest attempt: one entry read.
         await log.insert_many([entry("acc_me", 7, attempt) for attempt in (2, 3)])
         before_finds, before_documents = finds.count, finds.documents
-        assert await attempts_made(log, "rl_1|ev0007|ch_acc_me") == 3
+        assert await attempts_made(store, "rl_1|ev0007|ch_acc_me") == 3
         assert (finds.count - before_finds, finds.documents - before_documents) == (1, 1)
     finally:
         await client.close()
+
+
+async def walk(store: AlertsStore, account_id: str, **options: Any) -> tuple[list[str], int]:
+    """Every entry of the account, page after page; and how many pages."""
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = await read_page(store, account_id, limit=50, cursor=cursor, **options)
+        pages += 1
+        seen += [item["_id"] for item in page.entries]
+        if (cursor := page.next_cursor) is None:
+            return seen, pages
+
+
+async def test_the_recent_log_stays_bounded_and_pages_read_on_into_the_archive(
+    settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    window = 500
+    entries = [entry("acc_me" if n % 2 else "acc_other", n) for n in range(2 * window + 1600)]
+    assert len(entries) - window >= ARCHIVE_BATCH  # enough to archive
+    store = AlertsStore(mongo_db)
+    await store.ensure_indexes()
+    await store.deliveries.insert_many(entries)
+    # Two instances archive at once: the same blocks, each entry moved once.
+    moved = await asyncio.gather(
+        archive(store, window, datetime.now(UTC)), archive(store, window, datetime.now(UTC))
+    )
+    assert sum(moved) == len(entries) - window
+    assert await store.deliveries.count_documents({}) == window
+    assert await archive(store, window, datetime.now(UTC)) == 0  # within window + a batch
+    mine = [e for e in entries if e["account_id"] == "acc_me"]
+
+    finds = FindCounter(AlertCollections.DELIVERY_ARCHIVE)
+    client = make_mongo_client(settings.mongodb_url, event_listeners=[finds])
+    try:
+        counted = AlertsStore(client[settings.mongodb_database])
+        seen, pages = await walk(counted, "acc_me")
+        assert seen == newest_first(mine)
+        # Blocks, not entries: a page past the recent log reads a few of them.
+        assert finds.documents <= 4 * pages
+        failed, _ = await walk(counted, "acc_me", status=DeliveryStatus.FAILED)
+        assert failed == newest_first([e for e in mine if e["status"] == "failed"])
+    finally:
+        await client.close()
+
+    oldest = min(mine, key=lambda e: (e["finished_at"], e["_id"]))
+    archived = await find_entry(store, oldest["_id"])
+    assert archived is not None
+    assert archived["message"] == oldest["message"]
+    assert await attempts_made(store, oldest["delivery_id"]) == 1
+    assert await find_entry(store, "rl_1|nothing|ch_acc_me~1") is None
 
 
 async def test_bad_parameters_are_answered_422_with_what_is_wrong(settings: Settings) -> None:

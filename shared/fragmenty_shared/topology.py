@@ -27,6 +27,13 @@ DELIVERY_LIMIT = 5
 
 # Header that carries why a message was dead-lettered by ingest itself (poison messages).
 DEAD_LETTER_REASON_HEADER = "x-fragmenty-reason"
+# Where a message ingest dead-lettered itself was going, so that it can be replayed there.
+# (RabbitMQ's own dead letters say it in their ``x-death`` header.)
+ORIGINAL_EXCHANGE_HEADER = "x-original-exchange"
+ORIGINAL_ROUTING_KEY_HEADER = "x-original-routing-key"
+# How many times a dead letter was replayed (``fragmenty-ingest dead-letters replay``); ingest
+# keeps it on what it dead-letters again, so a message that keeps failing is recognisable.
+REPLAYS_HEADER = "x-fragmenty-replays"
 
 # Header ingest sets on each price event: the moment it published it (Unix seconds, as a
 # decimal string). AMQP's own timestamp property has whole-second resolution, too coarse for

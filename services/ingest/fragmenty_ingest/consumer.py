@@ -26,6 +26,7 @@ from aio_pika.abc import AbstractQueue, AbstractRobustChannel, AbstractRobustQue
 from faststream.rabbit import RabbitBroker
 
 from fragmenty_ingest.batcher import BatchCollector
+from fragmenty_ingest.dead_letters import Origin
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.processor import Delivery
 from fragmenty_ingest.validation import read_listings_message
@@ -145,6 +146,6 @@ class ListingsConsumer:
                 message.delivery_tag or 0,  # always set for a consumed delivery
                 time.monotonic(),
                 # Dead letters keep where the message was going; nothing else needs it.
-                routing_key=(message.routing_key or "") if read.poison else "",
+                origin=Origin.of_delivery(message) if read.poison else None,
             )
         )

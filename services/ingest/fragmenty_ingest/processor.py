@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import aiormq
 
 from fragmenty_ingest.closes import closes_of
+from fragmenty_ingest.dead_letters import Origin
 from fragmenty_ingest.decide import decide_census, decide_observation
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
@@ -64,7 +65,7 @@ class Delivery:
     channel: aiormq.abc.AbstractChannel  # the AMQP channel it came on, to acknowledge it
     delivery_tag: int
     arrived_at: float  # time.monotonic()
-    routing_key: str = ""  # kept only when some of it is poison (its dead letters say it)
+    origin: Origin | None = None  # kept only when some of it is poison (its dead letters say it)
 
     @property
     def rows(self) -> int:
@@ -314,7 +315,7 @@ class IngestProcessor:
             logger.warning("dead-lettering a poison message: %s", poison.reason)
             try:
                 await self._publisher.dead_letter(
-                    poison.body, poison.reason, {"x-original-routing-key": delivery.routing_key}
+                    poison.body, poison.reason, (delivery.origin or Origin()).headers()
                 )
             except Exception:
                 # Not confirmed: back to the queue (before the batch's ack, which then leaves it

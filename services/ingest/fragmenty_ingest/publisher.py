@@ -72,7 +72,7 @@ class EventPublisher:
         ]
         await asyncio.wait_for(asyncio.gather(*confirms), PUBLISH_TIMEOUT_S)
 
-    async def dead_letter(self, body: bytes, reason: str, headers: dict[str, str]) -> None:
+    async def dead_letter(self, body: bytes, reason: str, headers: dict[str, str | int]) -> None:
         """Put the original body in the dead-letter queue with why; returns once confirmed."""
         await asyncio.wait_for(
             self._broker.publish(

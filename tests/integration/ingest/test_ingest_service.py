@@ -202,6 +202,7 @@ async def test_a_bad_row_of_a_page_is_dead_lettered_alone_and_the_rest_is_stored
     reason = str(dead.headers[DEAD_LETTER_REASON_HEADER])
     assert reason.startswith("invalid_row: row 2 (88800000002): price_ton:")
     assert dead.headers["x-original-routing-key"] == "number.observed"
+    assert dead.headers["x-original-exchange"] == topology.listings_exchange.name
     assert [row["slug"] for row in json.loads(dead.body)["rows"]] == ["88800000002"]
     assert dead_metric == 1
     good = [row for index, row in enumerate(rows) if index != 2]

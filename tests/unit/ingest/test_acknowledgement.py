@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from fragmenty_ingest.dead_letters import Origin
 from fragmenty_ingest.metrics import IngestMetrics
 from fragmenty_ingest.plan import WritePlan
 from fragmenty_ingest.processor import Delivery, IngestProcessor
@@ -47,7 +48,7 @@ class FakePublisher:
     async def publish_events(self, events: Sequence[PriceEvent]) -> None:
         self.published.extend(events)
 
-    async def dead_letter(self, body: bytes, reason: str, headers: dict[str, str]) -> None:
+    async def dead_letter(self, body: bytes, reason: str, headers: dict[str, str | int]) -> None:
         if self.dead_letter_fails:
             raise ConnectionError("the broker is away")
         self.dead_lettered.append(body)
@@ -91,7 +92,7 @@ def delivery(channel: RecordingChannel, tag: int, body: bytes) -> Delivery:
         channel,  # type: ignore[arg-type]
         tag,
         0.0,
-        routing_key="number.observed",
+        origin=Origin("fragmenty.listings", "number.observed"),
     )
 
 

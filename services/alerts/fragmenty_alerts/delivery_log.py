@@ -43,7 +43,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SETTLE = timedelta(seconds=60)
 BLOCK_ENTRIES = 200  # a page (at most 200) decodes a block or two, not thousands of entries
 # The recent log is archived once it holds this many beyond its window (fewer, larger blocks).
-ARCHIVE_BATCH = 1000
+ARCHIVE_BATCH = 500
 # Ids per delete of moved entries (FerretDB scans the collection once per delete command).
 DELETE_BATCH = 1000
 # What a page does not need: the message sent (a retry reads it from the entry itself).
@@ -171,6 +171,15 @@ async def _archived(
 
 def _entries_of(block: Document) -> list[Document]:
     return unpack_documents(block["entries"], where=f"delivery archive {block['_id']}")
+
+
+def message_of(entry: Document) -> Document:
+    """The message an entry logged: a blob of one document (a plain one in older entries)."""
+    message = entry["message"]
+    if isinstance(message, dict):
+        return message
+    [unpacked] = unpack_documents(message, where=f"delivery log {entry['_id']}")
+    return unpacked
 
 
 async def find_entry(store: AlertsStore, entry_id: str) -> Document | None:

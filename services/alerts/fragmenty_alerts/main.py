@@ -29,7 +29,7 @@ from fragmenty_alerts.channels.telegram_chat import TelegramSender
 from fragmenty_alerts.channels.webhook import WebhookSender
 from fragmenty_alerts.consumer import build_router
 from fragmenty_alerts.delivery import Deliveries
-from fragmenty_alerts.delivery_log import archive
+from fragmenty_alerts.delivery_log import ARCHIVE_BATCH, archive
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.gates import CHAIN_WINDOW
 from fragmenty_alerts.metrics import AlertsMetrics, create_metrics
@@ -142,7 +142,14 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         if directory.loaded:  # an unknown rule means a deleted one only once the rules are read
             await processor.chains.forget(directory.index.get, now)
 
+    logged_when_archived = [0]
+
     async def archive_log() -> None:
+        # Counting the recent log is a scan of it on FerretDB: only once this instance has
+        # logged enough since its last look for the log to be due (an idle service scans none).
+        if deliveries.logged - logged_when_archived[0] < ARCHIVE_BATCH // 2:
+            return
+        logged_when_archived[0] = deliveries.logged
         await archive(store, settings.alerts_delivery_log_window, datetime.now(UTC))
 
     async def background() -> None:

@@ -88,7 +88,7 @@ class AlertsSettings(Settings):
         default=14, ge=1, description="Days the delivery log keeps attempts."
     )
     alerts_delivery_log_window: int = Field(
-        default=5000,
+        default=1000,
         ge=100,
         description=(
             "Newest delivery attempts the recent log keeps; older ones move to compressed "

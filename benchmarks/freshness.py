@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -117,6 +117,8 @@ class Change:
 class Run:
     changes: list[Change] = field(default_factory=list)
     census_periods: list[float] = field(default_factory=list)
+    # Per census, the requests it made by kind (page, api, item, history, head).
+    census_requests: list[Counter[str]] = field(default_factory=list)
     # The changes of each listing, so a census page's 500 rows are matched by lookup.
     by_listing: dict[tuple[Asset, str], list[Change]] = field(
         default_factory=lambda: defaultdict(list)
@@ -388,7 +390,8 @@ async def crawl_while_changing(
     try:
         async with running_simulator(simulator) as site:
             crawl = settings.model_copy(update={"fragment_url": site.base_url})
-            runner = build_runner(crawl, broker, CrawlerMetrics(), scheduled=scheduled)
+            metrics = CrawlerMetrics()
+            runner = build_runner(crawl, broker, metrics, scheduled=scheduled)
             changer = MarketChanger(simulator, args.seed, 60.0 / args.changes_per_minute, run)
             deadline = time.monotonic() + args.minutes * 60
             # The market stops changing for the last fifth of the run, so a change made just
@@ -397,16 +400,18 @@ async def crawl_while_changing(
             while time.monotonic() < deadline:
                 if changing is not None and time.monotonic() > stop_changing_at:
                     changing.cancel()
-                started = time.monotonic()
+                started, before = time.monotonic(), requests_by_kind(metrics)
                 report = await runner.run()
                 run.census_periods.append(time.monotonic() - started)
+                run.census_requests.append(requests_by_kind(metrics) - before)
                 load.append(os.getloadavg()[0])
                 log(
                     f"{'scheduled' if scheduled else 'baseline'} census "
                     f"{'complete' if report.complete else 'INCOMPLETE'} in "
                     f"{run.census_periods[-1]:.0f}s; {len(run.changes)} changes so far, "
                     f"{sum(c.event_at is not None for c in run.changes)} seen by the client, "
-                    f"{run.events} events; load {load[-1]:.2f}"
+                    f"{run.events} events; load {load[-1]:.2f}; requests "
+                    f"{dict(sorted(run.census_requests[-1].items()))}"
                 )
                 if changing is None:  # the market starts moving once it is known
                     changing = asyncio.create_task(changer.loop())
@@ -418,6 +423,17 @@ async def crawl_while_changing(
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await broker.stop()
+
+
+def requests_by_kind(metrics: CrawlerMetrics) -> Counter[str]:
+    """Requests made so far, by kind (``fragmenty_crawler_pages_total``)."""
+    counts: Counter[str] = Counter()
+    for family in metrics.registry.collect():
+        if family.name == "fragmenty_crawler_pages":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["kind"]] += int(sample.value)
+    return counts
 
 
 def latency_figures(changes: list[Change], latencies: list[float]) -> dict[str, Any]:
@@ -446,6 +462,13 @@ def summary(run: Run, mode: str, load: list[float]) -> dict[str, Any]:
     steady = run.census_periods[1:] or run.census_periods
     figures["census_period_s"] = round(statistics.median(steady), 1) if steady else None
     figures["censuses"] = len(run.census_periods)
+    # Where the budget went in the steady censuses: requests per census, by kind.
+    steady_requests = run.census_requests[1:] or run.census_requests
+    kinds = sorted({kind for counts in steady_requests for kind in counts})
+    figures["requests_per_census"] = {
+        kind: round(statistics.mean(counts[kind] for counts in steady_requests), 1)
+        for kind in kinds
+    }
     figures["events_received"] = run.events
     figures["client_reconnects"] = run.reconnects
     figures["load"] = {"start": load[0], "max": max(load), "end": load[-1]}

@@ -61,6 +61,9 @@ class CensusContext:
     head_rows: dict[str, dict[str, tuple[object, ...]]] = field(default_factory=dict)
     head_publishes: list[asyncio.Task[None]] = field(default_factory=list)
     incremental_sold: frozenset[View] = frozenset()  # sold views read newest-first until known
+    # Scheduled mode: views whose census is read in a head's order, so that the census's first
+    # page is that head's page and counts as its read (view -> head key).
+    census_heads: dict[View, str] = field(default_factory=dict)
     progress: dict[View, ViewProgress] = field(default_factory=dict)
     ton_rates: dict[View, Decimal] = field(default_factory=dict)
     publishing: dict[View, ViewPublishing] = field(default_factory=dict)
@@ -74,5 +77,8 @@ class CensusContext:
         return self.report.started_at
 
     def sort_of(self, view: View) -> str:
-        """Incremental sold views are read newest sale first; every other view by default."""
+        """Incremental sold views are read newest sale first, a view whose first page doubles
+        as a head in that head's order; every other view in the default order."""
+        if view in self.census_heads:
+            return self.heads[self.census_heads[view]].sort
         return "listed" if view in self.incremental_sold else SORT

@@ -4,7 +4,8 @@ One slot every ``1/rate`` seconds, one request in flight at a time (the politene
 plain census), and :class:`~fragmenty_crawler.scheduler.BudgetScheduler` decides who gets each
 slot. Census and item requests queue here (``admit``); a head is not queued: when the scheduler
 gives a slot to a due head, the gate asks the spider to make that request (``on_head``) and
-lets it straight through when it arrives.
+lets it straight through when it arrives. A census request that is a head's page (``feed``
+given with census work) tells the scheduler, when it passes, that the head was read.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class RequestGate:
         self._interval = 1.0 / rate
         self._lost_after_s = lost_after_s
         self._busy_since = 0.0
-        self._waiting: dict[Work, deque[asyncio.Future[None]]] = {
+        # Each waiting request: its future, and the head whose page it is (census work only).
+        self._waiting: dict[Work, deque[tuple[asyncio.Future[None], str | None]]] = {
             Work.CENSUS: deque(),
             Work.ITEM: deque(),
         }
@@ -40,15 +42,20 @@ class RequestGate:
         self.granted: Counter[Work] = Counter()
 
     async def admit(self, work: Work, feed: str | None = None) -> None:
-        """Wait for this request's slot (a head granted by the scheduler passes at once)."""
+        """Wait for this request's slot (a head granted by the scheduler passes at once). A
+        census request with ``feed`` is that head's page: its slot counts as the head's read."""
         if work is Work.HEAD and feed is not None and self._head_tickets[feed] > 0:
             self._head_tickets[feed] -= 1
             return  # its slot was booked (and counted in flight) when it was granted
         queue = self._waiting[Work.ITEM if work is Work.ITEM else Work.CENSUS]
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue.append(future)
+        queue.append((future, feed if work is Work.CENSUS else None))
         self._changed.set()
         await future
+
+    def head_outcome(self, feed: str, found_new: bool) -> None:
+        """A read of ``feed``'s page (a head's or the census's) found something new, or not."""
+        self.scheduler.head_outcome(feed, found_new, asyncio.get_running_loop().time())
 
     def cancel_head(self, feed: str) -> None:
         """A head granted a slot will never be requested (its request could not be made): give
@@ -100,7 +107,10 @@ class RequestGate:
                 self.on_head(decision.feed)
             else:
                 self._grant(decision, now)
-                self._waiting[decision.work].popleft().set_result(None)
+                future, feed = self._waiting[decision.work].popleft()
+                if feed is not None:
+                    self.scheduler.read_by_census(feed, now)
+                future.set_result(None)
             next_slot = now + self._interval
 
     def _grant(self, decision: Decision, now: float) -> None:
@@ -121,5 +131,5 @@ class RequestGate:
 
     def _drop_cancelled(self) -> None:
         for queue in self._waiting.values():
-            while queue and queue[0].done():
+            while queue and queue[0][0].done():
                 queue.popleft()

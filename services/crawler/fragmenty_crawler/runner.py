@@ -65,10 +65,18 @@ class CensusRunner:
         if scheduled and settings.politeness:
             self._heads = {feed.key: feed for feed in head_feeds(views)} if settings.heads else {}
             self._scheduler = BudgetScheduler(
-                [FeedSpec(key, self._period(feed)) for key, feed in self._heads.items()],
+                [
+                    FeedSpec(key, self._period(feed), settings.head_idle_period_s)
+                    for key, feed in self._heads.items()
+                ],
                 head_share=settings.head_share,
                 item_share=settings.item_share,
+                idle_after_s=settings.head_idle_after_s,
             )  # every feed due at once (the gate's clock starts far above 0)
+        # Each view is read in its "listed" head's order, so its first page is that head's.
+        self._census_heads = {
+            feed.view: key for key, feed in self._heads.items() if feed.sort == "listed"
+        }
         # Sold views: when each was last read in full and complete (this process only).
         self._full_sold_pass: dict[View, datetime] = {}
         self._scheduled = scheduled
@@ -102,6 +110,11 @@ class CensusRunner:
             if self._scheduler is not None
             else None
         )
+        if gate is not None and wants_prior and not known:
+            # Nothing known yet (the first census of this process, or an empty database):
+            # every row is news that the census publishes anyway, and a head's first read
+            # publishes nothing, so heads would only slow down getting to know the market.
+            gate.heads_enabled = False
         context = CensusContext(
             base_url=self.settings.fragment_url,
             views=self.views,
@@ -118,6 +131,7 @@ class CensusRunner:
             heads=self._heads,
             head_rows=self._head_rows,
             incremental_sold=incremental,
+            census_heads=self._census_heads if gate is not None else {},
         )
         logger.info(
             "census %s of %d views from %s",

@@ -8,7 +8,11 @@ Priorities (docs/crawler.md, "The scheduler"):
 
 1. **Heads**: the first page of a fast-moving sorted view (newest listings, latest sales,
    auctions ending soonest), each re-read when its period has passed; the most overdue first.
-   Heads may take at most ``head_share`` of the slots, so the census always moves on.
+   Heads may take at most ``head_share`` of the slots, so the census always moves on. A head
+   that found nothing new for ``idle_after_s`` is *idle*: it is re-read every
+   ``idle_period_s`` instead, until a read finds something again. A census page that is the
+   same page as a head (the census reads a view in the head's order) counts as that head's
+   read (:meth:`BudgetScheduler.read_by_census`): one request, two uses.
 2. **Census**: the rolling census's listing pages.
 3. **Item pages**: only in the slack, except that when both census and item requests wait,
    item pages get ``item_share`` of the slots left after heads, so they are not starved by a
@@ -33,10 +37,11 @@ class Work(StrEnum):
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """A head feed: which page, how often."""
+    """A head feed: which page, how often (``idle_period_s`` once idle; None: never idle)."""
 
     key: str
     period_s: float
+    idle_period_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class Decision:
 class _Feed:
     spec: FeedSpec
     due_at: float
+    read_at: float | None = None  # the last read (a head's slot or the census's page)
+    quiet_since: float | None = None  # since when reads found nothing new (None: not read)
 
 
 @dataclass
@@ -61,6 +68,7 @@ class BudgetScheduler:
     head_share: float = 0.6
     item_share: float = 0.2
     start: float = 0.0
+    idle_after_s: float = float("inf")
     _feeds: dict[str, _Feed] = field(init=False)
     _recent: deque[Work] = field(init=False)
 
@@ -99,11 +107,42 @@ class BudgetScheduler:
         assert decision.work is not None, "a wait is not a slot"
         self._recent.append(decision.work)
         if decision.work is Work.HEAD and decision.feed in self._feeds:
-            feed = self._feeds[decision.feed]
-            feed.due_at = now + feed.spec.period_s
+            self._read(self._feeds[decision.feed], now)
+
+    def read_by_census(self, key: str, now: float) -> None:
+        """The census's slot (already booked) read head ``key``'s page: it is next due one
+        period from now, as if the head had been read."""
+        if key in self._feeds:
+            self._read(self._feeds[key], now)
+
+    def head_outcome(self, key: str, found_new: bool, now: float) -> None:
+        """What a read of head ``key`` found. Something new ends its idleness at once: it is
+        next due one (short) period after that read."""
+        feed = self._feeds.get(key)
+        if feed is None or not found_new:
+            return
+        if self._idle(feed, now) and feed.read_at is not None:
+            feed.due_at = min(feed.due_at, feed.read_at + feed.spec.period_s)
+        feed.quiet_since = now
+
+    def period_s(self, key: str, now: float) -> float:
+        """The period head ``key`` is read at now: its own, or its idle one."""
+        feed = self._feeds[key]
+        if self._idle(feed, now) and feed.spec.idle_period_s is not None:
+            return feed.spec.idle_period_s
+        return feed.spec.period_s
 
     def due_at(self, key: str) -> float:
         return self._feeds[key].due_at
+
+    def _read(self, feed: _Feed, now: float) -> None:
+        if feed.quiet_since is None:
+            feed.quiet_since = now
+        feed.read_at = now
+        feed.due_at = now + self.period_s(feed.spec.key, now)
+
+    def _idle(self, feed: _Feed, now: float) -> bool:
+        return feed.quiet_since is not None and now - feed.quiet_since >= self.idle_after_s
 
     def _count(self, work: Work) -> int:
         return sum(1 for granted in self._recent if granted is work)

@@ -55,7 +55,16 @@ class CrawlerSettings(Settings):
         default=12.0, gt=0, description="How often each 'newest'/'latest sales' head is re-read."
     )
     ending_head_period_s: float = Field(
-        default=20.0, gt=0, description="How often each 'ending soonest' head is re-read."
+        default=25.0, gt=0, description="How often each 'ending soonest' head is re-read."
+    )
+    head_idle_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A head whose reads found nothing new for this long is idle: read every "
+        "HEAD_IDLE_PERIOD_S instead, until a read finds something again.",
+    )
+    head_idle_period_s: float = Field(
+        default=120.0, gt=0, description="How often an idle head is re-read."
     )
     head_share: float = Field(
         default=0.6, gt=0, le=1, description="At most this share of the budget goes to heads."

@@ -66,12 +66,15 @@ class CensusSpider(scrapy.Spider):
         if self.context.gate is not None:
             self.context.gate.on_head = self._schedule_head
         for view in self.context.views:
+            meta = {"cookiejar": view.key, "work": "census"}
+            if view in self.context.census_heads:  # this page is also the head's read
+                meta["feed"] = self.context.census_heads[view]
             yield Request(
                 view.page_url(self.context.base_url, self.context.sort_of(view)),
                 callback=self.parse_first_page,
                 errback=self.listing_failed,
                 cb_kwargs={"view": view},
-                meta={"cookiejar": view.key, "work": "census"},
+                meta=meta,
                 dont_filter=True,
             )
 
@@ -109,13 +112,7 @@ class CensusSpider(scrapy.Spider):
         assert page.init is not None
         # Only what changed since this head was last read: the census publishes every row
         # anyway, and a head re-read every few seconds would otherwise flood ingest.
-        # A head's first read publishes nothing: the census publishes every row, and a burst of
-        # eight first pages would only lengthen ingest's backlog before the first change.
-        first_read = key not in self.context.head_rows
-        last = self.context.head_rows.setdefault(key, {})
-        fresh = [] if first_read else [r for r in page.rows if last.get(r.slug) != _head_state(r)]
-        last.clear()
-        last.update((row.slug, _head_state(row)) for row in page.rows)
+        fresh = self._head_read(key, page.rows)
         observations: list[ListingObserved] = []
         read_at = datetime.now(UTC)
         for row in fresh:
@@ -128,6 +125,29 @@ class CensusSpider(scrapy.Spider):
                 asyncio.ensure_future(self._publish_head(observations))
             )
         yield from ()
+
+    def _head_read(self, key: str, rows: list[ListingRow]) -> list[ListingRow]:
+        """The rows of head ``key``'s page that changed since its last read (a head's or the
+        census's). The gate learns whether the read found what the head is there for: a
+        newest-first head its arrivals (rows it did not show before, above one it did; a
+        repriced row is published but does not keep it awake), an ending-soonest head any change (bids). A
+        head that finds nothing of the kind for a while is idle and read less often."""
+        # A head's first read finds nothing: the census publishes every row, and a burst of
+        # eight first pages would only lengthen ingest's backlog before the first change.
+        first_read = key not in self.context.head_rows
+        last = self.context.head_rows.setdefault(key, {})
+        fresh = [] if first_read else [r for r in rows if last.get(r.slug) != _head_state(r)]
+        # Arrivals come in at the top: new rows below the last row shown before only slid up
+        # into the page because rows above them left (sold, withdrawn).
+        shown_before = [index for index, row in enumerate(rows) if row.slug in last]
+        above = rows[: shown_before[-1]] if shown_before else rows
+        arrivals = not first_read and any(row.slug not in last for row in above)
+        last.clear()
+        last.update((row.slug, _head_state(row)) for row in rows)
+        if self.context.gate is not None:
+            ending = self.context.heads[key].sort == "ending"
+            self.context.gate.head_outcome(key, bool(fresh) if ending else arrivals)
+        return fresh
 
     async def _publish_head(self, observations: list[ListingObserved]) -> None:
         context = self.context
@@ -157,6 +177,8 @@ class CensusSpider(scrapy.Spider):
             return
         assert page.init is not None
         self.context.ton_rates[view] = page.init.ton_usd_rate
+        if view in self.context.census_heads:  # the head's page: the census publishes it all
+            self._head_read(self.context.census_heads[view], page.rows)
         yield from self._take_rows(view, page, page.init.ton_usd_rate, page.init.api_hash)
 
     def parse_more(

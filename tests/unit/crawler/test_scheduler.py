@@ -93,3 +93,54 @@ def test_with_nothing_waiting_it_says_how_long_until_the_next_head() -> None:
 def test_shares_are_checked() -> None:
     with pytest.raises(ValueError, match="head_share"):
         BudgetScheduler(FEEDS, head_share=0.0)
+
+
+def test_a_census_page_that_is_a_heads_page_counts_as_the_heads_read() -> None:
+    scheduler = BudgetScheduler([FeedSpec("number:auction:listed", 12.0)])
+    scheduler.granted(Decision(Work.HEAD, "number:auction:listed"), 0.0)
+
+    # The census reads the view in the head's order: its first page, at 7 s, is the head's.
+    scheduler.granted(Decision(Work.CENSUS), 7.0)
+    scheduler.read_by_census("number:auction:listed", 7.0)
+
+    assert scheduler.due_at("number:auction:listed") == 19.0
+    assert scheduler.choose(12.0, census_waiting=1, items_waiting=0) == Decision(Work.CENSUS)
+
+
+def _idle_scheduler() -> BudgetScheduler:
+    return BudgetScheduler([FeedSpec("a", 10.0, idle_period_s=60.0)], idle_after_s=100.0)
+
+
+def test_a_head_that_finds_nothing_new_for_idle_after_s_is_read_at_its_idle_period() -> None:
+    scheduler = _idle_scheduler()
+    for second in range(0, 110, 10):  # reads at 0, 10, ..., 100: nothing new in any
+        assert scheduler.choose(float(second), census_waiting=1, items_waiting=0).work is Work.HEAD
+        scheduler.granted(Decision(Work.HEAD, "a"), float(second))
+        scheduler.head_outcome("a", False, float(second) + 0.5)
+
+    # Quiet since the first read (0 s): from 100 s on it is idle.
+    assert scheduler.period_s("a", 100.0) == 60.0
+    assert scheduler.due_at("a") == 160.0
+    assert scheduler.choose(150.0, census_waiting=1, items_waiting=0) == Decision(Work.CENSUS)
+
+
+def test_a_head_that_finds_something_is_not_idle_and_an_idle_one_wakes_at_once() -> None:
+    scheduler = _idle_scheduler()
+    scheduler.granted(Decision(Work.HEAD, "a"), 0.0)
+    scheduler.head_outcome("a", True, 95.0)  # something new at 95 s: quiet only since then
+    assert scheduler.period_s("a", 150.0) == 10.0
+
+    scheduler.granted(Decision(Work.HEAD, "a"), 200.0)  # idle by now: next read at 260 s
+    assert scheduler.due_at("a") == 260.0
+    scheduler.head_outcome("a", True, 200.5)  # ...but that read found something
+
+    assert scheduler.due_at("a") == 210.0  # back to its own period, counted from that read
+    assert scheduler.period_s("a", 210.0) == 10.0
+
+
+def test_a_head_without_an_idle_period_never_slows_down() -> None:
+    scheduler = BudgetScheduler([FeedSpec("a", 10.0)], idle_after_s=100.0)
+    scheduler.granted(Decision(Work.HEAD, "a"), 0.0)
+    scheduler.granted(Decision(Work.HEAD, "a"), 500.0)
+
+    assert scheduler.due_at("a") == 510.0

@@ -1,5 +1,7 @@
 """The spider's decisions on saved responses: what it publishes, requests next, and records."""
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,10 +12,13 @@ from scrapy.http import HtmlResponse, TextResponse
 
 from fragmenty_crawler.census import CensusReport
 from fragmenty_crawler.context import CensusContext, PageItem
+from fragmenty_crawler.gate import RequestGate
 from fragmenty_crawler.metrics import CrawlerMetrics
+from fragmenty_crawler.parsing.listing import parse_listing_page
 from fragmenty_crawler.prior import ItemPageSelector
+from fragmenty_crawler.scheduler import BudgetScheduler, Decision, FeedSpec, Work
 from fragmenty_crawler.spider import CensusSpider
-from fragmenty_crawler.views import View
+from fragmenty_crawler.views import HeadFeed, View
 from fragmenty_shared.contracts import Asset, ListingObserved, ListingStatus
 from tests.unit.crawler.fixtures import BASE, fixture
 
@@ -179,3 +184,51 @@ def test_a_row_seen_again_on_a_later_page_is_not_published_twice() -> None:
 
     assert [o.slug for o in _items(outputs)[0].observations] == ["wallet"]
     assert spider.context.progress[AUCTION].duplicates == 1
+
+
+async def test_a_census_page_in_a_heads_order_is_that_heads_read() -> None:
+    feed = HeadFeed(Asset.NUMBER, ListingStatus.SALE, "listed")
+    spider = _spider(views=(SALE,))
+    spider.context.gate = RequestGate(BudgetScheduler([FeedSpec(feed.key, 12.0)]), rate=1.0)
+    spider.context.heads = {feed.key: feed}
+    spider.context.census_heads = {SALE: feed.key}
+
+    [first] = [request async for request in spider.start()]
+    assert first.url == feed.page_url(BASE)  # the census reads the view in the head's order
+    assert (first.meta["work"], first.meta["feed"]) == ("census", feed.key)
+
+    page = fixture("numbers_sale.html")
+    [item] = _items(list(spider.parse_first_page(_html(first.url, page), SALE)))
+    assert len(item.observations) == 2  # the census publishes every row, head or not
+
+    # The census's page was the head's read: the head's next read publishes only what moved
+    # since (a head's very first read would publish nothing at all).
+    rows = parse_listing_page(page, first.url, BASE, ListingStatus.SALE).rows
+    repriced = dataclasses.replace(rows[1], price_ton=rows[1].price_ton + 1)
+    assert spider._head_read(feed.key, [rows[0], repriced]) == [repriced]
+
+
+async def test_a_newest_first_head_is_kept_awake_by_arrivals_not_by_repricing() -> None:
+    feed = HeadFeed(Asset.NUMBER, ListingStatus.SALE, "listed")
+    scheduler = BudgetScheduler([FeedSpec(feed.key, 12.0, idle_period_s=60.0)], idle_after_s=100)
+    spider = _spider(views=(SALE,))
+    spider.context.gate = RequestGate(scheduler, rate=1.0)
+    spider.context.heads = {feed.key: feed}
+    now = asyncio.get_running_loop().time()
+    scheduler.granted(Decision(Work.HEAD, feed.key), now - 200.0)  # quiet for 200 s: idle
+    rows = parse_listing_page(
+        fixture("numbers_sale.html"), feed.page_url(BASE), BASE, ListingStatus.SALE
+    ).rows
+    spider._head_read(feed.key, rows[:1])
+
+    repriced = dataclasses.replace(rows[0], price_ton=rows[0].price_ton + 1)
+    assert spider._head_read(feed.key, [repriced]) == [repriced]  # published...
+    assert scheduler.period_s(feed.key, now) == 60.0  # ...but it does not wake the head
+
+    # A row that slid up into the page (a row above it left) is no arrival.
+    assert spider._head_read(feed.key, [repriced, rows[1]]) == [rows[1]]
+    assert scheduler.period_s(feed.key, now) == 60.0
+
+    arrival = dataclasses.replace(rows[0], slug="88800000001")
+    assert spider._head_read(feed.key, [arrival, repriced, rows[1]]) == [arrival]
+    assert scheduler.period_s(feed.key, now + 1) == 12.0

@@ -30,3 +30,16 @@ def test_unknown_arguments_are_refused() -> None:
     )
     assert result.returncode == 2
     assert "unrecognized arguments" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["migrate", "dead-letters", "dead-letters replay"])
+def test_ingest_tools_explain_themselves_without_starting_anything(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fragmenty_ingest", *command.split(), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"fragmenty-ingest {command}" in result.stdout

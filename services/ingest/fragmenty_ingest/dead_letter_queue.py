@@ -111,18 +111,25 @@ class DeadLetterQueue:
 
         async def republish(letter: DeadLetter, message: AbstractIncomingMessage) -> None:
             exchange = await self._exchange(letter.origin.exchange)
-            await exchange.publish(
-                aio_pika.Message(
-                    message.body,
-                    headers=replay_headers(message.headers),
-                    content_type=message.content_type,
-                    message_id=message.message_id,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=letter.origin.routing_key,
-                mandatory=True,
-                timeout=PUBLISH_TIMEOUT_S,
-            )
+            try:
+                await exchange.publish(
+                    aio_pika.Message(
+                        message.body,
+                        headers=replay_headers(message.headers),
+                        content_type=message.content_type,
+                        message_id=message.message_id,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=letter.origin.routing_key,
+                    mandatory=True,
+                    timeout=PUBLISH_TIMEOUT_S,
+                )
+            except aiormq.exceptions.DeliveryError:  # returned: no queue is bound for it
+                raise DeadLetterQueueError(
+                    f"nothing takes messages sent to {exchange.name!r} as "
+                    f"{letter.origin.routing_key!r}: the replay stopped, the message stays in "
+                    f"{self.name}"
+                ) from None
             if on_published is not None:
                 await on_published(letter)
 

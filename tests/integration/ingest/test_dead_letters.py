@@ -313,3 +313,28 @@ async def test_purge_without_yes_is_refused_before_anything_is_touched(
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
     assert (await command(settings, "list"))["waiting"] == 1
+
+
+async def test_a_replay_that_no_queue_takes_is_an_error_and_the_message_stays(
+    settings: Settings, topology: Topology, broker: RabbitBroker
+) -> None:
+    await declare_listings_topology(broker, topology)
+    await broker.declare_exchange(topology.events_exchange)  # no queue bound in this namespace
+    await broker.publish(
+        b"{}",
+        exchange=topology.dead_letter_exchange,
+        routing_key=topology.dead_letter_queue_name,
+        persist=True,
+        headers={
+            "x-fragmenty-reason": "invalid: x",
+            "x-original-exchange": topology.events_exchange.name,
+            "x-original-routing-key": "number.listed",
+        },
+    )
+    failed = await asyncio.to_thread(cli, settings, "replay")
+    assert failed.returncode == 1
+    assert failed.stderr.strip().count("\n") == 0, failed.stderr
+    assert "nothing takes" in failed.stderr
+    listing = await command(settings, "list")
+    assert listing["waiting"] == 1
+    assert listing["first"][0]["replays"] == 0

@@ -345,6 +345,14 @@ class Chains:
             if duplicates is None:
                 raise
             refused = duplicates
+        # A refused reset may be this very reset, inserted by a pruner that stopped before it
+        # deleted the head (or another pruning at once): then the head is closed all the same.
+        positions = {resets[position]["_id"]: position for position in refused}
+        if positions:
+            async for link in self._store.links.find({"_id": {"$in": list(positions)}}):
+                position = positions[link["_id"]]
+                if "reset" in link and link["reset"] == resets[position]["reset"]:
+                    refused.discard(position)
         closed = [head for position, head in enumerate(heads) if position not in refused]
         if not closed:
             return 0

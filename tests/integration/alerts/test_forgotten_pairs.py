@@ -8,6 +8,7 @@ no waiting is needed for a state to become old.
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from fragmenty_alerts.gates import ChainState, _reset_document
 from fragmenty_shared.contracts import EventType, PriceEvent
 from fragmenty_shared.settings import Settings
 from tests.unit.notifier.factories import make_event
@@ -90,4 +91,24 @@ async def test_an_instance_that_knew_a_forgotten_pair_agrees_with_one_that_did_n
         assert await processor.process(move(slug, "140", NOW + timedelta(minutes=2))) == 0
         await asyncio.sleep(0.5)
         assert len({item.headers["webhook-id"] for item in receiver.received}) == 2
+        await client.close()
+
+
+async def test_a_pruner_that_stopped_after_the_reset_leaves_no_head_behind(
+    settings: Settings,
+) -> None:
+    slug = "88800004321"
+    async with running_receiver() as receiver, running_alerts(alerts_settings(settings)) as alerts:
+        client = await AlertsClient.new_account(alerts.url)
+        await client.webhook(receiver.url)
+        await client.rule(slugs=[slug], cooldown="10m")
+        assert await alerts.service.processor.process(move(slug, "110", LONG_AGO)) == 1
+        store = alerts.service.store
+        [head] = await store.heads.find({}).to_list(None)
+        # What a pruner stopped between its two writes leaves: the reset, and the head.
+        state = ChainState(seq=head["seq"], event_id=head["event_id"])
+        await store.links.insert_one(_reset_document(head["_id"], head["rule_id"], state, NOW))
+        await alerts.service.prune()
+        assert await store.heads.count_documents({}) == 0
+        assert await alerts.service.processor.process(move(slug, "130", NOW)) == 1
         await client.close()

@@ -262,14 +262,14 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec(
         AlertCollections.DELIVERY_ARCHIVE,
         Growth.ARCHIVE,
-        "<account>|<status>|<first entry id>",
-        "block of older delivery log entries of one account and status (a BSON blob) with "
-        "first, last (finished_at), ids and deliveries; pruned after the retention setting",
+        "id of its first entry",
+        "block of up to 500 consecutive older delivery log entries (a BSON blob) with first, "
+        "last (finished_at), the accounts, ids and deliveries it holds; pruned after the "
+        "retention setting",
         (
-            # Pages past the recent log (all statuses, one status); a retry of an archived
-            # attempt, the attempts of a delivery; pruning by age.
-            _index(("account_id", ASCENDING), ("last", DESCENDING)),
-            _index(("account_id", ASCENDING), ("status", ASCENDING), ("last", DESCENDING)),
+            # Pages past the recent log; a retry of an archived attempt, the attempts of a
+            # delivery; pruning by age.
+            _index(("accounts", ASCENDING), ("last", DESCENDING)),
             _index(("ids", ASCENDING)),
             _index(("deliveries", ASCENDING)),
             _index(("last", ASCENDING)),
@@ -514,19 +514,11 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         bounded_by=Growth.WINDOW,
     ),
     HotQuery(
-        "alerts api: a page reaching past the recent log: the account's newest blocks",
+        "alerts api: a page reaching past the recent log: the newest blocks holding the account",
         AlertCollections.DELIVERY_ARCHIVE,
-        {"account_id": "acc_1", "first": {"$lte": 0}},
+        {"accounts": "acc_1", "first": {"$lte": 0}},
         (("last", DESCENDING),),
-        index="account_id, last",
-        bounded_by=Growth.ARCHIVE,
-    ),
-    HotQuery(
-        "alerts api: the same with one status",
-        AlertCollections.DELIVERY_ARCHIVE,
-        {"account_id": "acc_1", "status": "failed", "first": {"$lte": 0}},
-        (("last", DESCENDING),),
-        index="account_id, status, last",
+        index="accounts, last",
         bounded_by=Growth.ARCHIVE,
     ),
     HotQuery(

@@ -2,22 +2,26 @@
 
 Every attempt's outcome is inserted once into ``alert_deliveries``. That collection keeps only
 the newest attempts (``alerts_delivery_log_window`` of them, plus up to ``ARCHIVE_BATCH`` and
-what was logged in the last ``SETTLE``): ``archive`` moves the older ones, per account and status, into blocks of
-``alert_delivery_archive`` (their BSON, compressed: ``fragmenty_shared.blobs``), kept for the
-retention. On FerretDB 1.x every query scans the collection it reads, so the recent log is
-kept small; on MongoDB both are read through indexes.
+what was logged in the last ``SETTLE``): ``archive`` moves the older ones, oldest first, into
+blocks of ``alert_delivery_archive`` (their BSON, compressed: ``fragmenty_shared.blobs``) that
+name the accounts they hold, kept for the retention. On FerretDB 1.x every query scans the
+collection it reads, so the recent log is kept small, and a round of archiving is a couple of
+inserts and one delete (a delete holds the database while it scans); on MongoDB both are read
+through indexes.
 
 **Order.** Newest first means by when the outcome was logged (``finished_at``), then by id: an
 entry is logged once, within moments of that time, so an entry that arrives later is never
 older than one that was archived before it (only what was logged ``SETTLE`` ago or earlier is
-moved). So the archive holds exactly the older part of the log, and a page reads the recent
-collection first and the archive only for what is left. The cursor is the ``(finished_at,
-_id)`` of the last entry of the previous page: a page never repeats or skips one.
+moved). So the archive holds exactly the older part of the log, its blocks cover ranges that
+do not overlap, and a page reads the recent collection first and the archive only for what is
+left. The cursor is the ``(finished_at, _id)`` of the last entry of the previous page: a page
+never repeats or skips one.
 
 **Moves.** A block is inserted before its entries leave the recent collection, so an entry
 being moved is found in one or both (readers drop the second copy). Blocks are named after
-their first entry: instances archiving the same entries at once make the same block, the
-second is refused, and only the entries of a block an instance inserted are deleted by it.
+their first entry and cut at the same places: instances archiving the same entries at once
+make the same blocks, the second is refused, and only the entries of a block an instance
+inserted are deleted by it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from itertools import groupby
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -41,11 +44,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Only entries logged at least this long ago are archived (an entry is logged within moments of
 # its ``finished_at``: a batch's linger and one round trip).
 SETTLE = timedelta(seconds=60)
-BLOCK_ENTRIES = 200  # a page (at most 200) decodes a block or two, not thousands of entries
+BLOCK_ENTRIES = 500
+# Blocks a page reads at most (an account with few entries in each): past them the page ends
+# early, its cursor at the oldest block read.
+MAX_BLOCKS_PER_PAGE = 20
 # The recent log is archived once it holds this many beyond its window (fewer, larger blocks).
 ARCHIVE_BATCH = 500
 # Ids per delete of moved entries (FerretDB scans the collection once per delete command).
-DELETE_BATCH = 1000
+DELETE_BATCH = 5000
 # What a page does not need: the message sent (a retry reads it from the entry itself).
 PAGE_PROJECTION = {"message": 0}
 NEWEST_FIRST = [("finished_at", DESCENDING), ("_id", DESCENDING)]
@@ -118,8 +124,9 @@ async def read_page(
     """One page of an account's log, newest first; raises ``BadCursor``.
 
     The recent collection answers one query for ``limit + 1`` entries; only when it has fewer
-    (the page reaches past it) are the account's newest archived blocks older than the cursor
-    read, one at a time, until the page is full.
+    (the page reaches past it) are the newest archived blocks holding the account and older
+    than the cursor read, one at a time, until the page is full or ``MAX_BLOCKS_PER_PAGE``
+    were read (then the page may be short; its cursor goes on from the oldest block read).
     """
     before = parse_cursor(cursor) if cursor is not None else None
     found = await store.deliveries.find(
@@ -128,11 +135,20 @@ async def read_page(
         sort=NEWEST_FIRST,
         limit=limit + 1,
     ).to_list(limit + 1)
+    boundary: Key | None = None
     if len(found) <= limit:
-        found += await _archived(store, account_id, status, before, limit + 1 - len(found), found)
-        found.sort(key=key_of, reverse=True)
+        archived, boundary = await _archived(
+            store, account_id, status, before, limit + 1 - len(found), found
+        )
+        found = sorted(found + archived, key=key_of, reverse=True)
     entries = found[:limit]
-    return Page(entries, cursor_of(entries[-1]) if len(found) > limit else None)
+    if len(found) > limit:
+        return Page(entries, cursor_of(entries[-1]))
+    return Page(entries, _cursor(boundary) if boundary is not None else None)
+
+
+def _cursor(key: Key) -> str:
+    return f"{key[0].timestamp():.6f}|{key[1]}"
 
 
 async def _archived(
@@ -142,31 +158,46 @@ async def _archived(
     before: Key | None,
     wanted: int,
     recent: list[Document],
-) -> list[Document]:
-    """The newest ``wanted`` archived entries older than ``before``, less those in ``recent``
-    (an entry being moved is in both)."""
-    query: dict[str, Any] = {"account_id": account_id}
-    if status is not None:
-        query["status"] = status.value
+) -> tuple[list[Document], Key | None]:
+    """The newest ``wanted`` archived entries of the account older than ``before``, less those
+    in ``recent`` (an entry being moved is in both); and, when the page stopped at
+    ``MAX_BLOCKS_PER_PAGE`` with older blocks left, the first key of the oldest block read
+    (a block is named after its first entry)."""
+    query: dict[str, Any] = {"accounts": account_id}
     if before is not None:
         query["first"] = {"$lte": before[0]}
     seen = {entry["_id"] for entry in recent}
     collected: list[Document] = []
+    read = 0
+    oldest_read: Key | None = None
+    boundary: Key | None = None
     blocks = store.delivery_archive.find(query, sort=[("last", DESCENDING)], batch_size=4)
     async for block in blocks:
-        # Blocks of different statuses may interleave: stop once no later block can hold an
-        # entry newer than the ``wanted``-th newest collected.
         if len(collected) >= wanted and block["last"] < key_of(collected[wanted - 1])[0]:
             break
+        if read == MAX_BLOCKS_PER_PAGE:
+            # Blocks cover ranges that do not overlap: all that is newer than the first entry
+            # of the oldest block read has been seen, the rest is for the next page.
+            boundary = oldest_read
+            break
+        read += 1
+        oldest_read = (block["first"], str(block["_id"]))
         for entry in _entries_of(block):
-            if entry["_id"] in seen or (before is not None and key_of(entry) >= before):
+            if (
+                entry["account_id"] != account_id
+                or (status is not None and entry["status"] != status.value)
+                or entry["_id"] in seen
+                or (before is not None and key_of(entry) >= before)
+            ):
                 continue
             seen.add(entry["_id"])
             entry.pop("message", None)
             collected.append(entry)
         collected.sort(key=key_of, reverse=True)
     await blocks.close()
-    return collected[:wanted]
+    if boundary is not None and len(collected) >= wanted:
+        boundary = None  # the page is full: its own last entry is the cursor
+    return collected[:wanted], boundary
 
 
 def _entries_of(block: Document) -> list[Document]:
@@ -207,33 +238,27 @@ async def attempts_made(store: AlertsStore, delivery_id: str) -> int | None:
 
 
 def _blocks(entries: list[Document]) -> Iterable[Document]:
-    """Blocks of at most BLOCK_ENTRIES entries of one account and status, oldest first."""
-
-    def group(entry: Document) -> tuple[str, str]:
-        return str(entry["account_id"]), str(entry["status"])
-
-    for (account_id, status), members in groupby(sorted(entries, key=group), key=group):
-        ordered = sorted(members, key=key_of)
-        for start in range(0, len(ordered), BLOCK_ENTRIES):
-            part = ordered[start : start + BLOCK_ENTRIES]
-            yield {
-                "_id": f"{account_id}|{status}|{part[0]['_id']}",
-                "account_id": account_id,
-                "status": status,
-                "first": part[0]["finished_at"],
-                "last": part[-1]["finished_at"],
-                "count": len(part),
-                "ids": [entry["_id"] for entry in part],
-                "deliveries": sorted({entry["delivery_id"] for entry in part}),
-                "entries": pack_documents(part),
-            }
+    """Blocks of at most BLOCK_ENTRIES consecutive entries, oldest first."""
+    ordered = sorted(entries, key=key_of)
+    for start in range(0, len(ordered), BLOCK_ENTRIES):
+        part = ordered[start : start + BLOCK_ENTRIES]
+        yield {
+            "_id": str(part[0]["_id"]),
+            "first": part[0]["finished_at"],
+            "last": part[-1]["finished_at"],
+            "count": len(part),
+            "accounts": sorted({str(entry["account_id"]) for entry in part}),
+            "ids": [entry["_id"] for entry in part],
+            "deliveries": sorted({entry["delivery_id"] for entry in part}),
+            "entries": pack_documents(part),
+        }
 
 
 async def archive(store: AlertsStore, window: int, now: datetime) -> int:
     """Once the recent log holds ``ARCHIVE_BATCH`` entries beyond its newest ``window``, move
     those (logged at least ``SETTLE`` ago) into archive blocks; returns how many were moved."""
     recent = store.deliveries
-    beyond = await recent.count_documents({}) - window
+    beyond = await recent.estimated_document_count() - window
     if beyond < ARCHIVE_BATCH:
         return 0
     oldest = await recent.find(

@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from fragmenty_alerts import delivery_log
 from fragmenty_alerts.delivery_log import (
     ARCHIVE_BATCH,
     DeliveryStatus,
@@ -180,3 +182,19 @@ async def test_bad_parameters_are_answered_422_with_what_is_wrong(settings: Sett
             "status",
         }
         await client.close()
+
+
+async def test_an_account_thin_in_many_blocks_pages_on_in_short_pages(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page reads at most MAX_BLOCKS_PER_PAGE blocks; what it did not reach comes next."""
+    monkeypatch.setattr(delivery_log, "BLOCK_ENTRIES", 50)
+    monkeypatch.setattr(delivery_log, "MAX_BLOCKS_PER_PAGE", 2)
+    entries = [entry("acc_rare" if n % 40 == 0 else "acc_busy", n) for n in range(2100)]
+    store = AlertsStore(mongo_db)
+    await store.ensure_indexes()
+    await store.deliveries.insert_many(entries)
+    assert await archive(store, 100, datetime.now(UTC)) == 2000  # 40 blocks
+    seen, pages = await walk(store, "acc_rare")
+    assert seen == newest_first([e for e in entries if e["account_id"] == "acc_rare"])
+    assert pages > 10  # 53 entries: one page unless cut short

@@ -147,7 +147,7 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
     async def archive_log() -> None:
         # Counting the recent log is a scan of it on FerretDB: only once this instance has
         # logged enough since its last look for the log to be due (an idle service scans none).
-        if deliveries.logged - logged_when_archived[0] < ARCHIVE_BATCH // 2:
+        if deliveries.logged - logged_when_archived[0] < ARCHIVE_BATCH:
             return
         logged_when_archived[0] = deliveries.logged
         await archive(store, settings.alerts_delivery_log_window, datetime.now(UTC))

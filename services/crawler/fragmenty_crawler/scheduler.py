@@ -113,7 +113,7 @@ class BudgetScheduler:
         """The census's slot (already booked) read head ``key``'s page: it is next due one
         period from now, as if the head had been read."""
         if key in self._feeds:
-            self._read(self._feeds[key], now)
+            self._read(self._feeds[key], now, by_census=True)
 
     def head_outcome(self, key: str, found_new: bool, now: float) -> None:
         """What a read of head ``key`` found. Something new ends its idleness at once: it is
@@ -135,8 +135,10 @@ class BudgetScheduler:
     def due_at(self, key: str) -> float:
         return self._feeds[key].due_at
 
-    def _read(self, feed: _Feed, now: float) -> None:
-        if feed.quiet_since is None:
+    def _read(self, feed: _Feed, now: float, *, by_census: bool = False) -> None:
+        # The quiet clock starts with the head's own reads: census pages read while heads are
+        # off (the first census) say nothing about how often the feed brings news.
+        if feed.quiet_since is None and not by_census:
             feed.quiet_since = now
         feed.read_at = now
         feed.due_at = now + self.period_s(feed.spec.key, now)

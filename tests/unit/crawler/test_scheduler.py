@@ -144,3 +144,16 @@ def test_a_head_without_an_idle_period_never_slows_down() -> None:
     scheduler.granted(Decision(Work.HEAD, "a"), 500.0)
 
     assert scheduler.due_at("a") == 510.0
+
+
+def test_census_reads_alone_never_make_a_head_idle() -> None:
+    # The first census reads the head's page with heads off: a market that was still while
+    # nothing was known must not make the head idle the moment heads start.
+    scheduler = _idle_scheduler()
+    for second in (0.0, 100.0, 200.0):
+        scheduler.read_by_census("a", second)
+    assert scheduler.period_s("a", 300.0) == 10.0
+
+    scheduler.granted(Decision(Work.HEAD, "a"), 300.0)  # heads start: the quiet clock too
+    assert scheduler.period_s("a", 399.0) == 10.0
+    assert scheduler.period_s("a", 400.0) == 60.0

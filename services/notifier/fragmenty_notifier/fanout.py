@@ -103,7 +103,8 @@ def write_frames(plan: list[Delivery], accounting: FrameAccounting) -> None:
             elif pushed is Pushed.TOO_SLOW:
                 subscriber.drop_too_slow()
             # HELD: the outbox counts the frames when it writes them; GONE: nothing to do.
-        accounting.written(frames, uncounted, time.time())
+        if uncounted:
+            accounting.written(frames, uncounted, time.time())
 
 
 class BatchWindows:

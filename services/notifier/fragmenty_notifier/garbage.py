@@ -17,9 +17,10 @@ So:
 * as connections arrive, their objects are frozen too, a few seconds after they open
   (:class:`ConnectionFreezer`): a full collection then walks only what came since, not every
   connection. Frozen objects are still freed by reference counting when a connection closes;
-  only garbage in reference cycles waits, until enough connections have closed (a quarter of
-  those open) or enough time has passed, when one full collection over everything takes it
-  back. That pause is as long as the old full collections, but it comes once per quarter of
+  only garbage in reference cycles waits (what is already dead when a freeze comes is
+  collected first), until enough connections have closed (a quarter of those open, at least
+  200) or an hour has passed since the last reclaim with anything frozen since, when one
+  full collection over everything takes it back. That pause is as long as the old full collections, but it comes once per quarter of
   the clients replaced instead of every few seconds.
 
 Every collection's length is a metric (``fragmenty_notifier_gc_pause_seconds``).
@@ -95,19 +96,28 @@ class ConnectionFreezer:
         self._opened_at_freeze = connections.opened_total
         self._closed_at_reclaim = connections.closed_total
         self._reclaimed_at = time.monotonic()
+        self._frozen_since_reclaim = False
 
     def tick(self) -> str | None:
         """One look: ``"reclaimed"``, ``"frozen"`` or None (nothing to do)."""
         connections = self._connections
         closed = connections.closed_total - self._closed_at_reclaim
         due = closed >= max(self._reclaim_min_closed, self._reclaim_share * len(connections))
-        overdue = closed > 0 and time.monotonic() - self._reclaimed_at >= self._reclaim_after_s
+        overdue = (
+            self._frozen_since_reclaim
+            and time.monotonic() - self._reclaimed_at >= self._reclaim_after_s
+        )
         if due or overdue:
             self._reclaim()
             return "reclaimed"
         if connections.opened_total != self._opened_at_freeze:
-            gc.freeze()  # constant time: the generations' lists are moved, not walked
+            # The young generations first (cheap: at most the young threshold's objects), so
+            # that cycles already dead are freed, not frozen; then the rest is frozen in
+            # constant time (the generations' lists are moved, not walked).
+            gc.collect(1)
+            gc.freeze()
             self._opened_at_freeze = connections.opened_total
+            self._frozen_since_reclaim = True
             return "frozen"
         return None
 
@@ -119,6 +129,7 @@ class ConnectionFreezer:
         self._opened_at_freeze = self._connections.opened_total
         self._closed_at_reclaim = self._connections.closed_total
         self._reclaimed_at = time.monotonic()
+        self._frozen_since_reclaim = False
         logger.info(
             "took back %d objects of closed connections in %.0f ms (%d connections open)",
             found,

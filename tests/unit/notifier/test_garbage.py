@@ -37,10 +37,10 @@ class Node:
         self.other: Node | None = None
 
 
-def cycle() -> weakref.ref[Node]:
+def cycle() -> Node:
     first, second = Node(), Node()
     first.other, second.other = second, first
-    return weakref.ref(first)
+    return first
 
 
 @pytest.fixture(autouse=True)
@@ -72,20 +72,33 @@ def test_new_connections_are_frozen_and_nothing_happens_while_none_come() -> Non
     freezer = ConnectionFreezer(connections)
     assert freezer.tick() is None
     connections.opened(10)
-    garbage = cycle()
+    held = cycle()
+    garbage = weakref.ref(held)
     assert freezer.tick() == "frozen"
     assert gc.get_freeze_count() > 0
     assert freezer.tick() is None
+    del held  # the connection closes after its objects were frozen
     gc.collect()
     assert garbage() is not None  # frozen: a full collection does not see it
+
+
+def test_what_is_already_dead_is_collected_not_frozen() -> None:
+    connections = Connections()
+    freezer = ConnectionFreezer(connections)
+    connections.opened(1)
+    dead = weakref.ref(cycle())
+    assert freezer.tick() == "frozen"
+    assert dead() is None
 
 
 def test_frozen_garbage_is_taken_back_once_a_quarter_of_the_connections_closed() -> None:
     connections = Connections()
     freezer = ConnectionFreezer(connections, reclaim_min_closed=10)
     connections.opened(100)
-    garbage = cycle()
+    held = cycle()
+    garbage = weakref.ref(held)
     assert freezer.tick() == "frozen"
+    del held
 
     connections.closed(24)  # under a quarter of the 76 still open is 19: 24 is over it
     assert freezer.tick() == "reclaimed"
@@ -95,7 +108,7 @@ def test_frozen_garbage_is_taken_back_once_a_quarter_of_the_connections_closed()
     assert freezer.tick() is None  # counted from the reclaim: 5 is under the minimum
 
 
-def test_a_few_closed_connections_are_taken_back_after_a_while(
+def test_what_was_frozen_is_taken_back_after_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [1000.0]
@@ -108,3 +121,5 @@ def test_a_few_closed_connections_are_taken_back_after_a_while(
     assert freezer.tick() is None
     clock[0] += 600
     assert freezer.tick() == "reclaimed"
+    clock[0] += 600
+    assert freezer.tick() is None  # nothing was frozen since: nothing to take back

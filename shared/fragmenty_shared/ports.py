@@ -3,7 +3,7 @@
 Binding port 0 hands out a port from the kernel's ephemeral range, the range outgoing connections
 take their source ports from. Between the probe and the server's own bind, a connection to the
 broker or the database can take that port, and the server then fails to start (CI saw the
-crawler's ops server exit this way in `make demo`). So ports are drawn below the ephemeral range,
+crawler's ops server exit this way in `make demo`). So ports are drawn outside the ephemeral range,
 at random so that processes drawing at the same time rarely meet, never twice in one process, and
 each is checked free by binding it.
 """

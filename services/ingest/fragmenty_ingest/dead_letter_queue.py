@@ -2,10 +2,12 @@
 
 AMQP cannot peek: every operation takes the messages waiting when it starts, one ``basic.get``
 at a time, unacknowledged, and puts back what it does not replay or drop with one ``basic.nack``
-(requeue) per message, in the order they came, when it is done. RabbitMQ's quorum queue serves returned messages
-first, in the order they were returned, so the queue keeps its order. (Messages returned by a
-closed channel, or by one ``multiple`` nack, come back in no particular order: a command that
-is killed loses nothing, but may leave the queue reordered.)
+(requeue) per message, in the order they came, when it is done. RabbitMQ 3.10's quorum queue
+puts returned messages behind those waiting, in the order they were returned, so a pass that
+reads up to its marker keeps the queue's order, and one stopped by ``max_held`` leaves it
+rotated (what it held last). (Messages returned by a closed channel, or by one ``multiple``
+nack, come back in no particular order: a command that is killed loses nothing, but may leave
+the queue reordered.)
 
 A replayed message is published with publisher confirms (and ``mandatory``, so one that no
 queue takes is an error, not a silent loss), and acknowledged only once confirmed: after a
@@ -31,6 +33,9 @@ from fragmenty_shared.topology import Topology
 
 CONNECT_TIMEOUT_S = 5.0
 PUBLISH_TIMEOUT_S = 15.0
+# At most this many messages held (unacknowledged, in memory, bodies included) by one pass, to be
+# put back when it ends: a pass that reaches it stops reading there.
+DEFAULT_MAX_HELD = 10_000
 # Header of the marker that ends a pass (see DeadLetterQueue._sweep); never replayed or listed.
 SWEEP_MARKER_HEADER = "x-fragmenty-dead-letters-sweep"
 
@@ -50,6 +55,10 @@ class Sweep:
 
     seen: list[DeadLetter] = field(default_factory=list)
     taken: list[DeadLetter] = field(default_factory=list)
+    # Messages waiting when the pass started (the broker's count, which may lag by a few).
+    waiting_at_start: int = 0
+    # The pass stopped at ``max_held`` messages held, before the end of the queue.
+    stopped_early: bool = False
 
     @property
     def left(self) -> int:
@@ -94,9 +103,9 @@ class DeadLetterQueue:
     def name(self) -> str:
         return self._queue.name
 
-    async def look(self) -> Sweep:
-        """Read every waiting message and put each back."""
-        return await self._sweep(lambda _: False, self._nothing)
+    async def look(self, *, max_held: int = DEFAULT_MAX_HELD) -> Sweep:
+        """Read the waiting messages (up to ``max_held``) and put each back."""
+        return await self._sweep(lambda _: False, self._nothing, "looked at", max_held=max_held)
 
     async def replay(
         self,
@@ -104,6 +113,7 @@ class DeadLetterQueue:
         reason: str | None,
         limit: int | None,
         max_replays: int,
+        max_held: int = DEFAULT_MAX_HELD,
         on_published: OnPublished | None = None,
     ) -> Sweep:
         """Republish the messages of ``reason`` (any: None) where they came from, up to
@@ -130,27 +140,43 @@ class DeadLetterQueue:
                     f"{letter.origin.routing_key!r}: the replay stopped, the message stays in "
                     f"{self.name}"
                 ) from None
+            except TimeoutError:
+                # Not acknowledged, so still in the queue; it may have gone out all the same
+                # (a late confirm), which ingest takes as the same observation again.
+                raise DeadLetterQueueError(
+                    f"RabbitMQ did not confirm a replay to {exchange.name!r} within "
+                    f"{PUBLISH_TIMEOUT_S:g} s: the replay stopped, the message stays in "
+                    f"{self.name} (and may have gone out too)"
+                ) from None
             if on_published is not None:
                 await on_published(letter)
 
         return await self._sweep(
             lambda letter: matches(letter, reason) and letter.origin.replays < max_replays,
             republish,
+            "replayed",
             limit,
+            max_held,
         )
 
-    async def purge(self, *, reason: str) -> Sweep:
+    async def purge(self, *, reason: str, max_held: int = DEFAULT_MAX_HELD) -> Sweep:
         """Drop the messages of ``reason``."""
-        return await self._sweep(lambda letter: matches(letter, reason), self._nothing)
+        return await self._sweep(
+            lambda letter: matches(letter, reason), self._nothing, "purged", max_held=max_held
+        )
 
     async def _sweep(
         self,
         take: Callable[[DeadLetter], bool],
         handle: Callable[[DeadLetter, AbstractIncomingMessage], Awaitable[None]],
+        verb: str,
         limit: int | None = None,
+        max_held: int = DEFAULT_MAX_HELD,
     ) -> Sweep:
         """One pass in queue order: ``handle`` the messages ``take`` picks (up to ``limit``) and
-        acknowledge each once handled; put the others back.
+        acknowledge each once handled; put the others back. The pass stops once it holds
+        ``max_held`` to put back (they wait in memory until then), leaving its marker behind
+        for a later pass to drop. A ``handle`` that fails says how many were ``verb`` before.
 
         The pass ends at a marker it puts at the tail first: a replayed message that is
         dead-lettered again while the pass runs comes after it, and is not replayed again in
@@ -158,12 +184,19 @@ class DeadLetterQueue:
         declare-ok leaves out messages just put back or just dead-lettered, for seconds.)
         """
         marker = uuid.uuid4().hex
-        await self._channel.default_exchange.publish(
-            aio_pika.Message(b"", headers={SWEEP_MARKER_HEADER: marker}),
-            routing_key=self._queue.name,
-            timeout=PUBLISH_TIMEOUT_S,
-        )
-        sweep = Sweep()
+        waiting = (await self._queue.declare()).message_count or 0
+        try:
+            await self._channel.default_exchange.publish(
+                aio_pika.Message(b"", headers={SWEEP_MARKER_HEADER: marker}),
+                routing_key=self._queue.name,
+                timeout=PUBLISH_TIMEOUT_S,
+            )
+        except TimeoutError:
+            raise DeadLetterQueueError(
+                f"RabbitMQ did not confirm a publish to {self.name} within "
+                f"{PUBLISH_TIMEOUT_S:g} s: nothing was {verb}"
+            ) from None
+        sweep = Sweep(waiting_at_start=waiting)
         put_back: list[AbstractIncomingMessage] = []
         try:
             while (message := await self._queue.get(no_ack=False, fail=False)) is not None:
@@ -183,9 +216,17 @@ class DeadLetterQueue:
                 sweep.seen.append(letter)
                 if not take(letter) or (limit is not None and len(sweep.taken) >= limit):
                     put_back.append(message)
+                    if len(put_back) >= max_held:
+                        sweep.stopped_early = True
+                        break
                     continue
-                # Not acknowledged if this raises: the message stays in the queue.
-                await handle(letter, message)
+                try:
+                    # Not acknowledged if this raises: the message stays in the queue.
+                    await handle(letter, message)
+                except DeadLetterQueueError as error:
+                    raise DeadLetterQueueError(
+                        f"{error}; {len(sweep.taken)} {verb} before it"
+                    ) from None
                 await message.ack()
                 sweep.taken.append(letter)
         finally:

@@ -19,6 +19,7 @@ from typing import Any
 import aiormq
 
 from fragmenty_ingest.dead_letter_queue import (
+    DEFAULT_MAX_HELD,
     DeadLetterQueue,
     DeadLetterQueueError,
     Sweep,
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--yes", action="store_true", help="required: they cannot be brought back")
     for command in (listing, replay, purge):
         command.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        command.add_argument(
+            "--max",
+            type=_positive,
+            default=DEFAULT_MAX_HELD,
+            help="stop once this many to put back are held: they wait in memory until the "
+            "pass ends (default %(default)s)",
+        )
     return parser
 
 
@@ -75,13 +83,18 @@ async def run(arguments: argparse.Namespace, settings: Settings) -> dict[str, An
     """Do the command; what it did, as plain data."""
     async with open_dead_letter_queue(settings) as queue:
         if arguments.command == "list":
-            sweep = await queue.look()
-            return {"queue": queue.name, **summarize(sweep.seen, first=arguments.first)}
+            sweep = await queue.look(max_held=arguments.max)
+            return {
+                "queue": queue.name,
+                **summarize(sweep.seen, first=arguments.first),
+                **_stopped(sweep),
+            }
         if arguments.command == "replay":
             sweep = await queue.replay(
                 reason=arguments.reason,
                 limit=arguments.limit,
                 max_replays=arguments.max_replays,
+                max_held=arguments.max,
             )
             # Those of the reason that replay() leaves alone, so that the operator knows.
             over = sum(
@@ -91,7 +104,7 @@ async def run(arguments: argparse.Namespace, settings: Settings) -> dict[str, An
                 and letter.origin.replays >= arguments.max_replays
             )
             return {**_outcome(queue, sweep, "replayed"), "over_max_replays": over}
-        sweep = await queue.purge(reason=arguments.reason)
+        sweep = await queue.purge(reason=arguments.reason, max_held=arguments.max)
         return _outcome(queue, sweep, "purged")
 
 
@@ -100,12 +113,32 @@ def _outcome(queue: DeadLetterQueue, sweep: Sweep, verb: str) -> dict[str, Any]:
         "queue": queue.name,
         verb: summarize(sweep.taken, first=0)["by_reason"],
         "left": sweep.left,
+        **_stopped(sweep),
     }
 
 
+def _stopped(sweep: Sweep) -> dict[str, Any]:
+    """Where a pass cut short by ``--max`` stopped: after how many, of about how many."""
+    if not sweep.stopped_early:
+        return {}
+    seen = len(sweep.seen)
+    return {"stopped_at": seen, "of_about": max(seen, sweep.waiting_at_start)}
+
+
+def _render_stopped(arguments: argparse.Namespace, outcome: dict[str, Any]) -> str:
+    if "stopped_at" not in outcome:
+        return ""
+    return (
+        f"stopped at {outcome['stopped_at']} of about {outcome['of_about']} "
+        f"(--max {arguments.max}): the rest was not looked at"
+    )
+
+
 def render(arguments: argparse.Namespace, outcome: dict[str, Any]) -> str:
+    stopped = _render_stopped(arguments, outcome)
     if arguments.command == "list":
-        return render_summary(outcome["queue"], outcome)
+        summary = render_summary(outcome["queue"], outcome)
+        return f"{summary}\nthe listing {stopped}" if stopped else summary
     verb = "replayed" if arguments.command == "replay" else "purged"
     counts = outcome[verb]
     detail = f" ({', '.join(f'{k} {v}' for k, v in counts.items())})" if counts else ""
@@ -115,7 +148,7 @@ def render(arguments: argparse.Namespace, outcome: dict[str, Any]) -> str:
             f"; {outcome['over_max_replays']} not replayed: already replayed "
             f"{arguments.max_replays} times (--max-replays)"
         )
-    return text
+    return f"{text}; {stopped}" if stopped else text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = asyncio.run(run(arguments, Settings()))
     except (DeadLetterQueueError, aiormq.exceptions.AMQPError, ConnectionError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    except TimeoutError:  # one the queue module did not put in words (a declare, an ack...)
+        print(f"{PROG}: RabbitMQ did not answer in time (TimeoutError)", file=sys.stderr)
         return 1
     print(json.dumps(outcome) if arguments.json else render(arguments, outcome))
     return 0

@@ -10,14 +10,17 @@ import subprocess
 import sys
 from typing import Any
 
+import aio_pika
 import httpx
+import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from faststream.rabbit import RabbitBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_ingest.dead_letter_queue import open_dead_letter_queue
+from fragmenty_ingest import dead_letter_queue
+from fragmenty_ingest.dead_letter_queue import DeadLetterQueueError, open_dead_letter_queue
 from fragmenty_ingest.dead_letters import DeadLetter
-from fragmenty_ingest.dead_letters_cli import parse, run
+from fragmenty_ingest.dead_letters_cli import main, parse, run
 from fragmenty_shared.broker import declare_listings_topology
 from fragmenty_shared.contracts import ListingObserved, pages_of
 from fragmenty_shared.settings import Settings
@@ -80,6 +83,15 @@ async def stored(database: Database, slug: str) -> bool:
 
 async def metric_at_least(port: int, name: str, value: float) -> bool:
     return await metric(port, name) >= value
+
+
+async def waiting_is(settings: Settings, topology: Topology, count: int) -> bool:
+    """The broker's own count of what waits in the dead-letter queue (it lags a little)."""
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(topology.dead_letter_queue_name, passive=True)
+        return queue.declaration_result.message_count == count
 
 
 def kinds(listing: dict[str, Any]) -> list[str]:
@@ -174,6 +186,28 @@ async def test_what_a_replay_or_purge_leaves_keeps_its_order(
 
     await command(settings, "purge", "--reason", "invalid", "--yes")
     assert (await command(settings, "list"))["waiting"] == 0
+
+
+async def test_a_pass_stops_at_max_held_says_where_and_puts_back_what_it_held_in_order(
+    settings: Settings, topology: Topology, broker: RabbitBroker
+) -> None:
+    for index in range(7):
+        await dead_letter_by_hand(broker, topology, f"message {index}".encode(), "invalid: x")
+    await wait_until(lambda: waiting_is(settings, topology, 7), timeout_s=30, what="7 waiting")
+
+    capped = await command(settings, "list", "--max", "3", "--first", "7")
+    assert capped["waiting"] == 3
+    assert (capped["stopped_at"], capped["of_about"]) == (3, 7)
+    assert [letter["excerpt"] for letter in capped["first"]] == [f"message {i}" for i in range(3)]
+
+    # Nothing lost (the capped pass's marker is dropped by this one), and what it held went
+    # back in order. (RabbitMQ 3.10 puts it behind those still waiting: see docs/ingest.md.)
+    listing = await command(settings, "list", "--first", "7")
+    assert "stopped_at" not in listing
+    after = [letter["excerpt"] for letter in listing["first"]]
+    assert sorted(after) == [f"message {i}" for i in range(7)]
+    held = [excerpt for excerpt in after if excerpt in {"message 0", "message 1", "message 2"}]
+    assert held == ["message 0", "message 1", "message 2"]
 
 
 async def test_what_rabbitmq_dead_lettered_after_the_delivery_limit_goes_back_where_it_came_from(
@@ -318,7 +352,7 @@ async def test_purge_without_yes_is_refused_before_anything_is_touched(
 async def test_a_replay_that_no_queue_takes_is_an_error_and_the_message_stays(
     settings: Settings, topology: Topology, broker: RabbitBroker
 ) -> None:
-    await declare_listings_topology(broker, topology)
+    await dead_letter_by_hand(broker, topology, page_body(observed("88800000006")))
     await broker.declare_exchange(topology.events_exchange)  # no queue bound in this namespace
     await broker.publish(
         b"{}",
@@ -335,6 +369,45 @@ async def test_a_replay_that_no_queue_takes_is_an_error_and_the_message_stays(
     assert failed.returncode == 1
     assert failed.stderr.strip().count("\n") == 0, failed.stderr
     assert "nothing takes" in failed.stderr
+    assert "1 replayed before it" in failed.stderr  # the one before it went out
     listing = await command(settings, "list")
     assert listing["waiting"] == 1
     assert listing["first"][0]["replays"] == 0
+
+
+async def test_a_replay_that_times_out_stops_saying_how_many_went_out_and_keeps_the_rest(
+    settings: Settings, topology: Topology, broker: RabbitBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for slug in ("88800000011", "88800000012", "88800000013"):
+        await dead_letter_by_hand(broker, topology, page_body(observed(slug)))
+
+    async def no_time_for_the_next(_: DeadLetter) -> None:
+        # So short that no confirm can come back in time: as a broker that does not answer.
+        monkeypatch.setattr(dead_letter_queue, "PUBLISH_TIMEOUT_S", 1e-9)
+
+    with pytest.raises(DeadLetterQueueError) as stopped:
+        async with open_dead_letter_queue(settings) as queue:
+            await queue.replay(
+                reason=None, limit=None, max_replays=3, on_published=no_time_for_the_next
+            )
+    assert "did not confirm" in str(stopped.value)
+    assert str(stopped.value).endswith("; 1 replayed before it")
+    monkeypatch.undo()
+    assert (await command(settings, "list"))["waiting"] == 2
+
+
+async def test_a_timed_out_publish_is_one_line_and_exit_1(
+    settings: Settings,
+    topology: Topology,
+    broker: RabbitBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await dead_letter_by_hand(broker, topology, b"junk")
+    monkeypatch.setenv("FRAGMENTY_RABBITMQ_URL", settings.rabbitmq_url)
+    monkeypatch.setenv("FRAGMENTY_NAMESPACE", settings.namespace)
+    monkeypatch.setattr(dead_letter_queue, "PUBLISH_TIMEOUT_S", 1e-9)  # the pass's marker
+    assert await asyncio.to_thread(main, ["replay"]) == 1
+    stderr = capsys.readouterr().err
+    assert stderr.strip().count("\n") == 0, stderr
+    assert "did not confirm" in stderr

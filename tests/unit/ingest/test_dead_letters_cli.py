@@ -57,3 +57,22 @@ def test_a_purge_of_nothing_says_so() -> None:
     arguments = parse(["purge", "--reason", "x", "--yes"])
     outcome = {"queue": "q", "purged": {}, "left": 0}
     assert render(arguments, outcome) == "purged 0; 0 left in q"
+
+
+def test_a_pass_cut_short_by_max_says_where_it_stopped() -> None:
+    arguments = parse(["purge", "--reason", "x", "--yes", "--max", "2"])
+    outcome = {"queue": "q", "purged": {"x": 1}, "left": 2, "stopped_at": 3, "of_about": 9}
+    assert render(arguments, outcome) == (
+        "purged 1 (x 1); 2 left in q; stopped at 3 of about 9 (--max 2): the rest was not looked at"
+    )
+    listing = parse(["--max", "3"])
+    summary = {"queue": "q", "waiting": 3, "by_reason": {}, "by_routing_key": {}}
+    summary |= {"by_schema": {}, "replayed_before": 0, "first": []}
+    assert render(listing, {**summary, "stopped_at": 3, "of_about": 9}).splitlines() == [
+        "3 dead letters waiting in q",
+        "the listing stopped at 3 of about 9 (--max 3): the rest was not looked at",
+    ]
+
+
+def test_max_defaults_to_a_bound_for_every_command() -> None:
+    assert parse([]).max == parse(["replay"]).max == 10_000

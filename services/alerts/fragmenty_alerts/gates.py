@@ -160,6 +160,12 @@ def _state_of(document: Document) -> ChainState:
     )
 
 
+def _head_state(head: Document) -> ChainState:
+    # _state_of reads the seq from a link's id (``key|seq``); a head is under the pair's key
+    # and keeps its seq as a field.
+    return _state_of({**head, "_id": f"{head['_id']}|{head['seq']}"})
+
+
 class Chains:
     """The (rule, listing) chains, with what this instance last knew of each."""
 
@@ -179,7 +185,7 @@ class Chains:
         if known is not None and time.monotonic() - known[1] < KNOWN_FOR_S:
             return known[0]
         head = await self._store.heads.find_one({"_id": key})
-        return _state_of({**head, "_id": f"{key}|{head['seq']}"}) if head else ChainState()
+        return _head_state(head) if head else ChainState()
 
     async def fire(self, rule: Rule, event: PriceEvent, *, redelivered: bool) -> bool:
         """Try to fire ``rule`` for ``event``: True when this event fires it (now or before)."""
@@ -319,7 +325,7 @@ class Chains:
         quiet: list[Document] = []
         async for head in self._store.heads.find({"last_fire_at": {"$lt": cutoff}}):
             rule = rule_of(str(head["rule_id"]))
-            state = _state_of({**head, "_id": f"{head['_id']}|{head['seq']}"})
+            state = _head_state(head)
             if rule is None or allows_at(rule, state, now):
                 quiet.append(head)
         forgotten = 0
@@ -332,7 +338,7 @@ class Chains:
             _reset_document(
                 str(head["_id"]),
                 str(head["rule_id"]),
-                _state_of({**head, "_id": f"{head['_id']}|{head['seq']}"}),
+                _head_state(head),
                 now,
             )
             for head in heads

@@ -1,10 +1,11 @@
 """The delivery log: a bounded recent collection, an archive of compressed blocks, and pages.
 
 Every attempt's outcome is inserted once into ``alert_deliveries``. That collection keeps only
-the newest attempts (``alerts_delivery_log_window`` of them, plus up to ``ARCHIVE_BATCH`` and
-what was logged in the last ``SETTLE``): ``archive`` moves the older ones, oldest first, into
-blocks of ``alert_delivery_archive`` (their BSON, compressed: ``fragmenty_shared.blobs``) that
-name the accounts they hold, kept for the retention. On FerretDB 1.x every query scans the
+the newest attempts (``alerts_delivery_log_window`` of them, plus up to ``ARCHIVE_BATCH``, the
+fewer than ``BLOCK_ENTRIES`` that wait for a full block, and what was logged in the last
+``SETTLE``): ``archive`` moves the older ones, oldest first, into blocks of
+``alert_delivery_archive`` (their BSON, compressed: ``fragmenty_shared.blobs``) that name the
+accounts they hold, kept for the retention. On FerretDB 1.x every query scans the
 collection it reads, so the recent log is kept small, and a round of archiving is a couple of
 inserts and one delete (a delete holds the database while it scans); on MongoDB both are read
 through indexes.
@@ -19,9 +20,10 @@ never repeats or skips one.
 
 **Moves.** A block is inserted before its entries leave the recent collection, so an entry
 being moved is found in one or both (readers drop the second copy). Blocks are named after
-their first entry and cut at the same places: instances archiving the same entries at once
-make the same blocks, the second is refused, and only the entries of a block an instance
-inserted are deleted by it.
+their first entry and cut at the same places (full blocks of ``BLOCK_ENTRIES``, counted from
+the oldest recent entry, which is where the last block ended): instances archiving at once make
+the same blocks, however much of the log each read, the second copy of a block is refused, and
+only the entries of a block an instance inserted are deleted by it.
 """
 
 from __future__ import annotations
@@ -82,8 +84,12 @@ def key_of(entry: Document) -> Key:
 
 
 def cursor_of(entry: Document) -> str:
+    return _cursor(key_of(entry))
+
+
+def _cursor(key: Key) -> str:
     """``<seconds since the epoch, 6 decimals>|<entry id>``."""
-    return f"{entry['finished_at'].timestamp():.6f}|{entry['_id']}"
+    return f"{key[0].timestamp():.6f}|{key[1]}"
 
 
 def parse_cursor(cursor: str) -> Key:
@@ -145,10 +151,6 @@ async def read_page(
     if len(found) > limit:
         return Page(entries, cursor_of(entries[-1]))
     return Page(entries, _cursor(boundary) if boundary is not None else None)
-
-
-def _cursor(key: Key) -> str:
-    return f"{key[0].timestamp():.6f}|{key[1]}"
 
 
 async def _archived(
@@ -238,9 +240,14 @@ async def attempts_made(store: AlertsStore, delivery_id: str) -> int | None:
 
 
 def _blocks(entries: list[Document]) -> Iterable[Document]:
-    """Blocks of at most BLOCK_ENTRIES consecutive entries, oldest first."""
+    """Blocks of BLOCK_ENTRIES consecutive entries, oldest first; the rest (fewer) waits.
+
+    Only full blocks: each starts BLOCK_ENTRIES after the previous one, wherever an instance's
+    read of the log ended, so instances that read it at different moments cut it at the same
+    places (a short last block would end where one instance's read did, and a longer read's
+    next block would overlap it)."""
     ordered = sorted(entries, key=key_of)
-    for start in range(0, len(ordered), BLOCK_ENTRIES):
+    for start in range(0, len(ordered) - BLOCK_ENTRIES + 1, BLOCK_ENTRIES):
         part = ordered[start : start + BLOCK_ENTRIES]
         yield {
             "_id": str(part[0]["_id"]),
@@ -256,7 +263,8 @@ def _blocks(entries: list[Document]) -> Iterable[Document]:
 
 async def archive(store: AlertsStore, window: int, now: datetime) -> int:
     """Once the recent log holds ``ARCHIVE_BATCH`` entries beyond its newest ``window``, move
-    those (logged at least ``SETTLE`` ago) into archive blocks; returns how many were moved."""
+    those (logged at least ``SETTLE`` ago) into full archive blocks; returns how many were
+    moved."""
     recent = store.deliveries
     # One read of the whole recent log (bounded) gives both its size and its oldest entries: on
     # FerretDB a count costs a scan as well (3,500 entries at load 4: count 0.5-0.8 s, the
@@ -280,6 +288,9 @@ async def archive(store: AlertsStore, window: int, now: datetime) -> int:
 async def _insert_new(
     collection: AsyncCollection[Document], blocks: list[Document]
 ) -> list[Document]:
+    # Unordered: blocks past a refused one still go in. An instance that stopped between its
+    # insert and its delete leaves a block whose entries stay in the recent log (readers drop
+    # the second copy); an ordered insert would be refused at that block on every round after.
     try:
         await collection.insert_many(blocks, ordered=False)
     except BulkWriteError as error:

@@ -142,15 +142,20 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         if directory.loaded:  # an unknown rule means a deleted one only once the rules are read
             await processor.chains.forget(directory.index.get, now)
 
-    logged_when_archived = [0]
+    # What this instance had logged when it last archived; None until its first round, which
+    # runs at start: the log may be due from instances before it (a restart resets the count).
+    logged_when_archived: list[int | None] = [None]
 
     async def archive_log() -> None:
-        # Counting the recent log is a scan of it on FerretDB: only once this instance has
-        # logged enough since its last look for the log to be due (an idle service scans none).
-        if deliveries.logged - logged_when_archived[0] < ARCHIVE_BATCH:
+        # Reading the recent log is a scan of it on FerretDB: only once this instance has
+        # logged enough since its last round for the log to be due (an idle service scans none).
+        logged = deliveries.logged
+        last = logged_when_archived[0]
+        if last is not None and logged - last < ARCHIVE_BATCH:
             return
-        logged_when_archived[0] = deliveries.logged
         await archive(store, settings.alerts_delivery_log_window, datetime.now(UTC))
+        # Only after a round that worked: a failed one is tried again on the next tick.
+        logged_when_archived[0] = logged
 
     async def background() -> None:
         await connect_with_retries(load, _nothing, what="alerts: loading rules", retry_s=RETRY_S)

@@ -3,19 +3,25 @@ only its own entries (however long the log), a cursor that neither repeats nor s
 clear answers to bad parameters (real database)."""
 
 import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fragmenty_alerts import delivery_log
+from fragmenty_alerts import delivery_log, main
 from fragmenty_alerts.delivery_log import (
     ARCHIVE_BATCH,
+    OLDEST_FIRST,
+    SETTLE,
     DeliveryStatus,
     archive,
     attempts_made,
     find_entry,
+    key_of,
     read_page,
 )
 from fragmenty_alerts.store import AlertsStore
@@ -126,12 +132,13 @@ async def test_the_recent_log_stays_bounded_and_pages_read_on_into_the_archive(
     store = AlertsStore(mongo_db)
     await store.ensure_indexes()
     await store.deliveries.insert_many(entries)
-    # Two instances archive at once: the same blocks, each entry moved once.
+    # Two instances archive at once: the same blocks, each entry moved once; the 100 past the
+    # last full block wait in the recent log for the next one.
     moved = await asyncio.gather(
         archive(store, window, datetime.now(UTC)), archive(store, window, datetime.now(UTC))
     )
-    assert sum(moved) == len(entries) - window
-    assert await store.deliveries.count_documents({}) == window
+    assert sum(moved) == len(entries) - window - 100
+    assert await store.deliveries.count_documents({}) == window + 100
     assert await archive(store, window, datetime.now(UTC)) == 0  # within window + a batch
     mine = [e for e in entries if e["account_id"] == "acc_me"]
 
@@ -198,3 +205,100 @@ async def test_an_account_thin_in_many_blocks_pages_on_in_short_pages(
     seen, pages = await walk(store, "acc_rare")
     assert seen == newest_first([e for e in entries if e["account_id"] == "acc_rare"])
     assert pages > 10  # 53 entries: one page unless cut short
+
+
+class _ReadsTogether:
+    """The recent log as read by an archiver whose read is held until the other's is done too:
+    both instances' reads come before either one's inserts and deletes."""
+
+    def __init__(self, collection: Any, reads: asyncio.Barrier) -> None:
+        self._collection = collection
+        self._reads = reads
+
+    def find(self, *args: Any, **kwargs: Any) -> "_ReadsTogether":
+        self._cursor = self._collection.find(*args, **kwargs)
+        return self
+
+    async def to_list(self, length: int | None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._cursor.to_list(length)
+        await self._reads.wait()
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+async def test_instances_reading_the_log_moments_apart_cut_the_same_blocks(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    window = 100
+    entries = [entry("acc_me" if n % 2 else "acc_other", n) for n in range(window + 1100)]
+    store = AlertsStore(mongo_db)
+    await store.ensure_indexes()
+    await store.deliveries.insert_many(entries)
+    reads = asyncio.Barrier(2)
+    instances = [AlertsStore(mongo_db), AlertsStore(mongo_db)]
+    for instance in instances:
+        instance.deliveries = cast(Any, _ReadsTogether(instance.deliveries, reads))
+    # The first sees e0..e989 settled, the second (a moment later) e0..e1009: two a millisecond.
+    early, later = (entries[n]["finished_at"] + SETTLE for n in (990, 1010))
+    moved = await asyncio.gather(
+        archive(instances[0], window, early), archive(instances[1], window, later)
+    )
+    # e0..e499 by whichever inserted its block first, e500..e999 by the second: once each.
+    assert sum(moved) == 1000
+
+    blocks = await store.delivery_archive.find({}, sort=[("first", 1), ("_id", 1)]).to_list(None)
+    archived = [entry_id for block in blocks for entry_id in block["ids"]]
+    recent = [e["_id"] for e in await store.deliveries.find({}, sort=OLDEST_FIRST).to_list(None)]
+    # The archive is the older part of the log, in blocks that do not overlap; each entry once.
+    assert archived + recent == [e["_id"] for e in sorted(entries, key=key_of)]
+    seen, _ = await walk(store, "acc_me")
+    assert seen == newest_first([e for e in entries if e["account_id"] == "acc_me"])
+
+
+async def _within(seconds: float, check: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def test_an_instance_archives_at_start_and_after_a_failed_round_without_new_attempts(
+    settings: Settings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A restarted instance has logged nothing yet, and a failed round moved nothing: neither
+    waits for another ARCHIVE_BATCH attempts of its own."""
+    monkeypatch.setattr(main, "ARCHIVE_EVERY_S", 0.2)
+    window = 100
+    store = AlertsStore(mongo_db)
+    # Logged an hour ago: settled, and well within the retention the service prunes by.
+    shift = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1) - T0
+    entries = [entry("acc_me", n) for n in range(window + ARCHIVE_BATCH + 1)]
+    for item in entries:
+        item["at"] += shift
+        item["finished_at"] += shift
+    # An entry no round can archive (no finished_at) until it is gone.
+    broken = entries.pop()
+    del broken["finished_at"]
+    await store.deliveries.insert_many([*entries, broken])
+
+    async def archived() -> bool:  # moved, not only copied
+        return await store.deliveries.count_documents({}) == window
+
+    async def failed() -> bool:
+        return any("archiving the log failed" in r.getMessage() for r in caplog.records)
+
+    caplog.set_level(logging.WARNING, logger=main.logger.name)
+    async with running_alerts(
+        alerts_settings(settings, alerts_delivery_log_window=window)
+    ) as alerts:
+        await _within(10, failed, "the round at start tried the log")
+        assert await store.delivery_archive.count_documents({}) == 0
+        await store.deliveries.delete_one({"_id": broken["_id"]})
+        await _within(10, archived, "a later round archived the log")
+        assert alerts.service.deliveries.logged == 0
+    assert await store.delivery_archive.count_documents({}) == 1

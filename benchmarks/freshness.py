@@ -385,9 +385,11 @@ async def crawl_while_changing(
     ]
     for name, task in zip(("crawler output watcher", "event client"), watchers, strict=True):
         task.add_done_callback(warn_if_dead(name))
-    await asyncio.wait_for(subscribed.wait(), 30)
     changing: asyncio.Task[None] | None = None
     try:
+        # Inside the try: a client that never subscribes still has its watchers and the
+        # broker connection cleaned up below.
+        await asyncio.wait_for(subscribed.wait(), 30)
         async with running_simulator(simulator) as site:
             crawl = settings.model_copy(update={"fragment_url": site.base_url})
             metrics = CrawlerMetrics()

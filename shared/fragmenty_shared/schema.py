@@ -242,11 +242,12 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
         AlertCollections.DELIVERIES,
         Growth.WINDOW,
         "<delivery id>~<attempt>",
-        "delivery attempt with its outcome (the delivery log), inserted once and never "
-        "updated; pruned after the retention setting",
+        "delivery attempt with its outcome (the recent delivery log), inserted once and never "
+        "updated, into alert_deliveries_<slot> (20 s of attempts each; sealed and archived "
+        "whole a little after the slot ended); this bare name declares their indexes",
         (
             # An account's log, newest first (and with a status); a delivery's newest attempt
-            # (a retry numbers its replay after it); pruning by age.
+            # (a retry numbers its replay after it).
             _index(("account_id", ASCENDING), ("finished_at", DESCENDING), ("_id", DESCENDING)),
             _index(
                 ("account_id", ASCENDING),
@@ -255,17 +256,15 @@ ALERT_COLLECTIONS: tuple[CollectionSpec, ...] = (
                 ("_id", DESCENDING),
             ),
             _index(("delivery_id", ASCENDING), ("attempt", DESCENDING)),
-            _index(("at", ASCENDING)),
-            _index(("finished_at", ASCENDING), ("_id", ASCENDING)),  # the oldest, to archive
         ),
     ),
     CollectionSpec(
         AlertCollections.DELIVERY_ARCHIVE,
         Growth.ARCHIVE,
-        "id of its first entry",
-        "block of up to 500 consecutive older delivery log entries (a BSON blob) with first, "
-        "last (finished_at), the accounts, ids and deliveries it holds; pruned after the "
-        "retention setting",
+        "<id of its first entry>#<digest of its ids>",
+        "block of up to 500 consecutive entries of an archived slot of the delivery log (a "
+        "BSON blob) with first, first_id, last (finished_at), the accounts, ids and "
+        "deliveries it holds; pruned after the retention setting",
         (
             # Pages past the recent log; a retry of an archived attempt, the attempts of a
             # delivery; pruning by age.
@@ -503,14 +502,6 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         {"delivery_id": "d1"},
         (("attempt", DESCENDING),),
         index="delivery_id, attempt",
-        bounded_by=Growth.WINDOW,
-    ),
-    HotQuery(
-        "alerts archiving (every 10 s, after 500 logged): the recent log, oldest first",
-        AlertCollections.DELIVERIES,
-        {},
-        (("finished_at", ASCENDING), ("_id", ASCENDING)),
-        index="finished_at, _id",
         bounded_by=Growth.WINDOW,
     ),
     HotQuery(

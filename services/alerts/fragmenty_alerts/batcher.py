@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import DeleteOne, UpdateOne
@@ -29,10 +30,12 @@ ROUNDS_ON_THE_WAY_OUT = 3
 # second each, so that they take less of the database's time from the writes above.
 LINGER_BESIDE_S = 0.05
 Operation = UpdateOne | DeleteOne
+Route = Callable[[Document], AsyncCollection[Document]]
 
 
 class WriteBatcher:
-    """Inserts (each told whether it claimed its ``_id``) and updates/deletes of one collection."""
+    """Inserts (each told whether it claimed its ``_id``) and updates/deletes of one collection
+    (or inserts into a family of collections, each document's chosen by ``route``)."""
 
     def __init__(
         self,
@@ -40,11 +43,13 @@ class WriteBatcher:
         *,
         rounds_in_flight: int = 1,
         linger_s: float = 0.0,
+        route: Route | None = None,
     ) -> None:
         """``rounds_in_flight`` > 1 for writes on an alert's way out (they need not wait for
         the round before them); ``linger_s`` > 0 for writes off it (waiting a little makes
         fewer, larger round trips: less work for the database per write)."""
         self._collection = collection
+        self._route = route
         self._linger_s = linger_s
         self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
         self._operations: list[tuple[Operation, asyncio.Future[None]]] = []
@@ -107,11 +112,29 @@ class WriteBatcher:
         await asyncio.gather(self._flush_inserts(inserts), self._flush_operations(operations))
 
     async def _flush_inserts(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
+        if self._route is None:
+            await self._insert_into(self._collection, batch)
+            return
+        routed: dict[str, list[tuple[Document, asyncio.Future[bool]]]] = {}
+        targets: dict[str, AsyncCollection[Document]] = {}
+        for document, future in batch:
+            target = self._route(document)
+            targets[target.name] = target
+            routed.setdefault(target.name, []).append((document, future))
+        await asyncio.gather(
+            *(self._insert_into(targets[name], part) for name, part in routed.items())
+        )
+
+    async def _insert_into(
+        self,
+        collection: AsyncCollection[Document],
+        batch: list[tuple[Document, asyncio.Future[bool]]],
+    ) -> None:
         if not batch:
             return
         taken: set[int] = set()
         try:
-            await self._collection.insert_many([document for document, _ in batch], ordered=False)
+            await collection.insert_many([document for document, _ in batch], ordered=False)
         except BulkWriteError as error:
             duplicates = duplicate_positions(error)
             if duplicates is None:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from fragmenty_alerts.batcher import (
     LINGER_BESIDE_S,
@@ -43,6 +44,7 @@ from fragmenty_alerts.channels import Channel, ChannelKind, Outgoing, Sender, Se
 from fragmenty_alerts.delivery_log import attempts_made, message_of
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.metrics import AlertsMetrics
+from fragmenty_alerts.recent_log import name_of, slot_of
 from fragmenty_alerts.settings import AlertsSettings
 from fragmenty_alerts.store import AlertsStore, Document
 from fragmenty_shared.blobs import pack_documents
@@ -132,11 +134,10 @@ class Deliveries:
         self._metrics = metrics
         self._outbox = WriteBatcher(store.outbox, linger_s=LINGER_BESIDE_S)
         self._delivered = BatchedDeletes(store.outbox, OUTBOX_CLEANING_S)
-        self._log = WriteBatcher(store.deliveries, linger_s=LINGER_BESIDE_S)
+        # Each entry into the recent log's collection of its slot.
+        self._log = WriteBatcher(store.deliveries, linger_s=LINGER_BESIDE_S, route=self._slot_of)
         self._claims = WriteBatcher(store.attempts, rounds_in_flight=ROUNDS_ON_THE_WAY_OUT)
         self._limits: dict[str, asyncio.Semaphore] = {}
-        # Entries this instance has logged (so archiving the log waits until there is some).
-        self.logged = 0
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -243,7 +244,7 @@ class Deliveries:
         # refused); either way the attempt counts as made, and the next poll makes the next.
         lost = SendResult(False, error="sender stopped")
         await asyncio.gather(
-            self._log_attempt(_log_entry(document, attempt, claim["at"], "lost", lost)),
+            self._log.insert(_log_entry(document, attempt, claim["at"], "lost", lost)),
             self._outbox.apply(
                 UpdateOne(
                     {"_id": document["_id"]},
@@ -291,7 +292,7 @@ class Deliveries:
             return
         delay = backoff_s(attempt, self._settings, result.retry_after_s)
         await asyncio.gather(
-            self._log_attempt(_log_entry(document, attempt, started, "failed", result, delay)),
+            self._log.insert(_log_entry(document, attempt, started, "failed", result, delay)),
             self._outbox.apply(
                 UpdateOne(
                     {"_id": document["_id"]},
@@ -316,13 +317,12 @@ class Deliveries:
     ) -> None:
         """The delivery's last attempt: logged, and the outbox entry gone."""
         await asyncio.gather(
-            self._log_attempt(_log_entry(document, attempt, started, status, result)),
+            self._log.insert(_log_entry(document, attempt, started, status, result)),
             self._delivered.delete(document["_id"]),
         )
 
-    async def _log_attempt(self, entry: Document) -> bool:
-        self.logged += 1
-        return await self._log.insert(entry)
+    def _slot_of(self, entry: Document) -> AsyncCollection[Document]:
+        return self._store.database[name_of(slot_of(entry["finished_at"]))]
 
     # -- endpoints ------------------------------------------------------------------------
 

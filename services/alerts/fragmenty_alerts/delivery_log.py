@@ -1,33 +1,33 @@
-"""The delivery log: a bounded recent collection, an archive of compressed blocks, and pages.
+"""The delivery log: a recent log of slot collections, an archive of compressed blocks, pages.
 
-Every attempt's outcome is inserted once into ``alert_deliveries``. That collection keeps only
-the newest attempts (``alerts_delivery_log_window`` of them, plus up to ``ARCHIVE_BATCH``, the
-fewer than ``BLOCK_ENTRIES`` that wait for a full block, and what was logged in the last
-``SETTLE``): ``archive`` moves the older ones, oldest first, into blocks of
-``alert_delivery_archive`` (their BSON, compressed: ``fragmenty_shared.blobs``) that name the
-accounts they hold, kept for the retention. On FerretDB 1.x every query scans the
-collection it reads, so the recent log is kept small, and a round of archiving is a couple of
-inserts and one delete (a delete holds the database while it scans); on MongoDB both are read
+Every attempt's outcome is inserted once into the recent log, the collection of its slot
+(``fragmenty_alerts.recent_log``: a collection per 20 s, sealed and archived whole once it has
+settled). ``Archiver`` moves each sealed slot into blocks of ``alert_delivery_archive`` (their
+BSON, compressed: ``fragmenty_shared.blobs``) that name the accounts they hold, kept for the
+retention, and drops the slot. On FerretDB 1.x every query scans the collection it reads and
+a delete holds the database while it scans: here no entry is ever deleted, each is read once
+to be archived, and the recent log holds only the last minute or so. On MongoDB both are read
 through indexes.
 
 **Order.** Newest first means by when the outcome was logged (``finished_at``), then by id: an
-entry is logged once, within moments of that time, so an entry that arrives later is never
-older than one that was archived before it (only what was logged ``SETTLE`` ago or earlier is
-moved). So the archive holds exactly the older part of the log, its blocks cover ranges that
-do not overlap, and a page reads the recent collection first and the archive only for what is
-left. The cursor is the ``(finished_at, _id)`` of the last entry of the previous page: a page
-never repeats or skips one.
+entry is logged once, within moments of that time, and lands in that time's slot; slots are
+sealed only ``SETTLE`` after they ended. So the archive holds the older part of the log, its
+blocks cover ranges that do not overlap, and a page reads the recent collections first and the
+archive only for what is left. The cursor is the ``(finished_at, _id)`` of the last entry of
+the previous page: a page never repeats or skips one. (An entry logged more than ``SETTLE``
+late is archived from a later round: kept, but its block overlaps the slot's earlier ones.)
 
-**Moves.** A block is inserted before its entries leave the recent collection, so an entry
-being moved is found in one or both (readers drop the second copy). Blocks are named after
-their first entry and cut at the same places (full blocks of ``BLOCK_ENTRIES``, counted from
-the oldest recent entry, which is where the last block ended): instances archiving at once make
-the same blocks, however much of the log each read, the second copy of a block is refused, and
-only the entries of a block an instance inserted are deleted by it.
+**Moves.** A sealed slot is never written again, so instances archiving it at once read the
+same entries and make the same blocks (named after what they hold): the second copy of a block
+is refused. Blocks are inserted before the slot is dropped, so an entry being moved is found
+in one or both (readers drop the second copy).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,24 +36,24 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
+from fragmenty_alerts import recent_log
+from fragmenty_alerts.recent_log import SLOT
 from fragmenty_alerts.store import AlertsStore, Document
 from fragmenty_shared.blobs import pack_documents, unpack_documents
 from fragmenty_shared.storage import duplicate_positions
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Only entries logged at least this long ago are archived (an entry is logged within moments of
-# its ``finished_at``: a batch's linger and one round trip).
-SETTLE = timedelta(seconds=60)
+ZERO = timedelta(0)
 BLOCK_ENTRIES = 500
 # Blocks a page reads at most (an account with few entries in each): past them the page ends
 # early, its cursor at the oldest block read.
 MAX_BLOCKS_PER_PAGE = 20
-# The recent log is archived once it holds this many beyond its window (fewer, larger blocks).
-ARCHIVE_BATCH = 500
-# Ids per delete of moved entries (FerretDB scans the collection once per delete command).
-DELETE_BATCH = 5000
+# A sealed slot is read in batches of this many entries, with pauses (see _read_gently).
+SEALED_READ_BATCH = 250
+READ_PAUSES = 3.0
+MAX_READ_PAUSE_S = 0.5
 # What a page does not need: the message sent (a retry reads it from the entry itself).
 PAGE_PROJECTION = {"message": 0}
 NEWEST_FIRST = [("finished_at", DESCENDING), ("_id", DESCENDING)]
@@ -135,12 +135,7 @@ async def read_page(
     were read (then the page may be short; its cursor goes on from the oldest block read).
     """
     before = parse_cursor(cursor) if cursor is not None else None
-    found = await store.deliveries.find(
-        _recent_query(account_id, status, before),
-        PAGE_PROJECTION,
-        sort=NEWEST_FIRST,
-        limit=limit + 1,
-    ).to_list(limit + 1)
+    found = await _recent(store, _recent_query(account_id, status, before), limit + 1)
     boundary: Key | None = None
     if len(found) <= limit:
         archived, boundary = await _archived(
@@ -153,6 +148,21 @@ async def read_page(
     return Page(entries, _cursor(boundary) if boundary is not None else None)
 
 
+async def _recent(store: AlertsStore, query: dict[str, Any], wanted: int) -> list[Document]:
+    """The newest ``wanted`` entries of the recent log matching ``query``: each of its
+    collections (a few slots) answers for its own, and the newest of all are kept (an entry
+    logged twice, in two slots, once)."""
+    found: dict[str, Document] = {}
+    for collection in await recent_log.log_collections(store.database):
+        for entry in (
+            await store.database[collection.name]
+            .find(query, PAGE_PROJECTION, sort=NEWEST_FIRST, limit=wanted)
+            .to_list(wanted)
+        ):
+            found.setdefault(str(entry["_id"]), entry)
+    return sorted(found.values(), key=key_of, reverse=True)[:wanted]
+
+
 async def _archived(
     store: AlertsStore,
     account_id: str,
@@ -163,8 +173,8 @@ async def _archived(
 ) -> tuple[list[Document], Key | None]:
     """The newest ``wanted`` archived entries of the account older than ``before``, less those
     in ``recent`` (an entry being moved is in both); and, when the page stopped at
-    ``MAX_BLOCKS_PER_PAGE`` with older blocks left, the first key of the oldest block read
-    (a block is named after its first entry)."""
+    ``MAX_BLOCKS_PER_PAGE`` with older blocks left, the key of the oldest block's first
+    entry."""
     query: dict[str, Any] = {"accounts": account_id}
     if before is not None:
         query["first"] = {"$lte": before[0]}
@@ -183,7 +193,8 @@ async def _archived(
             boundary = oldest_read
             break
         read += 1
-        oldest_read = (block["first"], str(block["_id"]))
+        # Blocks before slots were named after their first entry alone.
+        oldest_read = (block["first"], str(block.get("first_id", block["_id"])))
         for entry in _entries_of(block):
             if (
                 entry["account_id"] != account_id
@@ -217,9 +228,10 @@ def message_of(entry: Document) -> Document:
 
 async def find_entry(store: AlertsStore, entry_id: str) -> Document | None:
     """One entry by id, recent or archived (a retry of an old attempt)."""
-    entry = await store.deliveries.find_one({"_id": entry_id})
-    if entry is not None:
-        return entry
+    for collection in await recent_log.log_collections(store.database):
+        entry = await store.database[collection.name].find_one({"_id": entry_id})
+        if entry is not None:
+            return entry
     block = await store.delivery_archive.find_one({"ids": entry_id})
     if block is None:
         return None
@@ -228,10 +240,12 @@ async def find_entry(store: AlertsStore, entry_id: str) -> Document | None:
 
 async def attempts_made(store: AlertsStore, delivery_id: str) -> int | None:
     """The number of the delivery's newest logged attempt, recent or archived."""
-    newest = await store.deliveries.find_one(
-        {"delivery_id": delivery_id}, {"attempt": 1}, sort=[("attempt", DESCENDING)]
-    )
-    numbers = [int(newest["attempt"])] if newest else []
+    numbers: list[int] = []
+    for collection in await recent_log.log_collections(store.database):
+        newest = await store.database[collection.name].find_one(
+            {"delivery_id": delivery_id}, {"attempt": 1}, sort=[("attempt", DESCENDING)]
+        )
+        numbers += [int(newest["attempt"])] if newest else []
     async for block in store.delivery_archive.find({"deliveries": delivery_id}):
         numbers += [
             int(e["attempt"]) for e in _entries_of(block) if e["delivery_id"] == delivery_id
@@ -240,62 +254,98 @@ async def attempts_made(store: AlertsStore, delivery_id: str) -> int | None:
 
 
 def _blocks(entries: list[Document]) -> Iterable[Document]:
-    """Blocks of BLOCK_ENTRIES consecutive entries, oldest first; the rest (fewer) waits.
+    """The entries of a sealed slot in blocks of ``BLOCK_ENTRIES`` consecutive ones, oldest
+    first (the last may be shorter: nothing more comes into a sealed slot).
 
-    Only full blocks: each starts BLOCK_ENTRIES after the previous one, wherever an instance's
-    read of the log ended, so instances that read it at different moments cut it at the same
-    places (a short last block would end where one instance's read did, and a longer read's
-    next block would overlap it)."""
+    A block is named after what it holds (its first entry and a digest of its ids): instances
+    archiving the same sealed slot make the same blocks, and the second copy is refused."""
     ordered = sorted(entries, key=key_of)
-    for start in range(0, len(ordered) - BLOCK_ENTRIES + 1, BLOCK_ENTRIES):
+    for start in range(0, len(ordered), BLOCK_ENTRIES):
         part = ordered[start : start + BLOCK_ENTRIES]
+        ids = [str(entry["_id"]) for entry in part]
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
         yield {
-            "_id": str(part[0]["_id"]),
+            "_id": f"{ids[0]}#{digest}",
             "first": part[0]["finished_at"],
+            "first_id": ids[0],
             "last": part[-1]["finished_at"],
             "count": len(part),
             "accounts": sorted({str(entry["account_id"]) for entry in part}),
-            "ids": [entry["_id"] for entry in part],
+            "ids": ids,
             "deliveries": sorted({entry["delivery_id"] for entry in part}),
             "entries": pack_documents(part),
         }
 
 
-async def archive(store: AlertsStore, window: int, now: datetime) -> int:
-    """Once the recent log holds ``ARCHIVE_BATCH`` entries beyond its newest ``window``, move
-    those (logged at least ``SETTLE`` ago) into full archive blocks; returns how many were
-    moved."""
-    recent = store.deliveries
-    # One read of the whole recent log (bounded) gives both its size and its oldest entries: on
-    # FerretDB a count costs a scan as well (3,500 entries at load 4: count 0.5-0.8 s, the
-    # sorted read 0.8 s, the delete below 1.2 s).
-    every = await recent.find({}, sort=OLDEST_FIRST).to_list(None)
-    beyond = len(every) - window
-    if beyond < ARCHIVE_BATCH:
-        return 0
-    settled = now - SETTLE
-    oldest = [entry for entry in every[:beyond] if entry["finished_at"] < settled]
-    blocks = list(_blocks(oldest))
-    if not blocks:
-        return 0
-    inserted = await _insert_new(store.delivery_archive, blocks)
-    moved = [entry_id for block in inserted for entry_id in block["ids"]]
-    for start in range(0, len(moved), DELETE_BATCH):
-        await recent.delete_many({"_id": {"$in": moved[start : start + DELETE_BATCH]}})
-    return len(moved)
+class Archiver:
+    """Rounds of archiving the recent log (``fragmenty_alerts.recent_log``) of one instance."""
+
+    def __init__(self, store: AlertsStore) -> None:
+        self._store = store
+        self._prepared: set[str] = set()
+
+    async def round(self, now: datetime) -> int:
+        """Seal the slots that settled, archive every sealed one, and make the next slots'
+        collections ready; returns how many entries were archived."""
+        database = self._store.database
+        for collection in await recent_log.log_collections(database):
+            if collection.sealed or not collection.settled(now):
+                continue
+            if collection.slot == 0 and not await recent_log.has_entries(database, collection.name):
+                continue  # the bare collection, empty: only the indexes' declaration
+            await recent_log.seal(database, collection)
+        moved = 0
+        for collection in await recent_log.log_collections(database):
+            if collection.sealed:
+                moved += await self._archive_sealed(collection.name)
+        await self._prepare(now)
+        return moved
+
+    async def _archive_sealed(self, name: str) -> int:
+        sealed = self._store.database[name]
+        try:
+            entries = await _read_gently(sealed)
+        except OperationFailure:
+            if not await recent_log.exists(self._store.database, name):
+                return 0  # dropped while it was read: another instance archived it
+            raise
+        # Compressing thousands of entries takes tens of milliseconds: not on the event loop.
+        blocks = await asyncio.to_thread(lambda: list(_blocks(entries)))
+        if blocks:
+            await _insert_new(self._store.delivery_archive, blocks)
+        await sealed.drop()
+        return len(entries)
+
+    async def _prepare(self, now: datetime) -> None:
+        wanted = {recent_log.name_of(recent_log.slot_of(now + shift)) for shift in (ZERO, SLOT)}
+        for name in sorted(wanted - self._prepared):
+            await recent_log.prepare(self._store.database, name)
+        self._prepared = wanted
 
 
-async def _insert_new(
-    collection: AsyncCollection[Document], blocks: list[Document]
-) -> list[Document]:
-    # Unordered: blocks past a refused one still go in. An instance that stopped between its
-    # insert and its delete leaves a block whose entries stay in the recent log (readers drop
-    # the second copy); an ordered insert would be refused at that block on every round after.
+async def _read_gently(collection: AsyncCollection[Document]) -> list[Document]:
+    """Every document of ``collection``, a batch at a time, each followed by a pause
+    ``READ_PAUSES`` times as long as the batch took: on FerretDB a read costs the server about
+    0.2 ms a document, and a slot of thousands read at once takes its CPU from the writes that
+    alerts wait for (the benchmark's p95 was 0.5 s while it ran). At a quarter of its time the
+    server still reads some 1,000 entries a second, several times what 1,000 busy accounts log."""
+    found: list[Document] = []
+    cursor = collection.find({}, batch_size=SEALED_READ_BATCH)
+    try:
+        while cursor.alive:
+            started = time.monotonic()
+            found += await cursor.to_list(SEALED_READ_BATCH)
+            await asyncio.sleep(min(READ_PAUSES * (time.monotonic() - started), MAX_READ_PAUSE_S))
+    finally:
+        await cursor.close()
+    return found
+
+
+async def _insert_new(collection: AsyncCollection[Document], blocks: list[Document]) -> None:
+    # Unordered: blocks past a refused one (already written by another instance, or by this
+    # one before it stopped short of the drop) still go in.
     try:
         await collection.insert_many(blocks, ordered=False)
     except BulkWriteError as error:
-        refused = duplicate_positions(error)
-        if refused is None:
+        if duplicate_positions(error) is None:
             raise
-        return [block for position, block in enumerate(blocks) if position not in refused]
-    return blocks

@@ -29,7 +29,7 @@ from fragmenty_alerts.channels.telegram_chat import TelegramSender
 from fragmenty_alerts.channels.webhook import WebhookSender
 from fragmenty_alerts.consumer import build_router
 from fragmenty_alerts.delivery import Deliveries
-from fragmenty_alerts.delivery_log import ARCHIVE_BATCH, archive
+from fragmenty_alerts.delivery_log import Archiver
 from fragmenty_alerts.directory import Directory
 from fragmenty_alerts.gates import CHAIN_WINDOW
 from fragmenty_alerts.metrics import AlertsMetrics, create_metrics
@@ -47,7 +47,7 @@ from fragmenty_shared.topology import Topology
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
-# The recent delivery log grows by at most this long's attempts beyond its window.
+# Archiving rounds: a slot of the recent log is archived at most this long after it settled.
 ARCHIVE_EVERY_S = 10.0
 RETRY_S = 2.0
 
@@ -136,26 +136,15 @@ def build_alerts(settings: AlertsSettings) -> AlertsService:
         await store.slots.delete_many({"at": {"$lt": now - CHAIN_WINDOW}})
         await store.attempts.delete_many({"at": {"$lt": now - CHAIN_WINDOW}})
         retention = now - timedelta(days=settings.alerts_delivery_retention_days)
-        await store.deliveries.delete_many({"at": {"$lt": retention}})
         await store.delivery_archive.delete_many({"last": {"$lt": retention}})
         await store.feed.delete_many({"at": {"$lt": retention}})
         if directory.loaded:  # an unknown rule means a deleted one only once the rules are read
             await processor.chains.forget(directory.index.get, now)
 
-    # What this instance had logged when it last archived; None until its first round, which
-    # runs at start: the log may be due from instances before it (a restart resets the count).
-    logged_when_archived: list[int | None] = [None]
+    archiver = Archiver(store)
 
     async def archive_log() -> None:
-        # Reading the recent log is a scan of it on FerretDB: only once this instance has
-        # logged enough since its last round for the log to be due (an idle service scans none).
-        logged = deliveries.logged
-        last = logged_when_archived[0]
-        if last is not None and logged - last < ARCHIVE_BATCH:
-            return
-        await archive(store, settings.alerts_delivery_log_window, datetime.now(UTC))
-        # Only after a round that worked: a failed one is tried again on the next tick.
-        logged_when_archived[0] = logged
+        await archiver.round(datetime.now(UTC))
 
     async def background() -> None:
         await connect_with_retries(load, _nothing, what="alerts: loading rules", retry_s=RETRY_S)

@@ -87,14 +87,6 @@ class AlertsSettings(Settings):
     alerts_delivery_retention_days: int = Field(
         default=14, ge=1, description="Days the delivery log keeps attempts."
     )
-    alerts_delivery_log_window: int = Field(
-        default=1000,
-        ge=100,
-        description=(
-            "Newest delivery attempts the recent log keeps; older ones move to compressed "
-            "archive blocks (FerretDB scans the whole recent log for every page)."
-        ),
-    )
     alerts_feed_entries: int = Field(
         default=50, ge=1, le=500, description="Entries an Atom feed keeps per rule."
     )

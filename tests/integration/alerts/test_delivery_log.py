@@ -7,23 +7,22 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fragmenty_alerts import delivery_log, main
 from fragmenty_alerts.delivery_log import (
-    ARCHIVE_BATCH,
-    OLDEST_FIRST,
-    SETTLE,
+    Archiver,
     DeliveryStatus,
-    archive,
     attempts_made,
     find_entry,
     key_of,
     read_page,
 )
+from fragmenty_alerts.recent_log import SEALED, SETTLE, SLOT, log_collections, name_of, slot_of
 from fragmenty_alerts.store import AlertsStore
 from fragmenty_shared.schema import AlertCollections
 from fragmenty_shared.settings import Settings
@@ -123,29 +122,66 @@ async def walk(store: AlertsStore, account_id: str, **options: Any) -> tuple[lis
             return seen, pages
 
 
-async def test_the_recent_log_stays_bounded_and_pages_read_on_into_the_archive(
+async def log_into_slots(store: AlertsStore, entries: list[dict[str, Any]]) -> None:
+    """As the service logs them: each entry into the collection of its slot."""
+    by_slot: dict[str, list[dict[str, Any]]] = {}
+    for item in entries:
+        by_slot.setdefault(name_of(slot_of(item["finished_at"])), []).append(item)
+    for name, part in by_slot.items():
+        await store.database[name].insert_many(part)
+
+
+async def recent_ids(store: AlertsStore) -> list[str]:
+    """Every entry id left in the recent log's collections."""
+    found: list[str] = []
+    for collection in await log_collections(store.database):
+        found += [e["_id"] for e in await store.database[collection.name].find({}).to_list(None)]
+    return found
+
+
+async def archived_ids(store: AlertsStore) -> list[str]:
+    blocks = await store.delivery_archive.find({}).to_list(None)
+    return [entry_id for block in blocks for entry_id in block["ids"]]
+
+
+def spread(entries: list[dict[str, Any]], every: timedelta, start: datetime) -> None:
+    """Entries finished ``every`` apart from ``start`` (and tried a moment before)."""
+    for number, item in enumerate(entries):
+        item["finished_at"] = start + number * every
+        item["at"] = item["finished_at"] - timedelta(milliseconds=300)
+
+
+async def test_instances_archive_the_settled_slots_at_once_each_entry_once(
     settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    window = 500
-    entries = [entry("acc_me" if n % 2 else "acc_other", n) for n in range(2 * window + 1600)]
-    assert len(entries) - window >= ARCHIVE_BATCH  # enough to archive
     store = AlertsStore(mongo_db)
     await store.ensure_indexes()
-    await store.deliveries.insert_many(entries)
-    # Two instances archive at once: the same blocks, each entry moved once; the 100 past the
-    # last full block wait in the recent log for the next one.
-    moved = await asyncio.gather(
-        archive(store, window, datetime.now(UTC)), archive(store, window, datetime.now(UTC))
-    )
-    assert sum(moved) == len(entries) - window - 100
-    assert await store.deliveries.count_documents({}) == window + 100
-    assert await archive(store, window, datetime.now(UTC)) == 0  # within window + a batch
-    mine = [e for e in entries if e["account_id"] == "acc_me"]
+    # 1,300 entries over 130 s: seven slots; the round runs while the last two are not settled.
+    entries = [entry("acc_me" if n % 2 else "acc_other", n) for n in range(1300)]
+    spread(entries, timedelta(milliseconds=100), T0)
+    await log_into_slots(store, entries)
+    now = T0 + timedelta(seconds=130) - SLOT - SETTLE
+    settled = [e for e in entries if slot_of(e["finished_at"]) + 1 <= slot_of(now - SETTLE)]
+    assert 0 < len(settled) < len(entries)
+
+    moved = await asyncio.gather(Archiver(store).round(now), Archiver(store).round(now))
+    # Whoever sealed a slot, both may have read it: every settled entry is in one block.
+    assert len(settled) <= sum(moved) <= 2 * len(settled)
+    assert sorted(await archived_ids(store)) == sorted(e["_id"] for e in settled)
+    assert sorted(await recent_ids(store)) == sorted(e["_id"] for e in entries if e not in settled)
+    # The collections left: the slots not settled yet, the next ones (ready, empty), and the
+    # bare collection that declares the indexes.
+    left = {c.slot for c in await log_collections(mongo_db) if c.slot}
+    assert left == {slot_of(e["finished_at"]) for e in entries if e not in settled} | {
+        slot_of(now),
+        slot_of(now + SLOT),
+    }
 
     finds = FindCounter(AlertCollections.DELIVERY_ARCHIVE)
     client = make_mongo_client(settings.mongodb_url, event_listeners=[finds])
     try:
         counted = AlertsStore(client[settings.mongodb_database])
+        mine = [e for e in entries if e["account_id"] == "acc_me"]
         seen, pages = await walk(counted, "acc_me")
         assert seen == newest_first(mine)
         # Blocks, not entries: a page past the recent log reads a few of them.
@@ -155,12 +191,70 @@ async def test_the_recent_log_stays_bounded_and_pages_read_on_into_the_archive(
     finally:
         await client.close()
 
-    oldest = min(mine, key=lambda e: (e["finished_at"], e["_id"]))
+    oldest = min(mine, key=key_of)
     archived = await find_entry(store, oldest["_id"])
     assert archived is not None
     assert archived["message"] == oldest["message"]
     assert await attempts_made(store, oldest["delivery_id"]) == 1
     assert await find_entry(store, "rl_1|nothing|ch_acc_me~1") is None
+
+
+async def test_an_entry_logged_after_its_slot_was_sealed_is_archived_later(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = AlertsStore(mongo_db)
+    entries = [entry("acc_me", n) for n in range(50)]
+    spread(entries, timedelta(milliseconds=10), T0)
+    await log_into_slots(store, entries[:49])
+    later = T0 + timedelta(hours=1)
+    assert await Archiver(store).round(later) == 49
+    await log_into_slots(store, entries[49:])  # a write delayed past SETTLE
+    assert await Archiver(store).round(later) == 1
+    assert sorted(await archived_ids(store)) == sorted(e["_id"] for e in entries)
+    seen, _ = await walk(store, "acc_me")
+    assert seen == newest_first(entries)
+
+
+async def test_a_round_stopped_before_the_drop_is_finished_by_the_next_one(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = AlertsStore(mongo_db)
+    entries = [entry("acc_me", n) for n in range(1200)]
+    spread(entries, timedelta(milliseconds=1), T0)
+    await log_into_slots(store, entries)
+
+    async def stopped(*_: Any, **__: Any) -> None:
+        raise RuntimeError("stopped before the drop")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AsyncCollection, "drop", stopped)
+        with pytest.raises(RuntimeError):
+            await Archiver(store).round(T0 + timedelta(hours=1))
+    assert [c.sealed for c in await log_collections(mongo_db)] == [True]
+    assert len(await archived_ids(store)) == 1200  # written; the sealed slot is still there
+    # The next round makes the same blocks (refused) and drops the slot.
+    assert await Archiver(store).round(T0 + timedelta(hours=1)) == 1200
+    assert sorted(await archived_ids(store)) == sorted(e["_id"] for e in entries)
+    assert await recent_ids(store) == []
+
+
+async def test_entries_of_the_log_before_slots_are_archived_too(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = AlertsStore(mongo_db)
+    await store.ensure_indexes()
+    entries = [entry("acc_me", n) for n in range(30)]
+    await store.deliveries.insert_many(entries)  # the one collection of earlier versions
+    now = datetime.now(UTC)
+    assert await Archiver(store).round(now) == 30
+    assert sorted(await archived_ids(store)) == sorted(e["_id"] for e in entries)
+    assert {c.slot for c in await log_collections(mongo_db)} == {slot_of(now), slot_of(now + SLOT)}
+    seen, _ = await walk(store, "acc_me")
+    assert seen == newest_first(entries)
+    # Empty, the bare collection (it declares the indexes) is left alone.
+    await store.ensure_indexes()
+    assert await Archiver(store).round(now) == 0
+    assert AlertCollections.DELIVERIES in await mongo_db.list_collection_names()
 
 
 async def test_bad_parameters_are_answered_422_with_what_is_wrong(settings: Settings) -> None:
@@ -197,64 +291,13 @@ async def test_an_account_thin_in_many_blocks_pages_on_in_short_pages(
     """A page reads at most MAX_BLOCKS_PER_PAGE blocks; what it did not reach comes next."""
     monkeypatch.setattr(delivery_log, "BLOCK_ENTRIES", 50)
     monkeypatch.setattr(delivery_log, "MAX_BLOCKS_PER_PAGE", 2)
-    entries = [entry("acc_rare" if n % 40 == 0 else "acc_busy", n) for n in range(2100)]
+    entries = [entry("acc_rare" if n % 40 == 0 else "acc_busy", n) for n in range(2000)]
     store = AlertsStore(mongo_db)
-    await store.ensure_indexes()
-    await store.deliveries.insert_many(entries)
-    assert await archive(store, 100, datetime.now(UTC)) == 2000  # 40 blocks
+    await log_into_slots(store, entries)
+    assert await Archiver(store).round(datetime.now(UTC)) == 2000  # 40 blocks
     seen, pages = await walk(store, "acc_rare")
     assert seen == newest_first([e for e in entries if e["account_id"] == "acc_rare"])
-    assert pages > 10  # 53 entries: one page unless cut short
-
-
-class _ReadsTogether:
-    """The recent log as read by an archiver whose read is held until the other's is done too:
-    both instances' reads come before either one's inserts and deletes."""
-
-    def __init__(self, collection: Any, reads: asyncio.Barrier) -> None:
-        self._collection = collection
-        self._reads = reads
-
-    def find(self, *args: Any, **kwargs: Any) -> "_ReadsTogether":
-        self._cursor = self._collection.find(*args, **kwargs)
-        return self
-
-    async def to_list(self, length: int | None) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await self._cursor.to_list(length)
-        await self._reads.wait()
-        return found
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._collection, name)
-
-
-async def test_instances_reading_the_log_moments_apart_cut_the_same_blocks(
-    mongo_db: AsyncDatabase[dict[str, Any]],
-) -> None:
-    window = 100
-    entries = [entry("acc_me" if n % 2 else "acc_other", n) for n in range(window + 1100)]
-    store = AlertsStore(mongo_db)
-    await store.ensure_indexes()
-    await store.deliveries.insert_many(entries)
-    reads = asyncio.Barrier(2)
-    instances = [AlertsStore(mongo_db), AlertsStore(mongo_db)]
-    for instance in instances:
-        instance.deliveries = cast(Any, _ReadsTogether(instance.deliveries, reads))
-    # The first sees e0..e989 settled, the second (a moment later) e0..e1009: two a millisecond.
-    early, later = (entries[n]["finished_at"] + SETTLE for n in (990, 1010))
-    moved = await asyncio.gather(
-        archive(instances[0], window, early), archive(instances[1], window, later)
-    )
-    # e0..e499 by whichever inserted its block first, e500..e999 by the second: once each.
-    assert sum(moved) == 1000
-
-    blocks = await store.delivery_archive.find({}, sort=[("first", 1), ("_id", 1)]).to_list(None)
-    archived = [entry_id for block in blocks for entry_id in block["ids"]]
-    recent = [e["_id"] for e in await store.deliveries.find({}, sort=OLDEST_FIRST).to_list(None)]
-    # The archive is the older part of the log, in blocks that do not overlap; each entry once.
-    assert archived + recent == [e["_id"] for e in sorted(entries, key=key_of)]
-    seen, _ = await walk(store, "acc_me")
-    assert seen == newest_first([e for e in entries if e["account_id"] == "acc_me"])
+    assert pages > 10  # 50 entries: one page unless cut short
 
 
 async def _within(seconds: float, check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -264,41 +307,35 @@ async def _within(seconds: float, check: Callable[[], Awaitable[bool]], what: st
         await asyncio.sleep(0.05)
 
 
-async def test_an_instance_archives_at_start_and_after_a_failed_round_without_new_attempts(
+async def test_the_service_archives_settled_slots_and_tries_a_failed_round_again(
     settings: Settings,
     mongo_db: AsyncDatabase[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A restarted instance has logged nothing yet, and a failed round moved nothing: neither
-    waits for another ARCHIVE_BATCH attempts of its own."""
     monkeypatch.setattr(main, "ARCHIVE_EVERY_S", 0.2)
-    window = 100
     store = AlertsStore(mongo_db)
     # Logged an hour ago: settled, and well within the retention the service prunes by.
-    shift = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1) - T0
-    entries = [entry("acc_me", n) for n in range(window + ARCHIVE_BATCH + 1)]
-    for item in entries:
-        item["at"] += shift
-        item["finished_at"] += shift
+    entries = [entry("acc_me", n) for n in range(600)]
+    an_hour_ago = slot_of(datetime.now(UTC) - timedelta(hours=1)) * SLOT.total_seconds()
+    spread(entries, timedelta(milliseconds=1), datetime.fromtimestamp(an_hour_ago, UTC))
     # An entry no round can archive (no finished_at) until it is gone.
-    broken = entries.pop()
+    broken = dict(entries[-1], _id="broken~1")
     del broken["finished_at"]
-    await store.deliveries.insert_many([*entries, broken])
+    await log_into_slots(store, entries)
+    [slot] = await log_collections(mongo_db)
+    await mongo_db[slot.name].insert_one(broken)
 
     async def archived() -> bool:  # moved, not only copied
-        return await store.deliveries.count_documents({}) == window
+        return len(await archived_ids(store)) == len(entries) and not await recent_ids(store)
 
     async def failed() -> bool:
         return any("archiving the log failed" in r.getMessage() for r in caplog.records)
 
     caplog.set_level(logging.WARNING, logger=main.logger.name)
-    async with running_alerts(
-        alerts_settings(settings, alerts_delivery_log_window=window)
-    ) as alerts:
+    async with running_alerts(alerts_settings(settings)):
         await _within(10, failed, "the round at start tried the log")
         assert await store.delivery_archive.count_documents({}) == 0
-        await store.deliveries.delete_one({"_id": broken["_id"]})
+        await mongo_db[slot.name + SEALED].delete_one({"_id": broken["_id"]})
         await _within(10, archived, "a later round archived the log")
-        assert alerts.service.deliveries.logged == 0
-    assert await store.delivery_archive.count_documents({}) == 1
+    assert await store.delivery_archive.count_documents({}) == 2  # blocks of 500

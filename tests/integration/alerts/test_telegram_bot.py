@@ -3,6 +3,7 @@ events over the real RabbitMQ: /start links the chat, /watch makes a rule, the a
 
 from faststream.rabbit import RabbitBroker
 
+from fragmenty_alerts.recent_log import log_collections
 from fragmenty_alerts.settings import AlertsSettings
 from fragmenty_shared.settings import Settings
 from fragmenty_shared.topology import Topology
@@ -90,5 +91,10 @@ async def test_a_429_is_retried_after_retry_after(settings: Settings) -> None:
         )
         messages = await standin.wait_for_messages(3, CHAT, timeout_s=20)
         assert "+88800001234" in messages[2].text
-        log = await alerts.service.store.deliveries.find({}).to_list(None)
+        store = alerts.service.store
+        log = [
+            entry
+            for collection in await log_collections(store.database)
+            for entry in await store.database[collection.name].find({}).to_list(None)
+        ]
         assert any(entry.get("response_code") == 429 for entry in log)

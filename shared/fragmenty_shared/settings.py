@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fragmenty_shared.event_loop import LoopChoice
+
 
 class Settings(BaseSettings):
     """What every service needs: where the broker and the database are, and how to log."""
@@ -44,6 +46,13 @@ class Settings(BaseSettings):
         default="INFO", description="Lowest log level written."
     )
     log_json: bool = Field(default=False, description="Write logs as JSON lines (one per record).")
+    event_loop: LoopChoice = Field(
+        default="uvloop",
+        description=(
+            "Event loop of the asyncio services: uvloop (socket I/O in C; asyncio's own where "
+            "uvloop is not installed) or asyncio."
+        ),
+    )
     host: str = Field(
         default="127.0.0.1", description="Address the service's HTTP endpoints listen on."
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fragmenty_alerts.main import serve
 from fragmenty_alerts.settings import AlertsSettings
 from fragmenty_shared.cli import parse_service_arguments
+from fragmenty_shared.event_loop import run
 
 
 def main() -> None:
@@ -14,7 +13,8 @@ def main() -> None:
         "fragmenty-alerts",
         "Deliver saved alert rules (Telegram, webhooks, Apprise, Atom) on FRAGMENTY_ALERTS_PORT.",
     )
-    asyncio.run(serve(AlertsSettings()))
+    settings = AlertsSettings()
+    run(serve(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from fragmenty_shared.broker import (
     declare_listings_topology,
     make_broker,
 )
+from fragmenty_shared.event_loop import run as run_loop
 from fragmenty_shared.logs import configure_logging
 from fragmenty_shared.ops import serve_ops
 from fragmenty_shared.storage import make_mongo_client
@@ -154,4 +155,4 @@ def main() -> None:
             loop.add_signal_handler(signum, stop.set)
         await run(settings, stop)
 
-    asyncio.run(serve())
+    run_loop(serve(), settings.event_loop)

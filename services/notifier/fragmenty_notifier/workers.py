@@ -17,7 +17,6 @@ stops the whole instance instead of looping.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -38,6 +37,7 @@ from fragmenty_notifier.admission import clear_row, shared_table
 from fragmenty_notifier.main import WorkerPlace, serve
 from fragmenty_notifier.settings import NotifierSettings
 from fragmenty_notifier.worker_metrics import peer_table, worker_file
+from fragmenty_shared.event_loop import run as run_loop
 from fragmenty_shared.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ LISTEN_BACKLOG = 2048
 def run(settings: NotifierSettings) -> int:
     """Serve until told to stop; the exit status."""
     if settings.notifier_workers == 1:
-        asyncio.run(serve(settings))
+        run_loop(serve(settings), settings.event_loop)
         return 0
     return Supervisor(settings).run()
 
@@ -95,7 +95,7 @@ def worker_main(settings: NotifierSettings, place: WorkerPlace, parent: int) -> 
     os.setpgrp()
     threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
     sock = bind_shared(settings.host, settings.notifier_port)
-    asyncio.run(serve(settings, place, [sock]))
+    run_loop(serve(settings, place, [sock]), settings.event_loop)
 
 
 def _stop_when_orphaned(parent: int) -> None:

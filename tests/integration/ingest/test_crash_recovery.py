@@ -21,9 +21,11 @@ from fragmenty_shared.storage import make_mongo_client
 from fragmenty_shared.topology import Topology
 from tests.conftest import ARTIFACTS_DIR
 from tests.integration.ingest.harness import (
+    PAGE_ROWS,
     EventTap,
     Expected,
     IngestProcess,
+    Message,
     assert_published_at_least_once,
     eventually_matches,
     ingest_settings,
@@ -41,6 +43,8 @@ pytestmark = pytest.mark.slow
 Database = AsyncDatabase[dict[str, Any]]
 
 LISTINGS, PRICE_CHANGES, SOLD = 800, 400, 100
+# Between the pages of a paced stream: its 800 listings take 40 pages, 2 s.
+PAGE_PAUSE_S = 0.05
 SETTLE_S = 120
 
 
@@ -90,6 +94,13 @@ async def test_rabbitmq_restarted_mid_stream(settings: Settings, topology: Topol
             await mongo.close()
 
 
+async def publish_paced(broker: RabbitBroker, topology: Topology, messages: list[Message]) -> None:
+    """``messages`` in order, a page at a time, PAGE_PAUSE_S apart."""
+    for start in range(0, len(messages), PAGE_ROWS):
+        await publish(broker, topology, messages[start : start + PAGE_ROWS])
+        await asyncio.sleep(PAGE_PAUSE_S)
+
+
 async def test_ingest_killed_mid_batch_and_restarted(
     settings: Settings, topology: Topology, broker: RabbitBroker, mongo_db: Database
 ) -> None:
@@ -97,8 +108,9 @@ async def test_ingest_killed_mid_batch_and_restarted(
     # The crawl's census comes after its observations, in the middle of the stream.
     crawl_census = census("c1", rows=LISTINGS)
     expected = Expected.of(messages)
-    # Small batches, watched closely: the kill must land while listings are still arriving
-    # (a whole 800-listing stream takes ingest about a second).
+    # Small batches, and the stream a page at a time with pauses: the kill must land while
+    # listings are still arriving, however fast ingest runs (published at once, the whole
+    # stream took it about a second, less than the test's watching sometimes).
     config = ingest_settings(settings, ingest_batch_size=20)
     tap = EventTap(broker, topology)
     await tap.declare()
@@ -107,12 +119,17 @@ async def test_ingest_killed_mid_batch_and_restarted(
     ingest = IngestProcess(config, log_path=log)
     try:
         await ingest.start()
-        await publish(broker, topology, [*messages[:LISTINGS], crawl_census, *messages[LISTINGS:]])
+        publishing = asyncio.create_task(
+            publish_paced(
+                broker, topology, [*messages[:LISTINGS], crawl_census, *messages[LISTINGS:]]
+            )
+        )
         await wait_until(
             lambda: _stored(mongo_db, 100), timeout_s=60, what="ingest under way", every_s=0.02
         )
         await ingest.kill()
         assert await mongo_db.listings.count_documents({}) < LISTINGS, "killed too late"
+        await publishing
         restarted = IngestProcess(config.model_copy(update={"ingest_port": free_port()}), log)
         await restarted.start()
         try:

@@ -60,7 +60,8 @@ class CrawlerSettings(Settings):
     head_idle_after_s: float = Field(
         default=300.0,
         gt=0,
-        description="A head whose reads found nothing new for this long is idle: read every "
+        description="A head whose reads found nothing new for this long (and, once it found "
+        "things, for ten of its mean gaps between finds) is idle: read every "
         "HEAD_IDLE_PERIOD_S instead, until a read finds something again.",
     )
     head_idle_period_s: float = Field(

@@ -127,8 +127,8 @@ def test_a_head_that_finds_nothing_new_for_idle_after_s_is_read_at_its_idle_peri
 def test_a_head_that_finds_something_is_not_idle_and_an_idle_one_wakes_at_once() -> None:
     scheduler = _idle_scheduler()
     scheduler.granted(Decision(Work.HEAD, "a"), 0.0)
-    scheduler.head_outcome("a", True, 95.0)  # something new at 95 s: quiet only since then
-    assert scheduler.period_s("a", 150.0) == 10.0
+    scheduler.head_outcome("a", True, 5.0)  # a find 5 s in: ten gaps are less than 100 s
+    assert scheduler.period_s("a", 100.0) == 10.0  # quiet only since 5 s
 
     scheduler.granted(Decision(Work.HEAD, "a"), 200.0)  # idle by now: next read at 260 s
     assert scheduler.due_at("a") == 260.0
@@ -136,6 +136,19 @@ def test_a_head_that_finds_something_is_not_idle_and_an_idle_one_wakes_at_once()
 
     assert scheduler.due_at("a") == 210.0  # back to its own period, counted from that read
     assert scheduler.period_s("a", 210.0) == 10.0
+
+
+def test_a_head_that_finds_things_stays_awake_for_ten_of_its_gaps() -> None:
+    scheduler = _idle_scheduler()
+    scheduler.granted(Decision(Work.HEAD, "a"), 0.0)
+    for second in (60.0, 120.0, 180.0):  # a find a minute
+        scheduler.head_outcome("a", True, second)
+    # idle_after_s (100 s) alone would make it idle at 280 s; ten gaps of 60 s: at 780 s.
+    assert scheduler.period_s("a", 700.0) == 10.0
+    assert scheduler.period_s("a", 780.0) == 60.0
+    scheduler.head_outcome("a", True, 790.0)  # woken; its mean gap is now 790 / 4
+    assert scheduler.period_s("a", 790.0 + 10 * 790.0 / 4 - 1) == 10.0
+    assert scheduler.period_s("a", 790.0 + 10 * 790.0 / 4) == 60.0
 
 
 def test_a_head_without_an_idle_period_never_slows_down() -> None:

@@ -78,17 +78,18 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def outbox_groups(entries: Sequence[Document]) -> list[list[Document]]:
-    """Entries split into outbox documents: a new one when a blob would pass the limit."""
-    groups: list[list[Document]] = [[]]
+def outbox_groups(entries: Sequence[Document]) -> list[list[tuple[Document, bytes]]]:
+    """Entries with their BSON, split into outbox documents: a new one when a blob would pass
+    the limit (each entry is encoded once, for its size and for the blob)."""
+    groups: list[list[tuple[Document, bytes]]] = [[]]
     size = 0
     for entry in entries:
-        length = len(bson.encode(entry))
-        if groups[-1] and size + length > MAX_OUTBOX_BLOB_BYTES:
+        encoded = bson.encode(entry)
+        if groups[-1] and size + len(encoded) > MAX_OUTBOX_BLOB_BYTES:
             groups.append([])
             size = 0
-        groups[-1].append(entry)
-        size += length
+        groups[-1].append((entry, encoded))
+        size += len(encoded)
     return [group for group in groups if group]
 
 
@@ -105,10 +106,11 @@ class BatchDocuments:
         outbox: list[Document] = []
         blocks: list[Document] = []
         for group in outbox_groups(entries):
-            blob = b"".join(bson.encode(entry) for entry in group)
-            outbox.append({"_id": group[0]["_id"], "prev_seq": prev_seq, "entries": Binary(blob)})
-            blocks.append(block_document([entry["event"] for entry in group], prev_seq))
-            prev_seq = group[-1]["event"]["seq"]
+            first, last = group[0][0], group[-1][0]
+            blob = b"".join(encoded for _, encoded in group)
+            outbox.append({"_id": first["_id"], "prev_seq": prev_seq, "entries": Binary(blob)})
+            blocks.append(block_document([entry["event"] for entry, _ in group], prev_seq))
+            prev_seq = last["event"]["seq"]
         return cls(outbox, blocks)
 
     @property

@@ -23,13 +23,17 @@ class PageItem:
 
     ``final`` marks the view's last item: the pipeline then waits for every confirm of the
     view and sends its ``CensusCompleted``. ``sequence`` numbers a view's items, so the
-    pipeline can tell it has seen all of them before it closes the view.
+    pipeline can tell it has seen all of them before it closes the view. ``new_rows`` False:
+    the observations repeat rows already published from their page, now with an item page's
+    details, so they do not count again in the view's ``rows`` (ingest compares that count
+    with the distinct listings it saw before it trusts the view for delisting).
     """
 
     view: View
     observations: list[ListingObserved]
     sequence: int
     final: bool = False
+    new_rows: bool = True
 
 
 @dataclass

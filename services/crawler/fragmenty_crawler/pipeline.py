@@ -42,7 +42,8 @@ class PublishPipeline:
         state = self.context.publishing[item.view]
         # Start publishing before any await, so the view's final item always finds these tasks.
         if item.observations:
-            state.pending.append(asyncio.ensure_future(self._publish(item.observations)))
+            publishing = self._publish(item.observations, counted=item.new_rows)
+            state.pending.append(asyncio.ensure_future(publishing))
         state.items_seen += 1
         state.arrived.set()
         if item.final:
@@ -54,13 +55,14 @@ class PublishPipeline:
             await close_view(self.context, item.view, state)
         return item
 
-    async def _publish(self, observations: list[ListingObserved]) -> int:
+    async def _publish(self, observations: list[ListingObserved], *, counted: bool) -> int:
+        """Returns how many of the view's rows this published (0 for rows sent again)."""
         context = self.context
         await context.publisher.publish_observations(observations)
         context.metrics.published.labels("listing_observed").inc(len(observations))
         if context.on_published is not None:
             context.on_published(observations)
-        return len(observations)
+        return len(observations) if counted else 0
 
     async def _wait_for_stragglers(self, state: ViewPublishing, sequence: int) -> None:
         loop = asyncio.get_running_loop()

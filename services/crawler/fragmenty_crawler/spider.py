@@ -222,10 +222,12 @@ class CensusSpider(scrapy.Spider):
             observation = self._observe(view, row, rate, read_at)
             if observation is None:
                 continue
+            # Every row goes out with its page at once, so a change reaches ingest without
+            # waiting for item pages (the lowest priority of the budget); a changed listing's
+            # item page follows and publishes the row again with its details.
+            ready.append(observation)
             if context.selector.wants(row.asset, row.slug, row.status, row.price_ton):
                 item_requests.append(self._item_request(view, observation))
-            else:
-                ready.append(observation)
         if view in context.incremental_sold and self._caught_up(view, outcome):
             outcome.next_offset = None  # a run of sales already known: the rest is too
         progress.rows_parsed += len(outcome.rows)
@@ -438,21 +440,23 @@ class CensusSpider(scrapy.Spider):
     def _item_done(
         self, view: View, observation: ListingObserved, details: ItemDetails | None
     ) -> Iterator[Any]:
+        """The item page of a row already published is read (or could not be): its details
+        go out as that row again; without details there is nothing new to send."""
         self.context.progress[view].outstanding_items -= 1
         self.context.report.item_pages += 1
-        with_details = (
-            observation.model_copy(update={"details": details}) if details else observation
-        )
-        yield from self._emit(view, [with_details])
+        with_details = [observation.model_copy(update={"details": details})] if details else []
+        yield from self._emit(view, with_details, new_rows=False)
 
     # --- book-keeping ----------------------------------------------------------------------
 
-    def _emit(self, view: View, observations: list[ListingObserved]) -> Iterator[PageItem]:
+    def _emit(
+        self, view: View, observations: list[ListingObserved], *, new_rows: bool = True
+    ) -> Iterator[PageItem]:
         progress = self.context.progress[view]
         final = progress.finished
         if observations or final:
             progress.items_emitted += 1
-            yield PageItem(view, observations, progress.items_emitted, final)
+            yield PageItem(view, observations, progress.items_emitted, final, new_rows)
 
     def _count_page(self, view: View, kind: str) -> None:
         if kind in ("page", "api"):
@@ -465,7 +469,7 @@ class CensusSpider(scrapy.Spider):
         logger.warning("view %s incomplete: %s: %s", view.key, failure.reason, failure.detail)
 
     def _record_item_failure(self, failure: ParseFailure) -> None:
-        # The listing row itself was read in full, so it is still published (without details).
+        # The listing row was published with its page already; only its details are missing.
         self.context.metrics.parse_failures.labels(f"item_{failure.reason}").inc()
         self.context.metrics.item_pages.labels("failed").inc()
         logger.warning("item page not read: %s: %s", failure.reason, failure.detail)

@@ -45,12 +45,14 @@ async def test_every_listing_of_every_view_arrives_with_matching_fields_and_a_co
     seen = observations(messages)
     listings = market["listings"]
 
-    # Exactly the market: nothing missing, nothing twice, every field equal.
+    # Exactly the market from the listing pages: nothing missing, nothing twice, every field
+    # equal. Each row goes out with its page; an item page sends its row again with details.
     assert report.complete
     assert report.rows == len(listings) == 300
-    assert len(seen) == len(listings)
+    from_pages = [o for o in seen if o.details is None]
+    assert len(from_pages) == len(listings)
     by_key = {(x["asset"], x["slug"]): x for x in listings}
-    assert {(o.asset.value, o.slug) for o in seen} == set(by_key)
+    assert {(o.asset.value, o.slug) for o in from_pages} == set(by_key)
     for observation in seen:
         assert as_market_entry(observation) == market_entry(
             by_key[(observation.asset.value, observation.slug)]
@@ -80,6 +82,8 @@ async def test_every_listing_of_every_view_arrives_with_matching_fields_and_a_co
     # Item pages, with their histories paged through "Show more".
     detailed = [o for o in seen if o.details is not None]
     assert len(detailed) == ITEM_PAGES
+    assert len({(o.asset, o.slug) for o in detailed}) == ITEM_PAGES
+    assert len(seen) == len(listings) + ITEM_PAGES
     for observation in detailed:
         truth = by_key[(observation.asset.value, observation.slug)]
         assert observation.details is not None

@@ -88,6 +88,22 @@ async def test_the_census_waits_for_every_confirm_of_its_view() -> None:
     assert context.report.views == [view]
 
 
+async def test_rows_sent_again_with_details_are_published_but_not_counted_as_rows() -> None:
+    publisher = RecordingPublisher()
+    publisher.gate.set()
+    pipeline, _ = _pipeline(publisher)
+    page = [_observation("aaaa"), _observation("bbbb")]
+    again = page[0].model_copy(update={"url": page[0].url + "?again"})
+
+    await pipeline.process_item(PageItem(VIEW, page, 1))
+    await pipeline.process_item(PageItem(VIEW, [again], 2, final=True, new_rows=False))
+
+    *rows, census = publisher.confirmed
+    assert [o.slug for o in rows] == ["aaaa", "bbbb", "aaaa"]
+    # Ingest trusts a view for delisting when it saw as many distinct listings as ``rows``.
+    assert census.views[0].rows == 2
+
+
 async def test_unconfirmed_observations_make_the_view_incomplete() -> None:
     publisher = RecordingPublisher(fail=True)
     publisher.gate.set()

@@ -112,22 +112,25 @@ def _item_request(spider: CensusSpider) -> tuple[Request, ListingObserved]:
         spider.parse_first_page(_html(SALE.page_url(BASE), fixture("numbers_sale.html")), SALE)
     )
     requests = [o for o in outputs if isinstance(o, Request)]
-    assert _items(outputs) == []  # both rows wait for their item pages
+    # The rows go out with their page at once, not after their item pages.
+    [page] = _items(outputs)
+    assert page.new_rows
+    assert [o.slug for o in page.observations] == [
+        r.cb_kwargs["observation"].slug for r in requests
+    ]
+    assert all(o.details is None for o in page.observations)
     return requests[0], requests[0].cb_kwargs["observation"]
 
 
-def test_a_withdrawn_item_302_still_publishes_the_row_without_details() -> None:
+def test_a_withdrawn_item_302_sends_nothing_more_and_the_view_waits_for_the_other() -> None:
     spider = _spider(item_pages="all", views=(SALE,))
     request, observation = _item_request(spider)
     assert request.meta["dont_redirect"] is True
 
     gone = _html(observation.url, "", status=302)
-    [item] = _items(list(spider.parse_item(gone, SALE, observation)))
-
-    assert item.observations == [observation]
-    assert item.observations[0].details is None
-    assert not item.final  # the other row's item page is still outstanding
-    assert spider.context.progress[SALE].outstanding_items == 1
+    # The row was published with its page; without details there is nothing to send again.
+    assert _items(list(spider.parse_item(gone, SALE, observation))) == []
+    assert spider.context.progress[SALE].outstanding_items == 1  # the other row's item page
 
 
 def test_item_page_histories_are_followed_before_the_row_is_published() -> None:
@@ -158,6 +161,7 @@ def test_item_page_histories_are_followed_before_the_row_is_published() -> None:
     [item] = _items(list(spider.parse_history(answer, **more.cb_kwargs)))
 
     assert item.final
+    assert not item.new_rows  # the row again, with details: not counted twice in the view
     [published] = item.observations
     assert published.details is not None
     assert published.details.highest_bid_ton == Decimal(34900)

@@ -353,7 +353,30 @@ async def one_run(args: argparse.Namespace, scheduled: bool, log_dir: Path) -> d
         await broker.stop()
         await remove_run_data(base)
     load.append(os.getloadavg()[0])
+    write_changes(run, run_logs / "changes.jsonl")
     return summary(run, mode, load)
+
+
+def write_changes(run: Run, path: Path) -> None:
+    """Each change with its latencies, one JSON line each: what a p95 is made of (kept with
+    ``--log-dir``; the slow ones are then found in the services' logs by slug)."""
+    started = run.changes[0].at if run.changes else 0.0
+    with path.open("w") as out:
+        for change in run.changes:
+            record = {
+                "kind": change.kind,
+                "asset": change.asset.value,
+                "slug": change.slug,
+                "at_s": round(change.at - started, 2),
+                "wall": change.wall,
+                "crawler_output_s": _after(change, change.seen_at),
+                "client_s": _after(change, change.event_at),
+            }
+            out.write(json.dumps(record) + "\n")
+
+
+def _after(change: Change, moment: float | None) -> float | None:
+    return None if moment is None else round(moment - change.at, 2)
 
 
 async def crawl_while_changing(
@@ -503,7 +526,11 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="1,000 listings, 3 minutes a run")
     parser.add_argument("--only", choices=("baseline", "scheduled"), help="one of the two runs")
-    parser.add_argument("--log-dir", type=Path, help="keep the services' logs here")
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        help="keep the services' logs and each change's latencies (<mode>/changes.jsonl) here",
+    )
     parser.add_argument(
         "--parallel",
         action="store_true",

@@ -30,9 +30,9 @@ from enum import StrEnum
 WINDOW = 50
 # A head that has found things goes idle only after this many of its mean gaps between finds
 # without one: a feed with a sale every few minutes has quiet spells longer than the idle
-# time now and then (at one every 2 minutes, 8 % of gaps exceed 5 minutes), and each one made
-# the next sale wait for an idle read (seen: 2 of 24 sales at 50 s in the freshness
-# benchmark). A feed that never found anything still goes idle after ``idle_after_s``.
+# time now and then (at one every 2 minutes, 8 % of gaps exceed 5 minutes), and each would
+# make the next sale wait for an idle read. A feed that never found anything still goes idle
+# after ``idle_after_s``.
 IDLE_GAPS = 10
 
 

@@ -344,9 +344,12 @@ class Deliveries:
         # attempts failing at the same time stop here; the conditional update decides between
         # instances. Either way the owner is told once.
         self._directory.put_channel(Channel.of({**_channel_fields(current), **fields}))
-        changed = await self._store.channels.update_one(
-            {"_id": channel.channel_id, "enabled": True}, {"$set": fields}
-        )
+        try:
+            changed = await self._store.channels.update_one(
+                {"_id": channel.channel_id, "enabled": True}, {"$set": fields}
+            )
+        finally:
+            self._directory.written()
         if changed.modified_count == 0:
             return  # disabled meanwhile by another instance (which told the owner) or a user
         logger.warning("channel %s disabled: %s", channel.channel_id, reason)

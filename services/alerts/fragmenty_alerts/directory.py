@@ -104,9 +104,17 @@ class Directory:
         self.index.remove(rule_id)
 
     def put_channel(self, channel: Channel) -> None:
+        """Change a channel in this copy. When the copy is changed before the database (to
+        act on it at once), call :meth:`written` once the database has it too."""
         self._local_changes += 1
         self.channels[channel.channel_id] = channel
         self._of_account.setdefault(channel.account_id, {})[channel.channel_id] = None
+
+    def written(self) -> None:
+        """A change made here first has reached the database. A refresh that read the
+        database while that write was in flight may hold the old document, and it must not
+        replace this copy with it: counting the write's end as a change makes it read again."""
+        self._local_changes += 1
 
     def remove_channel(self, channel_id: str) -> None:
         self._local_changes += 1

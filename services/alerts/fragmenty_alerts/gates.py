@@ -319,6 +319,9 @@ class Chains:
         rule is gone (``rule_of`` answers None). Each is closed with a reset link first (see the
         module's docstring); a pair whose reset is refused moved on meanwhile and stays.
         """
+        # This instance's head writes still on their way: a head written after it was read
+        # here would come back after being forgotten (stale, if harmless: links are the truth).
+        await asyncio.gather(*list(self._head_writes), return_exceptions=True)
         cutoff = now - FORGET_AFTER
         learnt_before = time.monotonic() - KNOWN_FOR_S
         self._known = {key: known for key, known in self._known.items() if known[1] > learnt_before}

@@ -206,18 +206,9 @@ class Deliveries:
         # A fresh delivery of this instance's own (``stored`` set) needs no claim: nobody else
         # may take it before its lease runs out, and if this instance dies first, whoever
         # takes it then makes the attempt again (same webhook-id).
-        channel = self._directory.channels.get(document["channel_id"])
-        if channel is None or not channel.enabled:
-            if stored is not None:
-                await stored
-            reason = (
-                "channel deleted"
-                if channel is None
-                else f"channel disabled: {channel.disabled_reason}"
-            )
-            await self._finish(
-                document, attempt, started, "skipped", SendResult(False, error=reason)
-            )
+        channel = self._usable_channel(document)
+        if channel is None:
+            await self._skip(document, attempt, started, stored)
             return
         if attempt > 1:
             self._metrics.retried.labels(channel.kind.value).inc()
@@ -228,10 +219,37 @@ class Deliveries:
                 UpdateOne({"_id": document["_id"]}, {"$set": {"next_attempt_at": started + lease}})
             )
         async with self._limit(channel.endpoint):
+            # Again: waiting for the endpoint's turn can outlast its disabling (a 410 to an
+            # attempt ahead in line), and nothing is sent to a disabled endpoint.
+            channel = self._usable_channel(document)
+            if channel is None:
+                await self._skip(document, attempt, started, stored)
+                return
             result = await self._senders[channel.kind].send(channel, outgoing_of(document))
         if stored is not None:
             await stored  # the outbox entry is moved on or deleted below: it must exist first
         await self._record(document, attempt, started, channel, result)
+
+    def _usable_channel(self, document: Document) -> Channel | None:
+        """The delivery's channel, unless it was deleted or disabled."""
+        channel = self._directory.channels.get(document["channel_id"])
+        return channel if channel is not None and channel.enabled else None
+
+    async def _skip(
+        self,
+        document: Document,
+        attempt: int,
+        started: datetime,
+        stored: asyncio.Future[Any] | None,
+    ) -> None:
+        """The delivery ends unsent: its channel was deleted or disabled."""
+        if stored is not None:
+            await stored
+        channel = self._directory.channels.get(document["channel_id"])
+        reason = (
+            "channel deleted" if channel is None else f"channel disabled: {channel.disabled_reason}"
+        )
+        await self._finish(document, attempt, started, "skipped", SendResult(False, error=reason))
 
     async def _after_taken_attempt(self, document: Document, attempt: int, log_id: str) -> None:
         """The attempt is claimed already: another sender has it, or its sender stopped."""

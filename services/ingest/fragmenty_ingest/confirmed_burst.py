@@ -78,7 +78,12 @@ async def publish_burst(
         raise ValueError("a burst needs a channel with publisher confirms")
     if not publications:
         return []
-    frames = burst_frames(publications, channel.max_content_size)
+    # Marshalled before the lock: the frames do not depend on the delivery tags, and other
+    # publishers on the channel need not wait while 500 messages are encoded.
+    payload = ChannelFrame.marshall(
+        channel_number=channel.number,
+        frames=burst_frames(publications, channel.max_content_size),
+    )
     count = len(publications)
     async with channel.lock:
         first_tag = channel.delivery_tag + 1
@@ -89,9 +94,7 @@ async def publish_burst(
             confirmations.append(confirmation)
         channel.delivery_tag += count
         try:
-            await channel.write_queue.put(
-                ChannelFrame.marshall(channel_number=channel.number, frames=frames)
-            )
+            await channel.write_queue.put(payload)
         except BaseException:
             # The broker has seen none of it: the tags are reused by the next publish, as
             # aiormq's own publish does when it is interrupted before its frame is queued.
